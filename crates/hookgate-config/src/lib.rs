@@ -1,0 +1,19 @@
+//! The policy tree: one folder per WCS `appKey`, each with a `tenant.toml` manifest.
+//!
+//! Loading is pure (no wasm is compiled here): [`load_tenant`] parses a manifest with
+//! unknown keys refused, checks every value, resolves secrets from files or environment,
+//! and returns an immutable [`TenantManifest`]. Every error names the file, the key and
+//! the reason.
+
+mod errors;
+mod manifest;
+mod secret;
+mod tree;
+
+pub use errors::ConfigError;
+pub use manifest::{
+    AuthConfig, BasicAuth, FieldMatcher, Limits, MAX_MEMORY_MB, MethodRule, PolicyDecl, TenantManifest,
+    load_tenant, parse_tenant,
+};
+pub use secret::Secret;
+pub use tree::{DEFAULT_TENANT, MANIFEST_FILE, tenant_dirs};

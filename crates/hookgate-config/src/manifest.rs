@@ -1,0 +1,338 @@
+//! `tenant.toml`: the schema (version 1) and its validation.
+
+use crate::{ConfigError, Secret};
+use hookgate_protocol::{MethodKind, OnError, method};
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
+
+/// The manifest version this build reads.
+const VERSION: u32 = 1;
+/// Largest accepted per-evaluation deadline.
+const MAX_TIMEOUT_MS: u64 = 60_000;
+/// Largest accepted linear memory cap (the pooling allocator's slot size).
+pub const MAX_MEMORY_MB: u64 = 256;
+
+/// A validated tenant manifest.
+#[derive(Debug, Clone)]
+pub struct TenantManifest {
+    /// The folder the manifest was read from; module paths are relative to it.
+    pub dir: PathBuf,
+    /// Per-evaluation limits for every policy of this tenant.
+    pub limits: Limits,
+    /// How WCS authenticates its hooks to this tenant.
+    pub auth: AuthConfig,
+    /// Matchers that recognise hooks of operations started through the WCS REST API.
+    pub rest_api_initiated: Vec<FieldMatcher>,
+    /// The policies, by name.
+    pub policies: BTreeMap<String, PolicyDecl>,
+    /// Rules for methods, in manifest order; `"*"` is the catch-all.
+    pub methods: Vec<MethodRule>,
+}
+
+impl TenantManifest {
+    /// The rule for a method (by canonical name), else the `"*"` rule, else none.
+    pub fn rule(&self, canonical: &str) -> Option<&MethodRule> {
+        self.methods
+            .iter()
+            .find(|rule| rule.canonical.as_deref() == Some(canonical))
+            .or_else(|| self.methods.iter().find(|rule| rule.canonical.is_none()))
+    }
+}
+
+/// Limits applied to every evaluation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Wall-clock deadline of one evaluation, in milliseconds.
+    pub timeout_ms: u64,
+    /// Linear memory cap of one instance, in MiB.
+    pub memory_mb: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { timeout_ms: 50, memory_mb: 32 }
+    }
+}
+
+/// Authentication of WCS's hook requests.
+#[derive(Debug, Clone, Default)]
+pub struct AuthConfig {
+    /// Key of WCS's `rest_hook_secret_key`: hooks must carry `Authorization: WCS <hex HMAC-MD5>`.
+    pub hmac_key: Option<Secret>,
+    /// Credentials of the WCS app's `restUsername`/`restPassword` (HTTP Basic).
+    pub basic: Option<BasicAuth>,
+}
+
+/// HTTP Basic credentials.
+#[derive(Debug, Clone)]
+pub struct BasicAuth {
+    /// The user name.
+    pub user: String,
+    /// The password.
+    pub password: Secret,
+}
+
+/// Recognises a hook by a field value: `path` is a dotted path into the body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldMatcher {
+    /// Path segments, e.g. `["custom", "initiator"]`.
+    pub path: Vec<String>,
+    /// The value the field must equal.
+    pub equals: Value,
+}
+
+impl FieldMatcher {
+    /// Whether `body` has the field with the expected value.
+    pub fn matches(&self, body: &serde_json::Map<String, Value>) -> bool {
+        let mut segments = self.path.iter();
+        let Some(first) = segments.next() else { return false };
+        let mut current = body.get(first);
+        for segment in segments {
+            current = current.and_then(|value| value.get(segment));
+        }
+        current == Some(&self.equals)
+    }
+}
+
+/// One policy of the tenant.
+#[derive(Debug, Clone)]
+pub struct PolicyDecl {
+    /// The module file, relative to the tenant folder.
+    pub module: PathBuf,
+    /// Settings handed to the policy, as JSON text.
+    pub settings: String,
+    /// Host capabilities granted to the policy.
+    pub capabilities: Vec<String>,
+}
+
+/// The rule of one method (or of all others, `"*"`).
+#[derive(Debug, Clone)]
+pub struct MethodRule {
+    /// The key as written in the manifest.
+    pub method: String,
+    /// The canonical method name; `None` for `"*"`.
+    pub canonical: Option<String>,
+    /// The method's kind; `None` for `"*"` (the kind of the hook's own method applies).
+    pub kind: Option<MethodKind>,
+    /// The policies run in order.
+    pub chain: Vec<String>,
+    /// What a failed chain answers.
+    pub on_error: OnError,
+    /// Top-level fields the chain may override.
+    pub overwrite: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawManifest {
+    version: u32,
+    #[serde(default)]
+    limits: Limits,
+    #[serde(default)]
+    auth: RawAuth,
+    #[serde(default)]
+    rest_api_initiated: Vec<RawMatcher>,
+    #[serde(default)]
+    policies: BTreeMap<String, RawPolicy>,
+    #[serde(default)]
+    methods: toml::Table,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawAuth {
+    hmac_key_file: Option<PathBuf>,
+    hmac_key_env: Option<String>,
+    basic_user: Option<String>,
+    basic_password_file: Option<PathBuf>,
+    basic_password_env: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMatcher {
+    field: String,
+    equals: toml::Value,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    module: PathBuf,
+    #[serde(default)]
+    settings: toml::Table,
+    #[serde(default)]
+    capabilities: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMethod {
+    #[serde(default)]
+    chain: Vec<String>,
+    #[serde(default)]
+    on_error: OnError,
+    #[serde(default)]
+    overwrite: Vec<String>,
+}
+
+/// Reads and validates `<dir>/tenant.toml`.
+pub fn load_tenant(dir: &Path) -> Result<TenantManifest, ConfigError> {
+    let path = dir.join(crate::MANIFEST_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+    parse_tenant(&text, dir, &path)
+}
+
+/// Validates manifest text; `dir` resolves relative paths and `path` names the file in errors.
+pub fn parse_tenant(text: &str, dir: &Path, path: &Path) -> Result<TenantManifest, ConfigError> {
+    let raw: RawManifest = toml::from_str(text).map_err(|err| ConfigError::Syntax {
+        path: path.to_owned(),
+        message: err.to_string().trim_end().to_owned(),
+    })?;
+    let invalid = |key: String, reason: String| ConfigError::Invalid { path: path.to_owned(), key, reason };
+
+    if raw.version != VERSION {
+        return Err(invalid("version".into(), format!("unsupported version {}, this hookgate reads version {VERSION}", raw.version)));
+    }
+    let limits = raw.limits;
+    if !(1..=MAX_TIMEOUT_MS).contains(&limits.timeout_ms) {
+        return Err(invalid("limits.timeout_ms".into(), format!("must be between 1 and {MAX_TIMEOUT_MS}, got {}", limits.timeout_ms)));
+    }
+    if !(1..=MAX_MEMORY_MB).contains(&limits.memory_mb) {
+        return Err(invalid("limits.memory_mb".into(), format!("must be between 1 and {MAX_MEMORY_MB}, got {}", limits.memory_mb)));
+    }
+
+    let auth = resolve_auth(raw.auth, dir, &invalid)?;
+
+    let mut rest_api_initiated = Vec::new();
+    for (index, matcher) in raw.rest_api_initiated.into_iter().enumerate() {
+        let path: Vec<String> = matcher.field.split('.').map(str::to_owned).collect();
+        if path.iter().any(String::is_empty) {
+            return Err(invalid(format!("rest_api_initiated[{index}].field"), format!("'{}' is not a dotted field path", matcher.field)));
+        }
+        let equals = serde_json::to_value(&matcher.equals)
+            .map_err(|err| invalid(format!("rest_api_initiated[{index}].equals"), err.to_string()))?;
+        rest_api_initiated.push(FieldMatcher { path, equals });
+    }
+
+    let mut policies = BTreeMap::new();
+    for (name, policy) in raw.policies {
+        let key = format!("policies.{name}");
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            return Err(invalid(key, "a policy name uses only letters, digits, '-' and '_'".into()));
+        }
+        check_relative(&policy.module, "wasm").map_err(|reason| invalid(format!("{key}.module"), reason))?;
+        if let Some(capability) = policy.capabilities.first() {
+            return Err(invalid(
+                format!("{key}.capabilities"),
+                format!("unknown capability '{capability}': this hookgate grants none beyond 'log', which every policy has"),
+            ));
+        }
+        let settings = serde_json::to_string(&policy.settings)
+            .map_err(|err| invalid(format!("{key}.settings"), err.to_string()))?;
+        policies.insert(name, PolicyDecl { module: policy.module, settings, capabilities: policy.capabilities });
+    }
+
+    let mut methods = Vec::new();
+    for (name, value) in raw.methods {
+        let key = format!("methods.{}", quote_key(&name));
+        let rule: RawMethod = value.try_into().map_err(|err: toml::de::Error| invalid(key.clone(), err.message().to_owned()))?;
+        let (canonical, kind) = if name == "*" {
+            (None, None)
+        } else {
+            match method::lookup(&name) {
+                Some((canonical, kind)) => (Some(canonical.to_owned()), Some(kind)),
+                None => {
+                    let hint = method::suggest(&name).map(|s| format!(" (did you mean '{s}'?)")).unwrap_or_default();
+                    return Err(invalid(key, format!("unknown WCS method '{name}'{hint}; use \"*\" for methods outside the catalogue")));
+                }
+            }
+        };
+        if let Some(canonical) = &canonical {
+            if let Some(other) = methods.iter().find(|r: &&MethodRule| r.canonical.as_ref() == Some(canonical)) {
+                return Err(invalid(key, format!("'{name}' and '{}' are the same method", other.method)));
+            }
+        }
+        for (index, policy) in rule.chain.iter().enumerate() {
+            if !policies.contains_key(policy) {
+                return Err(invalid(format!("{key}.chain[{index}]"), format!("unknown policy '{policy}' (declare it under [policies.{policy}])")));
+            }
+        }
+        for (index, field) in rule.overwrite.iter().enumerate() {
+            if field.is_empty() || field.contains(',') {
+                return Err(invalid(format!("{key}.overwrite[{index}]"), format!("'{field}' is not a field name")));
+            }
+        }
+        if kind == Some(MethodKind::Event) && !rule.overwrite.is_empty() {
+            return Err(invalid(format!("{key}.overwrite"), "events already happened; their fields cannot be overwritten".into()));
+        }
+        methods.push(MethodRule { method: name, canonical, kind, chain: rule.chain, on_error: rule.on_error, overwrite: rule.overwrite });
+    }
+
+    Ok(TenantManifest { dir: dir.to_owned(), limits, auth, rest_api_initiated, policies, methods })
+}
+
+fn resolve_auth(
+    raw: RawAuth,
+    dir: &Path,
+    invalid: &impl Fn(String, String) -> ConfigError,
+) -> Result<AuthConfig, ConfigError> {
+    let hmac_key = secret(raw.hmac_key_file, raw.hmac_key_env, "auth.hmac_key", dir, invalid)?;
+    let password = secret(raw.basic_password_file, raw.basic_password_env, "auth.basic_password", dir, invalid)?;
+    let basic = match (raw.basic_user, password) {
+        (Some(user), Some(password)) if !user.is_empty() && !user.contains(':') => Some(BasicAuth { user, password }),
+        (Some(_), Some(_)) => return Err(invalid("auth.basic_user".into(), "must be non-empty and contain no ':'".into())),
+        (None, None) => None,
+        (Some(_), None) => return Err(invalid("auth.basic_user".into(), "needs basic_password_file or basic_password_env".into())),
+        (None, Some(_)) => return Err(invalid("auth.basic_password".into(), "needs basic_user".into())),
+    };
+    Ok(AuthConfig { hmac_key, basic })
+}
+
+fn secret(
+    file: Option<PathBuf>,
+    env: Option<String>,
+    key: &str,
+    dir: &Path,
+    invalid: &impl Fn(String, String) -> ConfigError,
+) -> Result<Option<Secret>, ConfigError> {
+    let value = match (file, env) {
+        (Some(_), Some(_)) => return Err(invalid(key.into(), "give either the _file or the _env form, not both".into())),
+        (None, None) => return Ok(None),
+        (Some(file), None) => {
+            let path = if file.is_absolute() { file } else { dir.join(file) };
+            let text = std::fs::read_to_string(&path)
+                .map_err(|err| invalid(format!("{key}_file"), format!("cannot read {}: {err}", path.display())))?;
+            text.trim_end_matches(['\r', '\n']).to_owned()
+        }
+        (None, Some(var)) => std::env::var(&var)
+            .map_err(|_| invalid(format!("{key}_env"), format!("environment variable {var} is not set")))?,
+    };
+    if value.is_empty() {
+        return Err(invalid(key.into(), "the secret is empty".into()));
+    }
+    Ok(Some(Secret::new(value.into_bytes())))
+}
+
+/// A relative path inside the tenant folder with the given extension.
+fn check_relative(path: &Path, extension: &str) -> Result<(), String> {
+    let inside = path.components().all(|c| matches!(c, Component::Normal(_)));
+    if !inside {
+        return Err(format!("'{}' must be a relative path inside the tenant folder", path.display()));
+    }
+    if path.extension().and_then(|e| e.to_str()) != Some(extension) {
+        return Err(format!("'{}' must be a .{extension} file", path.display()));
+    }
+    Ok(())
+}
+
+fn quote_key(name: &str) -> String {
+    if name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        name.to_owned()
+    } else {
+        format!("\"{name}\"")
+    }
+}

@@ -1,0 +1,353 @@
+//! One hook through its tenant's chain, answered as WCS expects (DESIGN §1, §4, §5).
+
+use crate::tenant::{LoadedPolicy, Tenant, TenantSet};
+use hookgate_protocol::fallback::{FallbackAnswer, fallback};
+use hookgate_protocol::patch;
+use hookgate_protocol::{Method, MethodKind, OnError};
+use hookgate_runtime::{HookInput, Verdict};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use std::borrow::Cow;
+use std::sync::Arc;
+
+/// A hook as the HTTP layer received it.
+#[derive(Debug, Clone, Copy)]
+pub struct HookRequest<'a> {
+    /// The method: the last segment of the URL path.
+    pub method: &'a str,
+    /// The body bytes, exactly as received.
+    pub body: &'a [u8],
+    /// The `Authorization` header, if any.
+    pub authorization: Option<&'a [u8]>,
+    /// Reception time, ms since the Unix epoch.
+    pub received_ms: u64,
+}
+
+/// The body of an answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Body {
+    /// The received bytes, untouched.
+    Echo,
+    /// A new JSON document.
+    Json(Vec<u8>),
+}
+
+/// What one policy of the chain did, for logs and metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyRun {
+    /// The policy name.
+    pub policy: String,
+    /// `allow`, `deny`, `override`, or the failure cause (`trap`, `deadline`, `not-loaded`, …).
+    pub outcome: &'static str,
+}
+
+/// The answer to one hook and how it was reached.
+#[derive(Debug, Clone)]
+pub struct Decision {
+    /// HTTP status for WCS.
+    pub status: u16,
+    /// The body for WCS.
+    pub body: Body,
+    /// The tenant that decided (`_default` for appKeys without a folder); empty if none.
+    pub tenant: String,
+    /// The method's kind.
+    pub kind: MethodKind,
+    /// The policies that ran, in order.
+    pub runs: Vec<PolicyRun>,
+    /// The failure cause when the answer is a fallback.
+    pub fallback: Option<&'static str>,
+    /// A note for the log: the failure text, or why a deny was not obeyed.
+    pub note: Option<String>,
+}
+
+/// Malformed input: answered 400 before any tenant is involved.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BadHook {
+    /// The body is not JSON.
+    #[error("body is not valid JSON: {0}")]
+    NotJson(String),
+    /// The body is JSON but not an object.
+    #[error("body must be a JSON object")]
+    NotObject,
+}
+
+/// The two envelope fields hookgate needs; the rest of the body is validated and skipped.
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(rename = "appKey", borrow, default)]
+    app_key: Option<Cow<'a, str>>,
+    #[serde(rename = "sessionId", borrow, default)]
+    session_id: Option<Cow<'a, str>>,
+}
+
+/// Parses the envelope: the one full JSON pass of the hot path (allow answers never re-serialise).
+pub(crate) fn parse_envelope(body: &[u8]) -> Result<(String, String), BadHook> {
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if first != Some(&b'{') {
+        // Tell "not JSON" from "JSON but not an object".
+        return Err(match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+            Ok(_) => BadHook::NotObject,
+            Err(err) => BadHook::NotJson(err.to_string()),
+        });
+    }
+    let envelope: Envelope<'_> = serde_json::from_slice(body).map_err(|err| BadHook::NotJson(err.to_string()))?;
+    let text = |field: Option<Cow<'_, str>>| field.map(Cow::into_owned).unwrap_or_default();
+    Ok((text(envelope.app_key), text(envelope.session_id)))
+}
+
+impl TenantSet {
+    /// Answers one hook. `Err` is malformed input (400); everything else is a [`Decision`].
+    pub async fn decide(&self, request: HookRequest<'_>) -> Result<Decision, BadHook> {
+        let (app_key, session_id) = parse_envelope(request.body)?;
+        let method = Method::classify(request.method);
+        let Some(tenant) = self.tenant(&app_key) else {
+            return Ok(no_tenant(&app_key, method.kind));
+        };
+        if let Err(reason) = crate::auth::check(&tenant.manifest.auth, request.authorization, request.body) {
+            return Ok(Decision {
+                status: 403,
+                body: error_body(reason, None),
+                tenant: tenant.name.clone(),
+                kind: method.kind,
+                runs: Vec::new(),
+                fallback: None,
+                note: Some(reason.to_owned()),
+            });
+        }
+        Ok(Chain { tenant, method, app_key: &app_key, session_id: &session_id, request }.run().await)
+    }
+}
+
+fn no_tenant(app_key: &str, kind: MethodKind) -> Decision {
+    let reason = format!("no policy tree for appKey '{app_key}' and no _default tenant");
+    let (status, body) = match kind {
+        MethodKind::Event => (200, Body::Echo),
+        _ => (403, error_body(&reason, None)),
+    };
+    Decision { status, body, tenant: String::new(), kind, runs: Vec::new(), fallback: Some("no-tenant"), note: Some(reason) }
+}
+
+/// `{"error": reason, "policy": name}`.
+fn error_body(reason: &str, policy: Option<&str>) -> Body {
+    let mut body = Map::new();
+    body.insert("error".into(), Value::String(reason.to_owned()));
+    if let Some(policy) = policy {
+        body.insert("policy".into(), Value::String(policy.to_owned()));
+    }
+    Body::Json(Value::Object(body).to_string().into_bytes())
+}
+
+struct Chain<'a> {
+    tenant: &'a Arc<Tenant>,
+    method: Method<'a>,
+    app_key: &'a str,
+    session_id: &'a str,
+    request: HookRequest<'a>,
+}
+
+/// How the chain ended.
+enum Outcome {
+    /// Every policy allowed (or overrode); `doc` holds the patched body if anything changed.
+    Allowed(Option<Map<String, Value>>),
+    Denied { policy: String, status: u16, reason: String },
+    Failed { policy: String, cause: &'static str, message: String },
+}
+
+impl Chain<'_> {
+    async fn run(self) -> Decision {
+        let tenant = self.tenant;
+        let rule = tenant.manifest.rule(self.method.canonical);
+        let on_error = rule.map_or(OnError::Log, |rule| rule.on_error);
+        let chain: &[String] = rule.map_or(&[], |rule| &rule.chain);
+        let overwrite: &[String] = rule.map_or(&[], |rule| &rule.overwrite);
+        let kind = self.method.kind;
+
+        let mut runs = Vec::with_capacity(chain.len());
+        let outcome = self.evaluate(chain, overwrite, &mut runs).await;
+        let rest_api = !tenant.manifest.rest_api_initiated.is_empty() && self.rest_api_initiated();
+
+        let mut decision = Decision {
+            status: 200,
+            body: Body::Echo,
+            tenant: tenant.name.clone(),
+            kind,
+            runs,
+            fallback: None,
+            note: None,
+        };
+        match outcome {
+            Outcome::Allowed(doc) => {
+                if rest_api {
+                    decision.note = Some("REST-API-initiated hook: answered with the received body".into());
+                } else {
+                    decision.body = self.allowed_body(doc);
+                }
+            }
+            Outcome::Denied { policy, status, reason } => {
+                if kind == MethodKind::Event || rest_api {
+                    let what = if rest_api { "a REST-API-initiated hook" } else { "an event" };
+                    decision.note = Some(format!("policy '{policy}' denied {what} ({status}: {reason}); not obeyed"));
+                } else {
+                    decision.status = status;
+                    decision.body = error_body(&reason, Some(&policy));
+                }
+            }
+            Outcome::Failed { policy, cause, message } => {
+                tracing::warn!(tenant = %tenant.name, method = self.method.name, policy = %policy, cause, "{message}");
+                decision.fallback = Some(cause);
+                match fallback(kind, on_error) {
+                    FallbackAnswer::Refuse(status) if !rest_api => {
+                        decision.status = status;
+                        decision.body = error_body(&message, Some(&policy));
+                    }
+                    _ => {}
+                }
+                decision.note = Some(message);
+            }
+        }
+        decision
+    }
+
+    async fn evaluate(&self, chain: &[String], overwrite: &[String], runs: &mut Vec<PolicyRun>) -> Outcome {
+        let tenant = self.tenant;
+        // The payload the next policy sees: the received text until an override changes it.
+        let received = String::from_utf8_lossy(self.request.body);
+        let mut doc: Option<Map<String, Value>> = None;
+        let mut patched: Option<String> = None;
+        for name in chain {
+            let mut record = |outcome| runs.push(PolicyRun { policy: name.clone(), outcome });
+            let fail = |cause, message: String| Outcome::Failed { policy: name.clone(), cause, message };
+            let policy = match tenant.policies.get(name) {
+                Some(LoadedPolicy::Ready(policy)) => policy,
+                Some(LoadedPolicy::NotLoaded(reason)) => {
+                    record("not-loaded");
+                    return fail("not-loaded", format!("policy '{name}' is not loaded: {reason}"));
+                }
+                None => {
+                    record("not-loaded");
+                    return fail("not-loaded", format!("policy '{name}' is not configured"));
+                }
+            };
+            let settings = &tenant.manifest.policies[name].settings;
+            let input = HookInput {
+                method: self.method.name,
+                kind: self.method.kind,
+                app_key: self.app_key,
+                session_id: self.session_id,
+                payload: patched.as_deref().unwrap_or(&received),
+                settings,
+                received_ms: self.request.received_ms,
+            };
+            match policy.evaluate(&input, tenant.limits).await {
+                Ok(Verdict::Allow) => record("allow"),
+                Ok(Verdict::Deny { status, reason }) => {
+                    record("deny");
+                    return Outcome::Denied { policy: name.clone(), status, reason };
+                }
+                Ok(Verdict::Override(text)) => {
+                    let target = match doc.as_mut() {
+                        Some(target) => target,
+                        None => doc.insert(match serde_json::from_slice(self.request.body) {
+                            Ok(Value::Object(map)) => map,
+                            _ => unreachable!("the envelope parse accepted a JSON object"),
+                        }),
+                    };
+                    let checked = patch::parse_patch(&text).and_then(|patch| {
+                        let may_add = self.method.kind == MethodKind::Connect;
+                        patch::check_fields(&patch, target, overwrite, may_add, self.method.name).map(|()| patch)
+                    });
+                    match checked {
+                        Ok(patch) => {
+                            record("override");
+                            patch::merge(target, &patch);
+                            patched = Some(Value::Object(target.clone()).to_string());
+                        }
+                        Err(err) => {
+                            record("bad-output");
+                            return fail("bad-output", format!("policy '{name}': {err}"));
+                        }
+                    }
+                }
+                Err(failure) => {
+                    record(failure.cause());
+                    return fail(failure.cause(), format!("policy '{name}': {failure}"));
+                }
+            }
+        }
+        Outcome::Allowed(doc)
+    }
+
+    /// The body of an allowed hook: the received bytes, the patched document, and on
+    /// `connect` the `restClientConfig` unless a policy set one.
+    fn allowed_body(&self, doc: Option<Map<String, Value>>) -> Body {
+        let connect = self.method.kind == MethodKind::Connect;
+        match doc {
+            Some(mut doc) => {
+                if connect && !doc.contains_key("restClientConfig") {
+                    let config = serde_json::from_str(&self.tenant.rest_client_config).unwrap_or(Value::Null);
+                    doc.insert("restClientConfig".into(), config);
+                }
+                Body::Json(Value::Object(doc).to_string().into_bytes())
+            }
+            None if connect => Body::Json(append_field(self.request.body, "restClientConfig", &self.tenant.rest_client_config)),
+            None => Body::Echo,
+        }
+    }
+
+    fn rest_api_initiated(&self) -> bool {
+        match serde_json::from_slice::<Map<String, Value>>(self.request.body) {
+            Ok(body) => self.tenant.manifest.rest_api_initiated.iter().any(|matcher| matcher.matches(&body)),
+            Err(_) => false,
+        }
+    }
+}
+
+/// Adds `"key": value` to a JSON object's bytes, keeping every received byte as it was.
+/// If the object already has the key, it is left unchanged (a mirror must not duplicate keys).
+fn append_field(object: &[u8], key: &str, value: &str) -> Vec<u8> {
+    if let Ok(map) = serde_json::from_slice::<Map<String, Value>>(object) {
+        if map.contains_key(key) {
+            return object.to_vec();
+        }
+        let end = object.iter().rposition(|b| *b == b'}').unwrap_or(object.len());
+        let mut out = Vec::with_capacity(object.len() + key.len() + value.len() + 4);
+        out.extend_from_slice(&object[..end]);
+        if !map.is_empty() {
+            out.push(b',');
+        }
+        out.extend_from_slice(Value::String(key.to_owned()).to_string().as_bytes());
+        out.push(b':');
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(&object[end..]);
+        return out;
+    }
+    object.to_vec()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_errors_are_precise() {
+        assert_eq!(parse_envelope(b"[1]"), Err(BadHook::NotObject));
+        assert_eq!(parse_envelope(b"\"x\""), Err(BadHook::NotObject));
+        assert!(matches!(parse_envelope(b"{\"a\":"), Err(BadHook::NotJson(_))));
+        assert!(matches!(parse_envelope(b""), Err(BadHook::NotJson(_))));
+        assert_eq!(
+            parse_envelope(br#" {"appKey":"a\u0062","sessionId":"s","x":[1,{"y":2}]}"#),
+            Ok(("ab".into(), "s".into()))
+        );
+        assert_eq!(parse_envelope(b"{}"), Ok((String::new(), String::new())));
+    }
+
+    #[test]
+    fn appended_field_keeps_received_bytes() {
+        let body = br#"{"a" : 1,  "b":"x"}
+"#;
+        let out = append_field(body, "restClientConfig", r#"{"m":{}}"#);
+        assert_eq!(String::from_utf8(out).unwrap(), "{\"a\" : 1,  \"b\":\"x\",\"restClientConfig\":{\"m\":{}}}\n");
+        assert_eq!(append_field(b"{ }", "k", "1"), b"{ \"k\":1}".to_vec());
+        assert_eq!(append_field(br#"{"k":2}"#, "k", "1"), br#"{"k":2}"#.to_vec());
+    }
+}

@@ -1,0 +1,14 @@
+//! Tenants and decisions.
+//!
+//! [`load_tree`] turns a policy tree into a [`TenantSet`]: every tenant's manifest parsed, its
+//! modules compiled and their settings validated. [`TenantSet::decide`] answers one WCS hook:
+//! tenant by `appKey`, WCS authentication, the method's chain run policy by policy, overrides
+//! checked and merged, failures mapped to the method's `restOnError` fallback, the kind rules
+//! (events and REST-API-initiated hooks are never denied) and `restClientConfig` on `connect`.
+
+mod auth;
+mod decide;
+mod tenant;
+
+pub use decide::{BadHook, Body, Decision, HookRequest, PolicyRun};
+pub use tenant::{LoadIssue, LoadedPolicy, Tenant, TenantSet, load_tenant, load_tree};

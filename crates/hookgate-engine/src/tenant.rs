@@ -1,0 +1,164 @@
+//! Tenants: a manifest with its policies compiled and validated.
+
+use hookgate_config::{ConfigError, DEFAULT_TENANT, TenantManifest};
+use hookgate_protocol::rest_client_config::{self, MethodEntry};
+use hookgate_runtime::{EvalLimits, Policy, Runtime};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// A policy of a tenant: ready to evaluate, or configured but not loaded (and why).
+#[derive(Clone)]
+pub enum LoadedPolicy {
+    /// Compiled, linked and its settings accepted.
+    Ready(Policy),
+    /// Could not be loaded; every hook that reaches it fails with cause `not-loaded`.
+    NotLoaded(String),
+}
+
+/// One tenant (`appKey`) ready to answer hooks. Immutable once built.
+pub struct Tenant {
+    /// The folder name: the appKey, or `_default`.
+    pub name: String,
+    /// The validated manifest.
+    pub manifest: TenantManifest,
+    /// The tenant's policies by name.
+    pub policies: HashMap<String, LoadedPolicy>,
+    /// Limits applied to every evaluation.
+    pub limits: EvalLimits,
+    /// The `restClientConfig` added to allowed `connect` answers, serialised once.
+    pub rest_client_config: String,
+}
+
+/// A problem found while loading a policy tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadIssue {
+    /// The tenant folder.
+    pub tenant: String,
+    /// What went wrong, naming the file, key or policy.
+    pub message: String,
+}
+
+/// Every tenant of a policy tree.
+pub struct TenantSet {
+    pub(crate) tenants: HashMap<String, Arc<Tenant>>,
+    pub(crate) default: Option<Arc<Tenant>>,
+}
+
+impl TenantSet {
+    /// A set of already built tenants; the one named `_default` serves unknown appKeys.
+    pub fn new(tenants: impl IntoIterator<Item = Tenant>) -> TenantSet {
+        let mut map: HashMap<String, Arc<Tenant>> = tenants.into_iter().map(|t| (t.name.clone(), Arc::new(t))).collect();
+        let default = map.remove(DEFAULT_TENANT);
+        TenantSet { tenants: map, default }
+    }
+
+    /// The tenant for an appKey: its own folder, else `_default`.
+    pub fn tenant(&self, app_key: &str) -> Option<&Arc<Tenant>> {
+        self.tenants.get(app_key).or(self.default.as_ref())
+    }
+
+    /// All tenants, `_default` included, by name.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Tenant>> {
+        self.tenants.values().chain(self.default.iter())
+    }
+}
+
+/// Loads every tenant of the tree at `root`.
+///
+/// A manifest that cannot be read or validated is an error for its tenant: the tenant is
+/// left out and the issue returned. A module that cannot be loaded (missing, not a valid
+/// component, an import that is not granted, settings refused) leaves its policy
+/// [`LoadedPolicy::NotLoaded`]; that is reported too.
+pub async fn load_tree(runtime: &Runtime, root: &Path) -> (TenantSet, Vec<LoadIssue>) {
+    let mut tenants = Vec::new();
+    let mut issues = Vec::new();
+    let dirs = match hookgate_config::tenant_dirs(root) {
+        Ok(dirs) => dirs,
+        Err(err) => {
+            issues.push(LoadIssue { tenant: String::new(), message: format!("{}: cannot list the policy tree: {err}", root.display()) });
+            return (TenantSet::new([]), issues);
+        }
+    };
+    if dirs.is_empty() {
+        issues.push(LoadIssue {
+            tenant: String::new(),
+            message: format!("{}: no tenant folders (each needs a {})", root.display(), hookgate_config::MANIFEST_FILE),
+        });
+    }
+    for (name, dir) in dirs {
+        match load_tenant(runtime, &name, &dir).await {
+            Ok((tenant, problems)) => {
+                issues.extend(problems.into_iter().map(|message| LoadIssue { tenant: name.clone(), message }));
+                tenants.push(tenant);
+            }
+            Err(err) => issues.push(LoadIssue { tenant: name, message: err.to_string() }),
+        }
+    }
+    (TenantSet::new(tenants), issues)
+}
+
+/// Loads one tenant folder. Returns the tenant and the problems of policies that did not load.
+pub async fn load_tenant(runtime: &Runtime, name: &str, dir: &Path) -> Result<(Tenant, Vec<String>), ConfigError> {
+    let manifest = hookgate_config::load_tenant(dir)?;
+    let limits = EvalLimits { timeout_ms: manifest.limits.timeout_ms, memory_mb: manifest.limits.memory_mb };
+    let mut policies = HashMap::new();
+    let mut problems = Vec::new();
+    for (policy_name, decl) in &manifest.policies {
+        let module = manifest.dir.join(&decl.module);
+        let loaded = match load_policy(runtime, name, policy_name, &module, &decl.settings, limits).await {
+            Ok(policy) => LoadedPolicy::Ready(policy),
+            Err(reason) => {
+                let message = format!("policy '{policy_name}' ({}): {reason}", module.display());
+                tracing::error!(tenant = name, policy = policy_name.as_str(), "{message}");
+                problems.push(message.clone());
+                LoadedPolicy::NotLoaded(reason)
+            }
+        };
+        policies.insert(policy_name.clone(), loaded);
+    }
+    let entries: Vec<MethodEntry> = manifest
+        .methods
+        .iter()
+        .filter(|rule| rule.canonical.is_some())
+        .map(|rule| MethodEntry { method: rule.method.clone(), on_error: rule.on_error, overwrite: rule.overwrite.clone() })
+        .collect();
+    let rest_client_config = rest_client_config::build(&entries).to_string();
+    Ok((Tenant { name: name.to_owned(), manifest, policies, limits, rest_client_config }, problems))
+}
+
+async fn load_policy(
+    runtime: &Runtime,
+    tenant: &str,
+    name: &str,
+    module: &PathBuf,
+    settings: &str,
+    limits: EvalLimits,
+) -> Result<Policy, String> {
+    let bytes = std::fs::read(module).map_err(|err| format!("cannot read module: {err}"))?;
+    let policy = runtime.compile(&bytes).map_err(|err| format!("{:#}", anyhow_chain(&err)))?.named(tenant, name);
+    match policy.validate_settings(settings, limits).await {
+        Ok(Ok(())) => Ok(policy),
+        Ok(Err(reason)) => Err(format!("settings refused by the policy: {reason}")),
+        Err(failure) => Err(format!("validate-settings failed: {failure}")),
+    }
+}
+
+/// Formats an error with its chain of causes, once each.
+fn anyhow_chain(err: &dyn std::error::Error) -> ErrorChain<'_> {
+    ErrorChain(err)
+}
+
+struct ErrorChain<'a>(&'a dyn std::error::Error);
+
+impl std::fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
+}

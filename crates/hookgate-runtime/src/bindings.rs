@@ -1,0 +1,10 @@
+//! Host bindings generated from `wit/hookgate.wit`.
+
+#![allow(missing_docs, unreachable_pub)]
+
+wasmtime::component::bindgen!({
+    world: "policy",
+    path: "../../wit",
+    exports: { default: async },
+    ownership: Borrowing { duplicate_if_necessary: true },
+});

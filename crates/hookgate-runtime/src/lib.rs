@@ -1,0 +1,28 @@
+//! The policy sandbox: the only crate of hookgate that touches wasmtime.
+//!
+//! It narrows wasmtime to what hookgate promises (DESIGN §3):
+//!
+//! - One [`Runtime`] per process: a wasmtime engine with the pooling allocator (copy-on-write
+//!   memory images, `keep_resident` resets, `pagemap_scan`), epoch interruption driven by a
+//!   1 ms ticker thread, and the default 4 GiB reservation (smaller ones add bounds checks).
+//! - [`Runtime::compile`] compiles a component once per sha256 digest and pre-instantiates it
+//!   ([`Policy`]); the linker holds only the `host` interface (`log`). A module importing
+//!   anything else is refused at load, with the import named.
+//! - [`Policy::evaluate`] gives **every evaluation a fresh instance**: nothing survives between
+//!   hooks. The instance runs under a memory cap (a store limiter) and a wall-clock deadline.
+//!
+//! Guest code runs through wasmtime's async API on the caller's tokio task: the epoch callback
+//! yields to the executor every millisecond and interrupts the guest at its deadline, so a
+//! spinning policy never holds a worker thread for longer than one tick at a time, and no
+//! thread hop (`spawn_blocking`) is paid on the hot path. A semaphore sized to the instance
+//! pool bounds how many evaluations run at once.
+
+mod bindings;
+mod errors;
+mod host;
+mod policy;
+mod runtime;
+
+pub use errors::{Failure, LoadError};
+pub use policy::{EvalLimits, HookInput, MethodKind, Policy, Verdict};
+pub use runtime::{Runtime, RuntimeConfig};

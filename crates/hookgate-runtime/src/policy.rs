@@ -1,0 +1,169 @@
+//! A compiled, pre-instantiated policy and the evaluation of one hook.
+
+use crate::bindings::PolicyPre;
+use crate::bindings::hookgate::policy::types;
+use crate::errors::Failure;
+use crate::host::{HostState, LogTags};
+use crate::runtime::Inner;
+pub use hookgate_protocol::MethodKind;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use wasmtime::{Store, Trap, UpdateDeadline};
+
+/// One compiled module, shared by every [`Policy`] loaded from the same bytes.
+pub(crate) struct Compiled {
+    pub(crate) digest: String,
+    pub(crate) pre: PolicyPre<HostState>,
+}
+
+/// A loaded policy: a compiled module plus the names its log lines carry. Cheap to clone.
+#[derive(Clone)]
+pub struct Policy {
+    compiled: Arc<Compiled>,
+    runtime: Arc<Inner>,
+    tenant: Arc<str>,
+    name: Arc<str>,
+}
+
+/// Limits of one evaluation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EvalLimits {
+    /// Wall-clock deadline in milliseconds (1 ms granularity).
+    pub timeout_ms: u64,
+    /// Linear memory cap in MiB.
+    pub memory_mb: u64,
+}
+
+/// One hook as handed to a policy. Borrowed: nothing is copied before the guest's own memory.
+#[derive(Debug, Clone, Copy)]
+pub struct HookInput<'a> {
+    /// The method name as received.
+    pub method: &'a str,
+    /// The method's kind.
+    pub kind: MethodKind,
+    /// The body's `appKey` (empty if none).
+    pub app_key: &'a str,
+    /// The body's `sessionId` (empty if none).
+    pub session_id: &'a str,
+    /// The JSON body.
+    pub payload: &'a str,
+    /// The policy's settings, as JSON.
+    pub settings: &'a str,
+    /// Reception time, in ms since the Unix epoch.
+    pub received_ms: u64,
+}
+
+/// A policy's decision, checked against the contract.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Let the operation go on.
+    Allow,
+    /// Refuse it; `status` is 4xx or 5xx.
+    Deny {
+        /// HTTP status for WCS.
+        status: u16,
+        /// Why, for the client and the logs.
+        reason: String,
+    },
+    /// Change fields with this JSON merge patch text (checked by the caller).
+    Override(String),
+}
+
+impl Policy {
+    pub(crate) fn new(compiled: Arc<Compiled>, runtime: Arc<Inner>) -> Policy {
+        Policy { compiled, runtime, tenant: Arc::from(""), name: Arc::from("") }
+    }
+
+    /// The same policy, with the tenant and policy names its log lines carry.
+    pub fn named(mut self, tenant: &str, name: &str) -> Policy {
+        self.tenant = Arc::from(tenant);
+        self.name = Arc::from(name);
+        self
+    }
+
+    /// The sha256 of the module bytes, in hex.
+    pub fn digest(&self) -> &str {
+        &self.compiled.digest
+    }
+
+    /// Evaluates one hook in a fresh instance.
+    pub async fn evaluate(&self, hook: &HookInput<'_>, limits: EvalLimits) -> Result<Verdict, Failure> {
+        let input = types::Hook {
+            method: hook.method,
+            kind: match hook.kind {
+                MethodKind::Connect => types::MethodKind::Connect,
+                MethodKind::Direct => types::MethodKind::Direct,
+                MethodKind::Event => types::MethodKind::Event,
+                MethodKind::Incoming => types::MethodKind::Incoming,
+            },
+            app_key: hook.app_key,
+            session_id: hook.session_id,
+            payload: hook.payload,
+            settings: hook.settings,
+            received_ms: hook.received_ms,
+        };
+        let verdict = self
+            .run(hook.method, limits, async |store, world| world.call_evaluate(store, input).await)
+            .await?
+            .map_err(Failure::Error)?;
+        match verdict {
+            types::Verdict::Allow => Ok(Verdict::Allow),
+            types::Verdict::Deny(denial) if (400..=599).contains(&denial.status) => {
+                Ok(Verdict::Deny { status: denial.status, reason: denial.reason })
+            }
+            types::Verdict::Deny(denial) => {
+                Err(Failure::BadOutput(format!("deny status {} is not a 4xx or 5xx status", denial.status)))
+            }
+            types::Verdict::Override(patch) => Ok(Verdict::Override(patch)),
+        }
+    }
+
+    /// Asks the policy whether it accepts `settings` (JSON). `Ok(Err(reason))` is a refusal.
+    pub async fn validate_settings(&self, settings: &str, limits: EvalLimits) -> Result<Result<(), String>, Failure> {
+        self.run("validate-settings", limits, async |store, world| world.call_validate_settings(store, settings).await)
+            .await
+    }
+
+    /// Runs `call` against a fresh instance under the limits, and classifies failures.
+    async fn run<R>(
+        &self,
+        method: &str,
+        limits: EvalLimits,
+        call: impl AsyncFnOnce(&mut Store<HostState>, &crate::runtime::World) -> wasmtime::Result<R>,
+    ) -> Result<R, Failure> {
+        let _permit = self.runtime.permits.acquire().await.map_err(|_| Failure::Instantiate("runtime is shutting down".into()))?;
+        let tags = LogTags { tenant: Arc::clone(&self.tenant), policy: Arc::clone(&self.name), method: Arc::from(method) };
+        let memory_cap = usize::try_from(limits.memory_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX);
+        let mut store = Store::new(&self.runtime.engine, HostState::new(tags, memory_cap));
+        store.limiter(|state| state);
+        let deadline = Instant::now() + Duration::from_millis(limits.timeout_ms);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            Ok(if Instant::now() >= deadline { UpdateDeadline::Interrupt } else { UpdateDeadline::Yield(1) })
+        });
+
+        let outcome = match self.compiled.pre.instantiate_async(&mut store).await {
+            Ok(world) => call(&mut store, &world).await,
+            Err(err) if store.data().memory_exceeded => Err(err),
+            Err(err) => return Err(Failure::Instantiate(format!("{err:#}"))),
+        };
+        store.data().finish();
+        outcome.map_err(|err| {
+            if store.data().memory_exceeded {
+                Failure::Memory(limits.memory_mb)
+            } else if err.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
+                Failure::Deadline(limits.timeout_ms)
+            } else {
+                Failure::Trap(trap_message(&err))
+            }
+        })
+    }
+}
+
+/// The trap's own description, without the wasm backtrace that follows it.
+fn trap_message(err: &wasmtime::Error) -> String {
+    match err.downcast_ref::<Trap>() {
+        Some(trap) => trap.to_string(),
+        None => format!("{err:#}").lines().next().unwrap_or_default().to_owned(),
+    }
+}

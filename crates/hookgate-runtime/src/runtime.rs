@@ -1,0 +1,124 @@
+//! The process-wide engine, its epoch ticker and the compile cache.
+
+use crate::bindings::{Policy as PolicyWorld, PolicyPre};
+use crate::errors::LoadError;
+use crate::host::HostState;
+use crate::policy::Policy;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, Enabled, Engine, PoolingAllocationConfig};
+
+/// Table elements a guest may have (RUNTIME-NOTES §5.3: SpiderMonkey needs ≥ 10,000).
+pub(crate) const TABLE_ELEMENTS: usize = 20_000;
+/// How often the epoch advances: the granularity of deadlines.
+const EPOCH_TICK: Duration = Duration::from_millis(1);
+
+/// Sizing of the sandbox.
+#[derive(Debug, Clone, Copy)]
+pub struct RuntimeConfig {
+    /// Evaluations that may run at once (each holds one pooled instance while it runs).
+    pub max_concurrent: u32,
+    /// Hard ceiling of any policy's linear memory, in MiB; per-tenant caps sit below it.
+    pub max_memory_mb: u64,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig { max_concurrent: 256, max_memory_mb: 256 }
+    }
+}
+
+/// The engine all policies of the process share. Cheap to clone.
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) engine: Engine,
+    linker: Linker<HostState>,
+    compiled: Mutex<HashMap<[u8; 32], Weak<crate::policy::Compiled>>>,
+    pub(crate) permits: Semaphore,
+}
+
+impl Runtime {
+    /// Builds the engine and starts the epoch ticker (a thread that ends with the engine).
+    pub fn new(config: RuntimeConfig) -> Result<Runtime, wasmtime::Error> {
+        let slots = config.max_concurrent.max(1);
+        let mut pool = PoolingAllocationConfig::new();
+        pool.total_component_instances(slots)
+            // Rust and C components use 1–3 core instances; Python and QuickJS up to ~40.
+            .total_core_instances(slots.saturating_mul(16))
+            .total_memories(slots.saturating_mul(2))
+            .total_tables(slots.saturating_mul(4))
+            .total_stacks(slots)
+            .max_memory_size(usize::try_from(config.max_memory_mb << 20)?)
+            .table_elements(TABLE_ELEMENTS)
+            .max_memories_per_component(4)
+            .max_tables_per_component(16)
+            .max_core_instances_per_component(64)
+            .max_unused_warm_slots(slots)
+            .linear_memory_keep_resident(1 << 20)
+            .table_keep_resident(1 << 16)
+            .pagemap_scan(Enabled::Auto);
+        let mut wasm = Config::new();
+        wasm.allocation_strategy(pool).epoch_interruption(true).parallel_compilation(true);
+        let engine = Engine::new(&wasm)?;
+
+        let mut linker = Linker::new(&engine);
+        crate::bindings::hookgate::policy::host::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)?;
+
+        let weak = engine.weak();
+        std::thread::Builder::new().name("hookgate-epoch".into()).spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })?;
+
+        Ok(Runtime {
+            inner: Arc::new(Inner {
+                engine,
+                linker,
+                compiled: Mutex::new(HashMap::new()),
+                permits: Semaphore::new(slots as usize),
+            }),
+        })
+    }
+
+    /// Compiles (or finds already compiled) a policy component and pre-instantiates it.
+    ///
+    /// Modules are keyed by the sha256 of their bytes: the same module loaded by several
+    /// tenants or generations is compiled once and shared while any of them holds it.
+    pub fn compile(&self, bytes: &[u8]) -> Result<Policy, LoadError> {
+        let digest: [u8; 32] = Sha256::digest(bytes).into();
+        let cached = self.lock_cache().get(&digest).and_then(Weak::upgrade);
+        let compiled = match cached {
+            Some(compiled) => compiled,
+            None => {
+                let component = Component::new(&self.inner.engine, bytes).map_err(LoadError::Compile)?;
+                let pre = self.inner.linker.instantiate_pre(&component).map_err(LoadError::Link)?;
+                let pre = PolicyPre::new(pre).map_err(LoadError::Link)?;
+                let compiled = Arc::new(crate::policy::Compiled { digest: hex::encode(digest), pre });
+                let mut cache = self.lock_cache();
+                cache.retain(|_, weak| weak.strong_count() > 0);
+                cache.insert(digest, Arc::downgrade(&compiled));
+                compiled
+            }
+        };
+        Ok(Policy::new(compiled, Arc::clone(&self.inner)))
+    }
+
+    fn lock_cache(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Weak<crate::policy::Compiled>>> {
+        // The cache holds only weak handles; a panic while holding it cannot leave it inconsistent.
+        self.inner.compiled.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Keeps the generated world type referenced from this module (used by the policy module).
+pub(crate) type World = PolicyWorld;

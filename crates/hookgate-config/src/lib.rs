@@ -3,17 +3,19 @@
 //! Loading is pure (no wasm is compiled here): [`load_tenant`] parses a manifest with
 //! unknown keys refused, checks every value, resolves secrets from files or environment,
 //! and returns an immutable [`TenantManifest`]. Every error names the file, the key and
-//! the reason.
+//! the reason. [`load_server_file`] reads the process settings, `hookgate.toml`.
 
 mod errors;
 mod manifest;
 mod secret;
+mod server;
 mod tree;
 
 pub use errors::ConfigError;
 pub use manifest::{
-    AuthConfig, BasicAuth, FieldMatcher, Limits, MAX_MEMORY_MB, MethodRule, PolicyDecl, TenantManifest,
-    load_tenant, parse_tenant,
+    AuthConfig, BasicAuth, FieldMatcher, Limits, MAX_MEMORY_MB, MethodRule, PolicyDecl, TenantManifest, load_tenant,
+    parse_tenant,
 };
 pub use secret::Secret;
+pub use server::{EventsListener, Listener, LogSettings, ServerFile, load_server_file};
 pub use tree::{DEFAULT_TENANT, MANIFEST_FILE, tenant_dirs};

@@ -164,6 +164,12 @@ struct RawPolicy {
     module: PathBuf,
     #[serde(default)]
     settings: toml::Table,
+    /// Settings whose values are secrets, read from environment variables: `{ key = "VAR" }`.
+    #[serde(default)]
+    settings_from_env: BTreeMap<String, String>,
+    /// Settings whose values are secrets, read from files (relative to the tenant folder).
+    #[serde(default)]
+    settings_from_file: BTreeMap<String, PathBuf>,
     #[serde(default)]
     capabilities: Vec<String>,
 }
@@ -188,21 +194,28 @@ pub fn load_tenant(dir: &Path) -> Result<TenantManifest, ConfigError> {
 
 /// Validates manifest text; `dir` resolves relative paths and `path` names the file in errors.
 pub fn parse_tenant(text: &str, dir: &Path, path: &Path) -> Result<TenantManifest, ConfigError> {
-    let raw: RawManifest = toml::from_str(text).map_err(|err| ConfigError::Syntax {
-        path: path.to_owned(),
-        message: err.to_string().trim_end().to_owned(),
-    })?;
+    let raw: RawManifest = toml::from_str(text)
+        .map_err(|err| ConfigError::Syntax { path: path.to_owned(), message: err.to_string().trim_end().to_owned() })?;
     let invalid = |key: String, reason: String| ConfigError::Invalid { path: path.to_owned(), key, reason };
 
     if raw.version != VERSION {
-        return Err(invalid("version".into(), format!("unsupported version {}, this hookgate reads version {VERSION}", raw.version)));
+        return Err(invalid(
+            "version".into(),
+            format!("unsupported version {}, this hookgate reads version {VERSION}", raw.version),
+        ));
     }
     let limits = raw.limits;
     if !(1..=MAX_TIMEOUT_MS).contains(&limits.timeout_ms) {
-        return Err(invalid("limits.timeout_ms".into(), format!("must be between 1 and {MAX_TIMEOUT_MS}, got {}", limits.timeout_ms)));
+        return Err(invalid(
+            "limits.timeout_ms".into(),
+            format!("must be between 1 and {MAX_TIMEOUT_MS}, got {}", limits.timeout_ms),
+        ));
     }
     if !(1..=MAX_MEMORY_MB).contains(&limits.memory_mb) {
-        return Err(invalid("limits.memory_mb".into(), format!("must be between 1 and {MAX_MEMORY_MB}, got {}", limits.memory_mb)));
+        return Err(invalid(
+            "limits.memory_mb".into(),
+            format!("must be between 1 and {MAX_MEMORY_MB}, got {}", limits.memory_mb),
+        ));
     }
 
     let auth = resolve_auth(raw.auth, dir, &invalid)?;
@@ -211,7 +224,10 @@ pub fn parse_tenant(text: &str, dir: &Path, path: &Path) -> Result<TenantManifes
     for (index, matcher) in raw.rest_api_initiated.into_iter().enumerate() {
         let path: Vec<String> = matcher.field.split('.').map(str::to_owned).collect();
         if path.iter().any(String::is_empty) {
-            return Err(invalid(format!("rest_api_initiated[{index}].field"), format!("'{}' is not a dotted field path", matcher.field)));
+            return Err(invalid(
+                format!("rest_api_initiated[{index}].field"),
+                format!("'{}' is not a dotted field path", matcher.field),
+            ));
         }
         let equals = serde_json::to_value(&matcher.equals)
             .map_err(|err| invalid(format!("rest_api_initiated[{index}].equals"), err.to_string()))?;
@@ -228,18 +244,32 @@ pub fn parse_tenant(text: &str, dir: &Path, path: &Path) -> Result<TenantManifes
         if let Some(capability) = policy.capabilities.first() {
             return Err(invalid(
                 format!("{key}.capabilities"),
-                format!("unknown capability '{capability}': this hookgate grants none beyond 'log', which every policy has"),
+                format!(
+                    "unknown capability '{capability}': this hookgate grants none beyond 'log', which every policy has"
+                ),
             ));
         }
-        let settings = serde_json::to_string(&policy.settings)
+        let mut settings = serde_json::to_value(&policy.settings)
             .map_err(|err| invalid(format!("{key}.settings"), err.to_string()))?;
+        for (field, var) in &policy.settings_from_env {
+            let at = format!("{key}.settings_from_env.{field}");
+            let value = secret(None, Some(var.clone()), (&at, &at, &at), dir, &invalid)?;
+            set_secret_setting(&mut settings, field, value, &at, &invalid)?;
+        }
+        for (field, file) in &policy.settings_from_file {
+            let at = format!("{key}.settings_from_file.{field}");
+            let value = secret(Some(file.clone()), None, (&at, &at, &at), dir, &invalid)?;
+            set_secret_setting(&mut settings, field, value, &at, &invalid)?;
+        }
+        let settings = settings.to_string();
         policies.insert(name, PolicyDecl { module: policy.module, settings, capabilities: policy.capabilities });
     }
 
     let mut methods = Vec::new();
     for (name, value) in raw.methods {
         let key = format!("methods.{}", quote_key(&name));
-        let rule: RawMethod = value.try_into().map_err(|err: toml::de::Error| invalid(key.clone(), err.message().to_owned()))?;
+        let rule: RawMethod =
+            value.try_into().map_err(|err: toml::de::Error| invalid(key.clone(), err.message().to_owned()))?;
         let (canonical, kind) = if name == "*" {
             (None, None)
         } else {
@@ -247,7 +277,10 @@ pub fn parse_tenant(text: &str, dir: &Path, path: &Path) -> Result<TenantManifes
                 Some((canonical, kind)) => (Some(canonical.to_owned()), Some(kind)),
                 None => {
                     let hint = method::suggest(&name).map(|s| format!(" (did you mean '{s}'?)")).unwrap_or_default();
-                    return Err(invalid(key, format!("unknown WCS method '{name}'{hint}; use \"*\" for methods outside the catalogue")));
+                    return Err(invalid(
+                        key,
+                        format!("unknown WCS method '{name}'{hint}; use \"*\" for methods outside the catalogue"),
+                    ));
                 }
             }
         };
@@ -258,7 +291,10 @@ pub fn parse_tenant(text: &str, dir: &Path, path: &Path) -> Result<TenantManifes
         }
         for (index, policy) in rule.chain.iter().enumerate() {
             if !policies.contains_key(policy) {
-                return Err(invalid(format!("{key}.chain[{index}]"), format!("unknown policy '{policy}' (declare it under [policies.{policy}])")));
+                return Err(invalid(
+                    format!("{key}.chain[{index}]"),
+                    format!("unknown policy '{policy}' (declare it under [policies.{policy}])"),
+                ));
             }
         }
         for (index, field) in rule.overwrite.iter().enumerate() {
@@ -267,9 +303,19 @@ pub fn parse_tenant(text: &str, dir: &Path, path: &Path) -> Result<TenantManifes
             }
         }
         if kind == Some(MethodKind::Event) && !rule.overwrite.is_empty() {
-            return Err(invalid(format!("{key}.overwrite"), "events already happened; their fields cannot be overwritten".into()));
+            return Err(invalid(
+                format!("{key}.overwrite"),
+                "events already happened; their fields cannot be overwritten".into(),
+            ));
         }
-        methods.push(MethodRule { method: name, canonical, kind, chain: rule.chain, on_error: rule.on_error, overwrite: rule.overwrite });
+        methods.push(MethodRule {
+            method: name,
+            canonical,
+            kind,
+            chain: rule.chain,
+            on_error: rule.on_error,
+            overwrite: rule.overwrite,
+        });
     }
 
     Ok(TenantManifest { dir: dir.to_owned(), limits, auth, rest_api_initiated, policies, methods })
@@ -280,41 +326,84 @@ fn resolve_auth(
     dir: &Path,
     invalid: &impl Fn(String, String) -> ConfigError,
 ) -> Result<AuthConfig, ConfigError> {
-    let hmac_key = secret(raw.hmac_key_file, raw.hmac_key_env, "auth.hmac_key", dir, invalid)?;
-    let password = secret(raw.basic_password_file, raw.basic_password_env, "auth.basic_password", dir, invalid)?;
+    let hmac_key = secret(
+        raw.hmac_key_file,
+        raw.hmac_key_env,
+        ("auth.hmac_key_file", "auth.hmac_key_env", "auth.hmac_key"),
+        dir,
+        invalid,
+    )?;
+    let password = secret(
+        raw.basic_password_file,
+        raw.basic_password_env,
+        ("auth.basic_password_file", "auth.basic_password_env", "auth.basic_password"),
+        dir,
+        invalid,
+    )?;
     let basic = match (raw.basic_user, password) {
         (Some(user), Some(password)) if !user.is_empty() && !user.contains(':') => Some(BasicAuth { user, password }),
-        (Some(_), Some(_)) => return Err(invalid("auth.basic_user".into(), "must be non-empty and contain no ':'".into())),
+        (Some(_), Some(_)) => {
+            return Err(invalid("auth.basic_user".into(), "must be non-empty and contain no ':'".into()));
+        }
         (None, None) => None,
-        (Some(_), None) => return Err(invalid("auth.basic_user".into(), "needs basic_password_file or basic_password_env".into())),
+        (Some(_), None) => {
+            return Err(invalid("auth.basic_user".into(), "needs basic_password_file or basic_password_env".into()));
+        }
         (None, Some(_)) => return Err(invalid("auth.basic_password".into(), "needs basic_user".into())),
     };
+    if hmac_key.is_some() && basic.is_some() {
+        return Err(invalid(
+            "auth".into(),
+            "WCS sends both in the Authorization header; configure either the HMAC key or HTTP Basic".into(),
+        ));
+    }
     Ok(AuthConfig { hmac_key, basic })
 }
 
 fn secret(
     file: Option<PathBuf>,
     env: Option<String>,
-    key: &str,
+    (file_key, env_key, key): (&str, &str, &str),
     dir: &Path,
     invalid: &impl Fn(String, String) -> ConfigError,
 ) -> Result<Option<Secret>, ConfigError> {
     let value = match (file, env) {
-        (Some(_), Some(_)) => return Err(invalid(key.into(), "give either the _file or the _env form, not both".into())),
+        (Some(_), Some(_)) => {
+            return Err(invalid(key.into(), "give either the _file or the _env form, not both".into()));
+        }
         (None, None) => return Ok(None),
         (Some(file), None) => {
             let path = if file.is_absolute() { file } else { dir.join(file) };
             let text = std::fs::read_to_string(&path)
-                .map_err(|err| invalid(format!("{key}_file"), format!("cannot read {}: {err}", path.display())))?;
+                .map_err(|err| invalid(file_key.into(), format!("cannot read {}: {err}", path.display())))?;
             text.trim_end_matches(['\r', '\n']).to_owned()
         }
         (None, Some(var)) => std::env::var(&var)
-            .map_err(|_| invalid(format!("{key}_env"), format!("environment variable {var} is not set")))?,
+            .map_err(|_| invalid(env_key.into(), format!("environment variable {var} is not set")))?,
     };
     if value.is_empty() {
         return Err(invalid(key.into(), "the secret is empty".into()));
     }
     Ok(Some(Secret::new(value.into_bytes())))
+}
+
+/// Puts a secret into the settings object as a string, refusing to shadow an inline value.
+fn set_secret_setting(
+    settings: &mut Value,
+    field: &str,
+    value: Option<Secret>,
+    key: &str,
+    invalid: &impl Fn(String, String) -> ConfigError,
+) -> Result<(), ConfigError> {
+    let Some(value) = value else { return Ok(()) };
+    let text = String::from_utf8(value.expose().to_vec())
+        .map_err(|_| invalid(key.into(), "the secret is not UTF-8".into()))?;
+    let Value::Object(map) = settings else { return Ok(()) };
+    if map.contains_key(field) {
+        return Err(invalid(key.into(), format!("'{field}' is also set inline in settings; give it once")));
+    }
+    map.insert(field.to_owned(), Value::String(text));
+    Ok(())
 }
 
 /// A relative path inside the tenant folder with the given extension.

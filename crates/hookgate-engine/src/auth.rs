@@ -20,9 +20,8 @@ pub(crate) fn check(auth: &AuthConfig, authorization: Option<&[u8]>, body: &[u8]
         mac.verify_slice(&given).map_err(|_| "invalid WCS signature")?;
     }
     if let Some(basic) = &auth.basic {
-        let encoded = authorization
-            .and_then(|value| value.strip_prefix(b"Basic "))
-            .ok_or("missing HTTP Basic credentials")?;
+        let encoded =
+            authorization.and_then(|value| value.strip_prefix(b"Basic ")).ok_or("missing HTTP Basic credentials")?;
         let decoded = base64::engine::general_purpose::STANDARD
             .decode(encoded.trim_ascii())
             .map_err(|_| "malformed HTTP Basic credentials")?;

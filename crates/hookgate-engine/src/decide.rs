@@ -124,7 +124,15 @@ fn no_tenant(app_key: &str, kind: MethodKind) -> Decision {
         MethodKind::Event => (200, Body::Echo),
         _ => (403, error_body(&reason, None)),
     };
-    Decision { status, body, tenant: String::new(), kind, runs: Vec::new(), fallback: Some("no-tenant"), note: Some(reason) }
+    Decision {
+        status,
+        body,
+        tenant: String::new(),
+        kind,
+        runs: Vec::new(),
+        fallback: Some("no-tenant"),
+        note: Some(reason),
+    }
 }
 
 /// `{"error": reason, "policy": name}`.
@@ -149,8 +157,16 @@ struct Chain<'a> {
 enum Outcome {
     /// Every policy allowed (or overrode); `doc` holds the patched body if anything changed.
     Allowed(Option<Map<String, Value>>),
-    Denied { policy: String, status: u16, reason: String },
-    Failed { policy: String, cause: &'static str, message: String },
+    Denied {
+        policy: String,
+        status: u16,
+        reason: String,
+    },
+    Failed {
+        policy: String,
+        cause: &'static str,
+        message: String,
+    },
 }
 
 impl Chain<'_> {
@@ -289,7 +305,9 @@ impl Chain<'_> {
                 }
                 Body::Json(Value::Object(doc).to_string().into_bytes())
             }
-            None if connect => Body::Json(append_field(self.request.body, "restClientConfig", &self.tenant.rest_client_config)),
+            None if connect => {
+                Body::Json(append_field(self.request.body, "restClientConfig", &self.tenant.rest_client_config))
+            }
             None => Body::Echo,
         }
     }

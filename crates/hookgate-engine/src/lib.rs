@@ -11,4 +11,4 @@ mod decide;
 mod tenant;
 
 pub use decide::{BadHook, Body, Decision, HookRequest, PolicyRun};
-pub use tenant::{LoadIssue, LoadedPolicy, Tenant, TenantSet, load_tenant, load_tree};
+pub use tenant::{LoadIssue, LoadedPolicy, Tenant, TenantSet, build_tenant, load_tenant, load_tree};

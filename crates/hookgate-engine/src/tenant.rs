@@ -37,6 +37,9 @@ pub struct LoadIssue {
     pub tenant: String,
     /// What went wrong, naming the file, key or policy.
     pub message: String,
+    /// Whether the tenant was left out (its manifest or the tree is unusable), rather than
+    /// loaded with a policy marked not loaded.
+    pub tenant_skipped: bool,
 }
 
 /// Every tenant of a policy tree.
@@ -48,9 +51,15 @@ pub struct TenantSet {
 impl TenantSet {
     /// A set of already built tenants; the one named `_default` serves unknown appKeys.
     pub fn new(tenants: impl IntoIterator<Item = Tenant>) -> TenantSet {
-        let mut map: HashMap<String, Arc<Tenant>> = tenants.into_iter().map(|t| (t.name.clone(), Arc::new(t))).collect();
+        let mut map: HashMap<String, Arc<Tenant>> =
+            tenants.into_iter().map(|t| (t.name.clone(), Arc::new(t))).collect();
         let default = map.remove(DEFAULT_TENANT);
         TenantSet { tenants: map, default }
+    }
+
+    /// A set where one tenant answers every appKey (for `eval` and `test` of a single folder).
+    pub fn only(tenant: Tenant) -> TenantSet {
+        TenantSet { tenants: HashMap::new(), default: Some(Arc::new(tenant)) }
     }
 
     /// The tenant for an appKey: its own folder, else `_default`.
@@ -76,7 +85,11 @@ pub async fn load_tree(runtime: &Runtime, root: &Path) -> (TenantSet, Vec<LoadIs
     let dirs = match hookgate_config::tenant_dirs(root) {
         Ok(dirs) => dirs,
         Err(err) => {
-            issues.push(LoadIssue { tenant: String::new(), message: format!("{}: cannot list the policy tree: {err}", root.display()) });
+            issues.push(LoadIssue {
+                tenant: String::new(),
+                message: format!("{}: cannot list the policy tree: {err}", root.display()),
+                tenant_skipped: true,
+            });
             return (TenantSet::new([]), issues);
         }
     };
@@ -84,15 +97,20 @@ pub async fn load_tree(runtime: &Runtime, root: &Path) -> (TenantSet, Vec<LoadIs
         issues.push(LoadIssue {
             tenant: String::new(),
             message: format!("{}: no tenant folders (each needs a {})", root.display(), hookgate_config::MANIFEST_FILE),
+            tenant_skipped: true,
         });
     }
     for (name, dir) in dirs {
         match load_tenant(runtime, &name, &dir).await {
             Ok((tenant, problems)) => {
-                issues.extend(problems.into_iter().map(|message| LoadIssue { tenant: name.clone(), message }));
+                issues.extend(problems.into_iter().map(|message| LoadIssue {
+                    tenant: name.clone(),
+                    message,
+                    tenant_skipped: false,
+                }));
                 tenants.push(tenant);
             }
-            Err(err) => issues.push(LoadIssue { tenant: name, message: err.to_string() }),
+            Err(err) => issues.push(LoadIssue { tenant: name, message: err.to_string(), tenant_skipped: true }),
         }
     }
     (TenantSet::new(tenants), issues)
@@ -101,6 +119,12 @@ pub async fn load_tree(runtime: &Runtime, root: &Path) -> (TenantSet, Vec<LoadIs
 /// Loads one tenant folder. Returns the tenant and the problems of policies that did not load.
 pub async fn load_tenant(runtime: &Runtime, name: &str, dir: &Path) -> Result<(Tenant, Vec<String>), ConfigError> {
     let manifest = hookgate_config::load_tenant(dir)?;
+    Ok(build_tenant(runtime, name, manifest).await)
+}
+
+/// Builds a tenant from a validated manifest: compiles its modules and validates their settings.
+/// Returns the tenant and the problems of policies that did not load.
+pub async fn build_tenant(runtime: &Runtime, name: &str, manifest: TenantManifest) -> (Tenant, Vec<String>) {
     let limits = EvalLimits { timeout_ms: manifest.limits.timeout_ms, memory_mb: manifest.limits.memory_mb };
     let mut policies = HashMap::new();
     let mut problems = Vec::new();
@@ -121,10 +145,14 @@ pub async fn load_tenant(runtime: &Runtime, name: &str, dir: &Path) -> Result<(T
         .methods
         .iter()
         .filter(|rule| rule.canonical.is_some())
-        .map(|rule| MethodEntry { method: rule.method.clone(), on_error: rule.on_error, overwrite: rule.overwrite.clone() })
+        .map(|rule| MethodEntry {
+            method: rule.method.clone(),
+            on_error: rule.on_error,
+            overwrite: rule.overwrite.clone(),
+        })
         .collect();
     let rest_client_config = rest_client_config::build(&entries).to_string();
-    Ok((Tenant { name: name.to_owned(), manifest, policies, limits, rest_client_config }, problems))
+    (Tenant { name: name.to_owned(), manifest, policies, limits, rest_client_config }, problems)
 }
 
 async fn load_policy(

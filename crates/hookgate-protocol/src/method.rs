@@ -138,11 +138,9 @@ mod tests {
 
     #[test]
     fn aliases_map_to_their_canonical_spelling() {
-        for (alias, canonical) in [
-            ("sendDTMF", "sendDtmf"),
-            ("sendBugReport", "submitBugReport"),
-            ("ErrorStatusEvent", "ErrorEvent"),
-        ] {
+        for (alias, canonical) in
+            [("sendDTMF", "sendDtmf"), ("sendBugReport", "submitBugReport"), ("ErrorStatusEvent", "ErrorEvent")]
+        {
             let method = Method::classify(alias);
             assert_eq!(method.canonical, canonical);
             assert_eq!(method.name, alias);

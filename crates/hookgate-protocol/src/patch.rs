@@ -44,10 +44,7 @@ pub fn check_fields(
         let declared = overwritable.iter().any(|allowed| allowed == field);
         let added = may_add && !target.contains_key(field);
         if !declared && !added {
-            return Err(PatchError::FieldNotOverwritable {
-                field: field.clone(),
-                method: method.to_owned(),
-            });
+            return Err(PatchError::FieldNotOverwritable { field: field.clone(), method: method.to_owned() });
         }
     }
     Ok(())
@@ -127,8 +124,8 @@ mod tests {
         let target = obj(json!({"name":"Cam","published":true}));
         let declared = vec!["name".to_owned()];
         assert!(check_fields(&obj(json!({"name":"cam"})), &target, &declared, false, "publishStream").is_ok());
-        let err = check_fields(&obj(json!({"published":false})), &target, &declared, false, "publishStream")
-            .unwrap_err();
+        let err =
+            check_fields(&obj(json!({"published":false})), &target, &declared, false, "publishStream").unwrap_err();
         assert_eq!(
             err.to_string(),
             "override changes field 'published', which is not declared overwritable for publishStream"

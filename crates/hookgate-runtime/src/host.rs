@@ -65,6 +65,8 @@ impl Host for HostState {
     }
 }
 
+impl crate::bindings::hookgate::policy::types::Host for HostState {}
+
 impl wasmtime::ResourceLimiter for HostState {
     fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         if desired > self.memory_cap {

@@ -131,8 +131,14 @@ impl Policy {
         limits: EvalLimits,
         call: impl AsyncFnOnce(&mut Store<HostState>, &crate::runtime::World) -> wasmtime::Result<R>,
     ) -> Result<R, Failure> {
-        let _permit = self.runtime.permits.acquire().await.map_err(|_| Failure::Instantiate("runtime is shutting down".into()))?;
-        let tags = LogTags { tenant: Arc::clone(&self.tenant), policy: Arc::clone(&self.name), method: Arc::from(method) };
+        let _permit = self
+            .runtime
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| Failure::Instantiate("runtime is shutting down".into()))?;
+        let tags =
+            LogTags { tenant: Arc::clone(&self.tenant), policy: Arc::clone(&self.name), method: Arc::from(method) };
         let memory_cap = usize::try_from(limits.memory_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX);
         let mut store = Store::new(&self.runtime.engine, HostState::new(tags, memory_cap));
         store.limiter(|state| state);

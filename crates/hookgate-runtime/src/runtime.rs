@@ -70,7 +70,8 @@ impl Runtime {
         let engine = Engine::new(&wasm)?;
 
         let mut linker = Linker::new(&engine);
-        crate::bindings::hookgate::policy::host::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)?;
+        // Links `host` (log) and the types-only `types` instance every wit-bindgen guest imports.
+        PolicyWorld::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)?;
 
         let weak = engine.weak();
         std::thread::Builder::new().name("hookgate-epoch".into()).spawn(move || {

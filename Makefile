@@ -1,0 +1,35 @@
+# hookgate: the two commands are `make run` (serve the shipped policies) and `make test`.
+# Everything they need (wasm target, host build, policy components) is built on the way.
+
+HOOKGATE := target/release/hookgate
+GUEST_TARGET := target/wasm
+# Shipped policy components: <tenant folder>/<file> built from plugins/rust/<crate>.
+POLICIES := \
+	policies/defaultApp/token_auth.wasm=plugins/rust/token-auth \
+	policies/defaultApp/stream_guard.wasm=plugins/rust/stream-guard \
+	policies/defaultApp/audit.wasm=plugins/rust/audit \
+	policies/_default/token_auth.wasm=plugins/rust/token-auth \
+	policies/_default/audit.wasm=plugins/rust/audit
+
+.PHONY: run test toolchain host policies check-fmt clippy
+
+run: host policies
+	$(HOOKGATE) serve --policies policies
+
+test: toolchain host policies
+	cargo test --release --workspace
+	cargo test --release --manifest-path plugins/Cargo.toml
+	$(HOOKGATE) check policies
+	$(HOOKGATE) test policies
+
+toolchain:
+	@rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+
+host:
+	cargo build --release -p hookgate-cli
+
+policies: toolchain host
+	@for entry in $(POLICIES); do \
+		out=$${entry%%=*}; src=$${entry#*=}; \
+		$(HOOKGATE) build $$src -o $$out --target-dir $(GUEST_TARGET) || exit 1; \
+	done

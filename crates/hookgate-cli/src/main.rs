@@ -1,0 +1,46 @@
+//! `hookgate`: a policy backend for Flashphoner WCS REST hooks.
+
+mod commands;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// A policy backend for Flashphoner WCS REST hooks: every hook decided by sandboxed wasm policies.
+#[derive(Parser)]
+#[command(name = "hookgate", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve WCS hooks with the policy tree.
+    Serve(commands::serve::Args),
+    /// Parse every tenant of a policy tree and compile every module; non-zero on any problem.
+    Check(commands::check::Args),
+    /// Print the answer hookgate would give to one payload.
+    Eval(commands::eval::Args),
+    /// Run the `tests/*.json` cases of a policy tree or tenant; non-zero on any failure.
+    Test(commands::test::Args),
+    /// Build a Rust policy crate into a policy component.
+    Build(commands::build::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => commands::serve::run(args),
+        Command::Check(args) => commands::check::run(args),
+        Command::Eval(args) => commands::eval::run(args),
+        Command::Test(args) => commands::test::run(args),
+        Command::Build(args) => commands::build::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("hookgate: error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! `hookgate.toml`: process settings. Every value may also come from a flag or a
+//! `HOOKGATE_*` variable, which win over the file.
+
+use crate::ConfigError;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// The contents of `hookgate.toml`; every field is optional.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ServerFile {
+    /// The policy tree.
+    pub policies: Option<PathBuf>,
+    /// Largest accepted hook body, in bytes.
+    pub body_limit: Option<usize>,
+    /// Evaluations that may run at once.
+    pub max_concurrent: Option<u32>,
+    /// The hook listener.
+    #[serde(default)]
+    pub hooks: Listener,
+    /// The admin listener (health).
+    #[serde(default)]
+    pub admin: Listener,
+    /// The WebSocket event service listener, spelled as WCS spells it.
+    #[serde(default, rename = "webSocketEvents")]
+    pub web_socket_events: EventsListener,
+    /// Logging.
+    #[serde(default)]
+    pub log: LogSettings,
+}
+
+/// A listener given as one `host:port` address.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Listener {
+    /// `host:port`.
+    pub listen: Option<String>,
+}
+
+/// The event service listener, given as `address` and `port`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct EventsListener {
+    /// Host or IP address.
+    pub address: Option<String>,
+    /// TCP port.
+    pub port: Option<u16>,
+}
+
+/// Log output.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    /// `text` or `json`.
+    pub format: Option<String>,
+    /// A filter such as `info` or `hookgate=debug`.
+    pub level: Option<String>,
+}
+
+impl EventsListener {
+    /// `address:port` when both are set.
+    pub fn socket_address(&self) -> Option<String> {
+        match (&self.address, self.port) {
+            (Some(address), Some(port)) => Some(format!("{address}:{port}")),
+            _ => None,
+        }
+    }
+}
+
+/// Reads `hookgate.toml`; relative paths in it are relative to the file's folder.
+pub fn load_server_file(path: &Path) -> Result<ServerFile, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+    let mut file: ServerFile = toml::from_str(&text)
+        .map_err(|err| ConfigError::Syntax { path: path.to_owned(), message: err.to_string().trim_end().to_owned() })?;
+    if let (Some(policies), Some(dir)) = (&file.policies, path.parent()) {
+        if policies.is_relative() {
+            file.policies = Some(dir.join(policies));
+        }
+    }
+    Ok(file)
+}

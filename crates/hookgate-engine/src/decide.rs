@@ -69,6 +69,9 @@ pub enum BadHook {
     /// The body is JSON but not an object.
     #[error("body must be a JSON object")]
     NotObject,
+    /// The body is not UTF-8 (JSON text must be).
+    #[error("body is not valid UTF-8 (invalid byte at offset {0})")]
+    NotUtf8(usize),
 }
 
 /// The two envelope fields hookgate needs; the rest of the body is validated and skipped.
@@ -81,7 +84,9 @@ struct Envelope<'a> {
 }
 
 /// Parses the envelope: the one full JSON pass of the hot path (allow answers never re-serialise).
+/// Serde skips unknown string fields without checking their UTF-8, so the body is checked first.
 pub(crate) fn parse_envelope(body: &[u8]) -> Result<(String, String), BadHook> {
+    std::str::from_utf8(body).map_err(|err| BadHook::NotUtf8(err.valid_up_to()))?;
     let first = body.iter().find(|b| !b.is_ascii_whitespace());
     if first != Some(&b'{') {
         // Tell "not JSON" from "JSON but not an object".
@@ -357,6 +362,7 @@ mod tests {
             Ok(("ab".into(), "s".into()))
         );
         assert_eq!(parse_envelope(b"{}"), Ok((String::new(), String::new())));
+        assert_eq!(parse_envelope(b"{\"a\":\"\xff\"}"), Err(BadHook::NotUtf8(6)));
     }
 
     #[test]

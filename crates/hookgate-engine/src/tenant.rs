@@ -133,9 +133,7 @@ pub async fn build_tenant(runtime: &Runtime, name: &str, manifest: TenantManifes
         let loaded = match load_policy(runtime, name, policy_name, &module, &decl.settings, limits).await {
             Ok(policy) => LoadedPolicy::Ready(policy),
             Err(reason) => {
-                let message = format!("policy '{policy_name}' ({}): {reason}", module.display());
-                tracing::error!(tenant = name, policy = policy_name.as_str(), "{message}");
-                problems.push(message.clone());
+                problems.push(format!("policy '{policy_name}' ({}): {reason}", module.display()));
                 LoadedPolicy::NotLoaded(reason)
             }
         };

@@ -1,0 +1,11 @@
+//! End-to-end tests: the real `hookgate` binary, real HTTP on loopback, policies built from
+//! their sources by the real guest toolchain.
+
+#![allow(unreachable_pub, missing_docs)]
+
+mod cli;
+mod common;
+mod fallbacks;
+mod hooks;
+mod malformed;
+mod tenants;

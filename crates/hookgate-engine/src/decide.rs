@@ -180,8 +180,12 @@ impl Chain<'_> {
         let rule = tenant.manifest.rule(self.method.canonical);
         let on_error = rule.map_or(OnError::Log, |rule| rule.on_error);
         let chain: &[String] = rule.map_or(&[], |rule| &rule.chain);
-        let overwrite: &[String] = rule.map_or(&[], |rule| &rule.overwrite);
         let kind = self.method.kind;
+        // Events already happened: whatever a "*" rule declares, none of their fields may change.
+        let overwrite: &[String] = match rule {
+            Some(rule) if kind != MethodKind::Event => &rule.overwrite,
+            _ => &[],
+        };
 
         let mut runs = Vec::with_capacity(chain.len());
         let outcome = self.evaluate(chain, overwrite, &mut runs).await;

@@ -1,0 +1,329 @@
+//! `hookgate-bench run`: each server spawned in turn, checked, loaded with the same wrk
+//! command, killed; rounds alternate the servers and the table reports medians.
+
+use crate::load::{self, LoadShape, WrkReport};
+use crate::native::{self, Decision};
+use crate::probe::{self, Answer};
+use crate::process::ServerProcess;
+use crate::report::{self, Machine, Row};
+use crate::servers;
+use anyhow::{Context, Result, bail, ensure};
+use serde_json::{Map, Value};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Command;
+
+/// Arguments of `run`.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct BenchArgs {
+    /// Hook body sent by every request.
+    #[arg(long, default_value = "tests/payloads/publishStream.json")]
+    payload: PathBuf,
+    /// Hook method (last path segment); the native rule models the chain of publishStream and playStream.
+    #[arg(long, default_value = "publishStream")]
+    method: String,
+    /// Load duration per server and round, as wrk reads it (e.g. 10s, 1m).
+    #[arg(long, default_value = "10s", value_parser = load::parse_duration_arg)]
+    duration: String,
+    /// Open connections (wrk -c).
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
+    connections: u32,
+    /// wrk threads (wrk -t); on 2 cores, 1 leaves the servers the rest.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    threads: u32,
+    /// Rounds; servers alternate round-robin and the table shows each server's medians.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    rounds: u32,
+    /// The hookgate binary.
+    #[arg(long, default_value = "target/release/hookgate")]
+    hookgate: PathBuf,
+    /// The policy tree hookgate serves.
+    #[arg(long, default_value = "policies")]
+    policies: PathBuf,
+}
+
+/// A server under test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    /// The bare axum echo.
+    Echo,
+    /// The stream-guard rule compiled natively.
+    Native,
+    /// The real `hookgate serve`.
+    Hookgate,
+}
+
+/// The servers, in table order.
+const TARGETS: [Target; 3] = [Target::Echo, Target::Native, Target::Hookgate];
+
+impl Target {
+    /// Label in the output.
+    fn label(self) -> &'static str {
+        match self {
+            Target::Echo => "axum echo",
+            Target::Native => "native rule",
+            Target::Hookgate => "hookgate",
+        }
+    }
+
+    /// File-name stem of its stderr log.
+    fn stem(self) -> &'static str {
+        match self {
+            Target::Echo => "echo",
+            Target::Native => "native",
+            Target::Hookgate => "hookgate",
+        }
+    }
+}
+
+/// Everything fixed for the whole run.
+struct Plan {
+    /// The run's arguments.
+    args: BenchArgs,
+    /// The payload bytes.
+    payload: Vec<u8>,
+    /// What the stream-guard rule answers to the payload.
+    expected: Decision,
+    /// The request path, `/rest/{method}`.
+    path: String,
+    /// The load shape.
+    shape: LoadShape,
+    /// The wrk Lua script.
+    script: PathBuf,
+    /// Scratch directory (script, body copy, server logs), removed on drop.
+    work: WorkDir,
+    /// This executable, which serves the baselines.
+    exe: PathBuf,
+}
+
+/// A scratch directory removed on drop.
+struct WorkDir(PathBuf);
+
+impl WorkDir {
+    /// Creates a fresh directory in the system temp dir.
+    fn create() -> Result<Self> {
+        let dir = std::env::temp_dir().join(format!("hookgate-bench.{}", std::process::id()));
+        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        Ok(Self(dir))
+    }
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs the bench and prints the report; fails on a wrong answer or unexpected error responses.
+pub(crate) fn run(args: &BenchArgs) -> Result<()> {
+    let plan = Plan::new(args)?;
+    let machine = Machine::detect();
+    let url_template = format!("http://<server>{}", plan.path);
+    println!("hookgate-bench: the same load on three servers, one at a time, same run");
+    println!("machine:  nproc {}, {}", machine.nproc, machine.cpu_model);
+    println!(
+        "payload:  {} ({} bytes) as POST {}; stream-guard answers {} with {}",
+        plan.args.payload.display(),
+        plan.payload.len(),
+        plan.path,
+        plan.expected.status,
+        match plan.expected.body {
+            native::Body::Echo => "the received body",
+            native::Body::Json(_) => "a new JSON body",
+        }
+    );
+    println!("load:     {}", load::command_line(&plan.shape, &plan.script, &url_template).join(" "));
+    println!("rounds:   {} (servers alternated round-robin; the table shows per-metric medians)", plan.args.rounds);
+
+    // Every server must answer correctly before any of them is loaded.
+    for target in TARGETS {
+        plan.preflight(target).with_context(|| format!("{} failed its check", target.label()))?;
+    }
+    println!("checked:  all three servers answer the probes correctly\n");
+
+    let mut rows: Vec<Row> = TARGETS.iter().map(|t| Row { label: t.label(), samples: Vec::new() }).collect();
+    for round in 0..plan.args.rounds as usize {
+        for step in 0..TARGETS.len() {
+            // Rotate the starting server each round so no server always follows the same one.
+            let index = (round + step) % TARGETS.len();
+            let target = TARGETS[index];
+            let sample =
+                plan.measure(target, round + 1).with_context(|| format!("{} (round {})", target.label(), round + 1))?;
+            rows[index].samples.push(sample);
+        }
+    }
+
+    let summaries: Vec<_> = rows.iter().map(Row::summary).collect();
+    let echo = position(Target::Echo);
+    let native = position(Target::Native);
+    let hookgate = position(Target::Hookgate);
+    println!();
+    print!("{}", report::table(&summaries, echo, native));
+    let ratio = summaries[hookgate].hooks_per_sec / summaries[native].hooks_per_sec;
+    println!("\nhookgate / native rule = {ratio:.2}×");
+    plan.check_error_counts(&summaries)
+}
+
+/// Index of `target` in [`TARGETS`].
+fn position(target: Target) -> usize {
+    TARGETS.iter().position(|t| *t == target).unwrap_or_default()
+}
+
+impl Plan {
+    /// Reads the payload, works out the expected answer, writes the wrk script.
+    fn new(args: &BenchArgs) -> Result<Self> {
+        ensure!(
+            native::is_guarded(&args.method),
+            "--method {}: the native rule models the stream-guard chain (publishStream, playStream) only",
+            args.method
+        );
+        ensure!(
+            args.connections >= args.threads,
+            "--connections ({}) must be at least --threads ({})",
+            args.connections,
+            args.threads
+        );
+        ensure!(args.hookgate.is_file(), "{} not found: build it first (make policies)", args.hookgate.display());
+        let payload = std::fs::read(&args.payload)
+            .with_context(|| format!("cannot read the payload {}", args.payload.display()))?;
+        let expected = native::decide(&args.method, &payload);
+        ensure!(
+            expected.status != 400,
+            "{} is not a valid hook: {}",
+            args.payload.display(),
+            String::from_utf8_lossy(expected.body_bytes(&payload))
+        );
+        let work = WorkDir::create()?;
+        let body_file = work.0.join("body.json");
+        std::fs::write(&body_file, &payload).with_context(|| format!("cannot write {}", body_file.display()))?;
+        let script = work.0.join("post.lua");
+        load::write_script(&script, &body_file)?;
+        Ok(Self {
+            args: args.clone(),
+            payload,
+            expected,
+            path: format!("/rest/{}", args.method),
+            shape: LoadShape { threads: args.threads, connections: args.connections, duration: args.duration.clone() },
+            script,
+            work,
+            exe: std::env::current_exe().context("cannot locate the hookgate-bench executable")?,
+        })
+    }
+
+    /// Spawns `target`, checks its answers and kills it.
+    fn preflight(&self, target: Target) -> Result<()> {
+        let server = self.spawn(target)?;
+        let addr = server.addr();
+        self.check(target, addr).with_context(|| format!("wrong answer from {addr}{}", server.log_tail()))?;
+        server.stop()
+    }
+
+    /// Spawns `target`, checks its answers (again: a fresh process), loads it with wrk and kills it.
+    fn measure(&self, target: Target, round: usize) -> Result<WrkReport> {
+        let server = self.spawn(target)?;
+        let addr = server.addr();
+        self.check(target, addr).with_context(|| format!("wrong answer from {addr}{}", server.log_tail()))?;
+        let argv = load::command_line(&self.shape, &self.script, &format!("http://{addr}{}", self.path));
+        println!("round {round}/{}  {:<12} $ {}", self.args.rounds, target.label(), argv.join(" "));
+        let sample = load::run(&argv)?;
+        println!("{:>9}  {:<12} {}", "", target.label(), report::sample_line(&sample));
+        server.stop()?;
+        Ok(sample)
+    }
+
+    /// Starts `target` on a free port of 127.0.0.1.
+    fn spawn(&self, target: Target) -> Result<ServerProcess> {
+        let log = self.work.0.join(format!("{}.log", target.stem()));
+        let listen = ["--listen", "127.0.0.1:0"];
+        match target {
+            Target::Echo | Target::Native => {
+                let mut command = Command::new(&self.exe);
+                command.arg(if target == Target::Echo { "serve-echo" } else { "serve-native" }).args(listen);
+                ServerProcess::spawn(command, servers::READY_PREFIX, log)
+            }
+            Target::Hookgate => {
+                let mut command = Command::new(&self.args.hookgate);
+                command.arg("serve").arg("--policies").arg(&self.args.policies).args(listen);
+                ServerProcess::spawn(command, "hookgate listening: hooks=http://", log)
+            }
+        }
+    }
+
+    /// Checks `target` answers correctly: the echo echoes; the native rule and hookgate deny a
+    /// forbidden name, lower-case a mixed-case one, and answer the payload as stream-guard does.
+    fn check(&self, target: Target, addr: SocketAddr) -> Result<()> {
+        let post = |body: &[u8]| probe::post_json(addr, &self.path, body);
+        if target == Target::Echo {
+            let answer = post(&self.payload)?;
+            return expect(&answer, &Decision { status: 200, body: native::Body::Echo }, &self.payload, "the payload");
+        }
+        let forbidden = with_name(&self.payload, "forbidden_bench")?;
+        let answer = post(&forbidden)?;
+        let deny = r#"{"error":"stream name 'forbidden_bench' is forbidden","policy":"stream-guard"}"#;
+        ensure!(
+            answer.status == 403 && answer.body == deny.as_bytes(),
+            "name 'forbidden_bench': expected 403 {deny}, got {} {}",
+            answer.status,
+            answer.body_text()
+        );
+        let mixed = with_name(&self.payload, "Bench-MiXed")?;
+        let answer = post(&mixed)?;
+        let name = serde_json::from_slice::<Value>(&answer.body).ok().and_then(|v| v.get("name").cloned());
+        ensure!(
+            answer.status == 200 && name == Some(Value::from("bench-mixed")),
+            "name 'Bench-MiXed': expected 200 with name 'bench-mixed', got {} {}",
+            answer.status,
+            answer.body_text()
+        );
+        expect(&answer, &native::decide(&self.args.method, &mixed), &mixed, "the mixed-case probe")?;
+        expect(&post(&self.payload)?, &self.expected, &self.payload, "the payload")
+    }
+
+    /// Fails if a server answered non-2xx/3xx although stream-guard allows the payload.
+    fn check_error_counts(&self, summaries: &[report::Summary]) -> Result<()> {
+        let allowed = (200..400).contains(&self.expected.status);
+        let unexpected: Vec<String> = summaries
+            .iter()
+            .filter(|s| s.non_2xx_3xx > 0 && (allowed || s.label == Target::Echo.label()))
+            .map(|s| format!("{} answered {} non-2xx/3xx", s.label, s.non_2xx_3xx))
+            .collect();
+        if !unexpected.is_empty() {
+            bail!("the payload is allowed, yet {}", unexpected.join("; "));
+        }
+        Ok(())
+    }
+}
+
+/// `payload` with its `name` set to `name`.
+fn with_name(payload: &[u8], name: &str) -> Result<Vec<u8>> {
+    let mut hook: Map<String, Value> = serde_json::from_slice(payload).context("the payload is not a JSON object")?;
+    hook.insert("name".into(), Value::from(name));
+    serde_json::to_vec(&hook).context("cannot serialise a probe")
+}
+
+/// Checks `answer` against the `expected` decision for `sent`: same status, a JSON content
+/// type, the received bytes for an echo, the same JSON document otherwise.
+fn expect(answer: &Answer, expected: &Decision, sent: &[u8], what: &str) -> Result<()> {
+    let json_type = answer.content_type.as_deref().is_some_and(|t| native::is_json_content_type(t.as_bytes()));
+    ensure!(json_type, "{what}: content-type {:?}, expected application/json", answer.content_type);
+    ensure!(
+        answer.status == expected.status,
+        "{what}: expected status {}, got {} {}",
+        expected.status,
+        answer.status,
+        answer.body_text()
+    );
+    let want = expected.body_bytes(sent);
+    let same = match expected.body {
+        native::Body::Echo => answer.body == want,
+        native::Body::Json(_) => same_json(&answer.body, want),
+    };
+    ensure!(same, "{what}: expected body {}, got {}", String::from_utf8_lossy(want), answer.body_text());
+    Ok(())
+}
+
+/// Whether two byte strings are the same JSON document (keys in the same order too).
+fn same_json(a: &[u8], b: &[u8]) -> bool {
+    let parse = |bytes: &[u8]| serde_json::from_slice::<Value>(bytes).ok().map(|v| v.to_string());
+    matches!((parse(a), parse(b)), (Some(a), Some(b)) if a == b)
+}

@@ -1,0 +1,45 @@
+//! `hookgate-bench`: hooks/s and latency of three servers measured in the same run.
+//!
+//! * `run` loads, with `wrk`, an axum echo (the HTTP floor), the `stream-guard` rule compiled
+//!   natively into an axum handler (the floor of any policy engine) and the real `hookgate serve`,
+//!   one after the other, each in its own process, and prints them side by side.
+//! * `serve-echo` and `serve-native` are the two baseline servers `run` spawns.
+
+mod bench;
+mod load;
+mod native;
+mod probe;
+mod process;
+mod report;
+mod servers;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+/// The command line.
+#[derive(Debug, Parser)]
+#[command(name = "hookgate-bench", version, about)]
+struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Benchmark the axum echo, the native rule and hookgate side by side.
+    Run(bench::BenchArgs),
+    /// Serve the bare axum echo baseline (every POST answered 200 with its body).
+    ServeEcho(servers::ServeArgs),
+    /// Serve the stream-guard rule compiled natively into an axum handler.
+    ServeNative(servers::ServeArgs),
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().command {
+        Command::Run(args) => bench::run(&args),
+        Command::ServeEcho(args) => servers::serve(servers::Baseline::Echo, &args),
+        Command::ServeNative(args) => servers::serve(servers::Baseline::Native, &args),
+    }
+}

@@ -1,0 +1,86 @@
+//! The two baseline servers, each served by `hookgate-bench serve-…` in its own process, on a
+//! tokio runtime of the same shape as hookgate's (multi-thread, default worker count) and with
+//! the same `axum::serve`.
+
+use crate::native;
+use anyhow::{Context, Result};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::Response;
+use axum::routing::post;
+use tokio::net::TcpListener;
+
+/// What `serve` prints on stdout once the listener is bound, followed by `http://ADDR`.
+pub(crate) const READY_PREFIX: &str = "hookgate-bench listening: http://";
+
+/// Largest accepted body, as hookgate's default `--body-limit`.
+const BODY_LIMIT: usize = 1 << 20;
+
+/// Arguments of `serve-echo` and `serve-native`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port; the bound address is printed).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: String,
+}
+
+/// A baseline server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Baseline {
+    /// Every `POST /{*path}` answered 200 with the received body.
+    Echo,
+    /// The stream-guard rule compiled natively ([`native::decide`]).
+    Native,
+}
+
+/// Serves `baseline` on `args.listen` until the process is killed.
+pub(crate) fn serve(baseline: Baseline, args: &ServeArgs) -> Result<()> {
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let listener =
+            TcpListener::bind(&args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
+        let addr = listener.local_addr().context("cannot read the bound address")?;
+        println!("{READY_PREFIX}{addr}");
+        axum::serve(listener, router(baseline)).await.context("server failed")
+    })
+}
+
+/// The routes of `baseline`.
+fn router(baseline: Baseline) -> Router {
+    let routes = match baseline {
+        Baseline::Echo => Router::new().route("/{*path}", post(echo)),
+        Baseline::Native => Router::new().route("/{*path}", post(native_rule)),
+    };
+    routes.layer(DefaultBodyLimit::max(BODY_LIMIT))
+}
+
+/// The HTTP floor: 200 with the received body.
+async fn echo(body: Bytes) -> Response {
+    json_response(StatusCode::OK, body)
+}
+
+/// The policy-engine floor: content type checked, body parsed, rule applied.
+async fn native_rule(Path(path): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+    let json = headers.get(header::CONTENT_TYPE).is_some_and(|value| native::is_json_content_type(value.as_bytes()));
+    if !json {
+        return json_response(StatusCode::UNSUPPORTED_MEDIA_TYPE, r#"{"error":"hooks must be application/json"}"#);
+    }
+    let method = path.rsplit('/').next().unwrap_or_default();
+    let decision = native::decide(method, &body);
+    let status = StatusCode::from_u16(decision.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    match decision.body {
+        native::Body::Echo => json_response(status, body),
+        native::Body::Json(bytes) => json_response(status, bytes),
+    }
+}
+
+/// A response with a JSON body.
+fn json_response(status: StatusCode, body: impl Into<axum::body::Body>) -> Response {
+    let mut response = Response::new(body.into());
+    *response.status_mut() = status;
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}

@@ -25,6 +25,7 @@ pub use bindings::{Hook as WitHook, Verdict as WitVerdict};
 
 /// Runs the policy function on a hook received from the host.
 pub fn evaluate(hook: WitHook, f: fn(&Hook) -> Result<Verdict, String>) -> Result<WitVerdict, String> {
+    #[cfg(feature = "panic-log")]
     install_panic_hook();
     let hook = Hook {
         method: hook.method,
@@ -49,12 +50,14 @@ pub fn evaluate(hook: WitHook, f: fn(&Hook) -> Result<Verdict, String>) -> Resul
 
 /// Runs the settings validator.
 pub fn validate_settings(settings: String, f: fn(&str) -> Result<(), String>) -> Result<(), String> {
+    #[cfg(feature = "panic-log")]
     install_panic_hook();
     f(&settings)
 }
 
 /// Makes a panic log its message through the host before the instance traps
-/// (`panic = "abort"` on wasm32-unknown-unknown ends in `unreachable`). Cheap: no allocation.
+/// (`panic = "abort"` on wasm32-unknown-unknown ends in `unreachable`). Feature `panic-log`.
+#[cfg(feature = "panic-log")]
 fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
         let msg = info.payload_as_str().unwrap_or("(non-string panic payload)");

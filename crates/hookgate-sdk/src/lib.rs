@@ -354,8 +354,8 @@ pub fn accept_object_settings(settings: &str) -> Result<(), String> {
 /// ```
 ///
 /// On wasm32 this expands to the component exports `evaluate` and `validate-settings`
-/// (the wit-bindgen `Guest` impl) and a panic hook that logs the panic message at `error`
-/// before the instance traps. Natively it expands to nothing (call your functions directly,
+/// (the wit-bindgen `Guest` impl); with the `panic-log` feature, also a panic hook that logs
+/// the panic message at `error` before the instance traps. Natively it expands to nothing (call your functions directly,
 /// or through [`testing`]).
 #[macro_export]
 macro_rules! policy {

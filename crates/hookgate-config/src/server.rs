@@ -2,11 +2,11 @@
 //! `HOOKGATE_*` variable, which win over the file.
 
 use crate::ConfigError;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// The contents of `hookgate.toml`; every field is optional.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct ServerFile {
     /// The policy tree.
@@ -27,10 +27,23 @@ pub struct ServerFile {
     /// Logging.
     #[serde(default)]
     pub log: LogSettings,
+    /// The decision log.
+    #[serde(default)]
+    pub decision_log: DecisionLogSettings,
+    /// How long in-flight hooks may take to finish after SIGTERM, in milliseconds.
+    pub shutdown_grace_ms: Option<u64>,
+}
+
+/// Where the decision log goes.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionLogSettings {
+    /// `off`, `stdout`, or a file path to append to.
+    pub target: Option<String>,
 }
 
 /// A listener given as one `host:port` address.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Listener {
     /// `host:port`.
@@ -38,7 +51,7 @@ pub struct Listener {
 }
 
 /// The event service listener, given as `address` and `port`.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct EventsListener {
     /// Host or IP address.
@@ -48,7 +61,7 @@ pub struct EventsListener {
 }
 
 /// Log output.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct LogSettings {
     /// `text` or `json`.

@@ -1,6 +1,6 @@
 //! One hook through its tenant's chain, answered as WCS expects (DESIGN §1, §4, §5).
 
-use crate::tenant::{LoadedPolicy, Tenant, TenantSet};
+use crate::tenant::{LoadedPolicy, Route, Tenant, TenantSet};
 use hookgate_protocol::fallback::{FallbackAnswer, fallback};
 use hookgate_protocol::patch;
 use hookgate_protocol::{Method, MethodKind, OnError};
@@ -39,6 +39,8 @@ pub struct PolicyRun {
     pub policy: String,
     /// `allow`, `deny`, `override`, or the failure cause (`trap`, `deadline`, `not-loaded`, …).
     pub outcome: &'static str,
+    /// How long the evaluation took, in microseconds.
+    pub micros: u64,
 }
 
 /// The answer to one hook and how it was reached.
@@ -50,8 +52,14 @@ pub struct Decision {
     pub body: Body,
     /// The tenant that decided (`_default` for appKeys without a folder); empty if none.
     pub tenant: String,
+    /// The generation of that tenant that decided (0 if none).
+    pub generation: u64,
+    /// The body's `sessionId` (empty if none).
+    pub session_id: String,
     /// The method's kind.
     pub kind: MethodKind,
+    /// The canonical method name when the method is in the WCS catalogue.
+    pub canonical: Option<&'static str>,
     /// The policies that ran, in order.
     pub runs: Vec<PolicyRun>,
     /// The failure cause when the answer is a fallback.
@@ -105,26 +113,52 @@ impl TenantSet {
     pub async fn decide(&self, request: HookRequest<'_>) -> Result<Decision, BadHook> {
         let (app_key, session_id) = parse_envelope(request.body)?;
         let method = Method::classify(request.method);
-        let Some(tenant) = self.tenant(&app_key) else {
-            return Ok(no_tenant(&app_key, method.kind));
+        let canonical = hookgate_protocol::method::lookup(request.method).map(|(canonical, _)| canonical);
+        let mut decision = self.route_and_run(request, method, app_key, session_id).await;
+        decision.canonical = canonical;
+        Ok(decision)
+    }
+
+    async fn route_and_run(
+        &self,
+        request: HookRequest<'_>,
+        method: Method<'_>,
+        app_key: String,
+        session_id: String,
+    ) -> Decision {
+        let tenant = match self.route(&app_key) {
+            Route::Tenant(tenant) => tenant,
+            Route::Pending => {
+                let reason = format!("tenant '{app_key}' has no loaded generation (see GET /api/policies)");
+                return unrouted(reason, method.kind, session_id, "not-loaded");
+            }
+            Route::Missing => {
+                let reason = format!("no policy tree for appKey '{app_key}' and no _default tenant");
+                return unrouted(reason, method.kind, session_id, "no-tenant");
+            }
         };
         if let Err(reason) = crate::auth::check(&tenant.manifest.auth, request.authorization, request.body) {
-            return Ok(Decision {
+            return Decision {
                 status: 403,
                 body: error_body(reason, None),
                 tenant: tenant.name.clone(),
+                generation: tenant.generation,
+                session_id,
                 kind: method.kind,
                 runs: Vec::new(),
                 fallback: None,
                 note: Some(reason.to_owned()),
-            });
+                canonical: None,
+            };
         }
-        Ok(Chain { tenant, method, app_key: &app_key, session_id: &session_id, request }.run().await)
+        let mut decision = Chain { tenant, method, app_key: &app_key, session_id: &session_id, request }.run().await;
+        decision.session_id = session_id;
+        decision
     }
 }
 
-fn no_tenant(app_key: &str, kind: MethodKind) -> Decision {
-    let reason = format!("no policy tree for appKey '{app_key}' and no _default tenant");
+/// A hook no tenant can decide: refused, except events, which are echoed.
+fn unrouted(reason: String, kind: MethodKind, session_id: String, cause: &'static str) -> Decision {
     let (status, body) = match kind {
         MethodKind::Event => (200, Body::Echo),
         _ => (403, error_body(&reason, None)),
@@ -133,10 +167,13 @@ fn no_tenant(app_key: &str, kind: MethodKind) -> Decision {
         status,
         body,
         tenant: String::new(),
+        generation: 0,
+        session_id,
         kind,
         runs: Vec::new(),
-        fallback: Some("no-tenant"),
+        fallback: Some(cause),
         note: Some(reason),
+        canonical: None,
     }
 }
 
@@ -195,7 +232,10 @@ impl Chain<'_> {
             status: 200,
             body: Body::Echo,
             tenant: tenant.name.clone(),
+            generation: tenant.generation,
+            session_id: String::new(),
             kind,
+            canonical: None,
             runs,
             fallback: None,
             note: None,
@@ -240,7 +280,11 @@ impl Chain<'_> {
         let mut doc: Option<Map<String, Value>> = None;
         let mut patched: Option<String> = None;
         for name in chain {
-            let mut record = |outcome| runs.push(PolicyRun { policy: name.clone(), outcome });
+            let started = std::time::Instant::now();
+            let mut record = |outcome| {
+                let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+                runs.push(PolicyRun { policy: name.clone(), outcome, micros });
+            };
             let fail = |cause, message: String| Outcome::Failed { policy: name.clone(), cause, message };
             let policy = match tenant.policies.get(name) {
                 Some(LoadedPolicy::Ready(policy)) => policy,

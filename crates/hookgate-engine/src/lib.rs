@@ -7,6 +7,7 @@
 //! (events and REST-API-initiated hooks are never denied) and `restClientConfig` on `connect`.
 
 mod auth;
+pub mod cases;
 mod decide;
 mod tenant;
 

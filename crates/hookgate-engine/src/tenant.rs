@@ -28,6 +28,10 @@ pub struct Tenant {
     pub limits: EvalLimits,
     /// The `restClientConfig` added to allowed `connect` answers, serialised once.
     pub rest_client_config: String,
+    /// The generation number: 1 for the first load, one more for each reload that went live.
+    pub generation: u64,
+    /// When this generation was built.
+    pub loaded_at: std::time::SystemTime,
 }
 
 /// A problem found while loading a policy tree.
@@ -42,29 +46,104 @@ pub struct LoadIssue {
     pub tenant_skipped: bool,
 }
 
-/// Every tenant of a policy tree.
+/// Every tenant of a policy tree. Immutable: a reload builds a new set sharing the tenants
+/// that did not change.
+#[derive(Clone, Default)]
 pub struct TenantSet {
     pub(crate) tenants: HashMap<String, Arc<Tenant>>,
     pub(crate) default: Option<Arc<Tenant>>,
+    /// Tenant folders that exist but have no loaded generation: their appKeys must not fall
+    /// through to `_default`.
+    pub(crate) pending: std::collections::HashSet<String>,
+}
+
+/// Where an appKey's hooks go.
+pub(crate) enum Route<'a> {
+    /// To this tenant.
+    Tenant(&'a Arc<Tenant>),
+    /// Its folder exists but never loaded.
+    Pending,
+    /// No folder and no `_default`.
+    Missing,
 }
 
 impl TenantSet {
     /// A set of already built tenants; the one named `_default` serves unknown appKeys.
     pub fn new(tenants: impl IntoIterator<Item = Tenant>) -> TenantSet {
-        let mut map: HashMap<String, Arc<Tenant>> =
-            tenants.into_iter().map(|t| (t.name.clone(), Arc::new(t))).collect();
-        let default = map.remove(DEFAULT_TENANT);
-        TenantSet { tenants: map, default }
+        let mut set = TenantSet::default();
+        for tenant in tenants {
+            set = set.with(Arc::new(tenant));
+        }
+        set
     }
 
     /// A set where one tenant answers every appKey (for `eval` and `test` of a single folder).
     pub fn only(tenant: Tenant) -> TenantSet {
-        TenantSet { tenants: HashMap::new(), default: Some(Arc::new(tenant)) }
+        TenantSet { default: Some(Arc::new(tenant)), ..TenantSet::default() }
+    }
+
+    /// This set with `tenant` added or replaced (it is no longer pending).
+    pub fn with(&self, tenant: Arc<Tenant>) -> TenantSet {
+        let mut next = self.clone();
+        next.pending.remove(&tenant.name);
+        if tenant.name == DEFAULT_TENANT {
+            next.default = Some(tenant);
+        } else {
+            next.tenants.insert(tenant.name.clone(), tenant);
+        }
+        next
+    }
+
+    /// This set without the tenant `name` (its appKey falls to `_default` again).
+    pub fn without(&self, name: &str) -> TenantSet {
+        let mut next = self.clone();
+        next.pending.remove(name);
+        if name == DEFAULT_TENANT {
+            next.default = None;
+        } else {
+            next.tenants.remove(name);
+        }
+        next
+    }
+
+    /// This set with `name` marked pending (a folder without a loaded generation), unless
+    /// it has one.
+    pub fn with_pending(&self, name: &str) -> TenantSet {
+        let mut next = self.clone();
+        if next.get(name).is_none() {
+            next.pending.insert(name.to_owned());
+        }
+        next
+    }
+
+    /// The tenant named `name` (`_default` included).
+    pub fn get(&self, name: &str) -> Option<&Arc<Tenant>> {
+        if name == DEFAULT_TENANT { self.default.as_ref() } else { self.tenants.get(name) }
+    }
+
+    /// Names of tenant folders that have no loaded generation.
+    pub fn pending(&self) -> impl Iterator<Item = &str> {
+        self.pending.iter().map(String::as_str)
     }
 
     /// The tenant for an appKey: its own folder, else `_default`.
     pub fn tenant(&self, app_key: &str) -> Option<&Arc<Tenant>> {
-        self.tenants.get(app_key).or(self.default.as_ref())
+        match self.route(app_key) {
+            Route::Tenant(tenant) => Some(tenant),
+            Route::Pending | Route::Missing => None,
+        }
+    }
+
+    pub(crate) fn route(&self, app_key: &str) -> Route<'_> {
+        if let Some(tenant) = self.tenants.get(app_key) {
+            Route::Tenant(tenant)
+        } else if self.pending.contains(app_key) {
+            Route::Pending
+        } else if let Some(tenant) = &self.default {
+            Route::Tenant(tenant)
+        } else {
+            Route::Missing
+        }
     }
 
     /// All tenants, `_default` included, by name.
@@ -150,7 +229,16 @@ pub async fn build_tenant(runtime: &Runtime, name: &str, manifest: TenantManifes
         })
         .collect();
     let rest_client_config = rest_client_config::build(&entries).to_string();
-    (Tenant { name: name.to_owned(), manifest, policies, limits, rest_client_config }, problems)
+    let tenant = Tenant {
+        name: name.to_owned(),
+        manifest,
+        policies,
+        limits,
+        rest_client_config,
+        generation: 1,
+        loaded_at: std::time::SystemTime::now(),
+    };
+    (tenant, problems)
 }
 
 async fn load_policy(
@@ -162,7 +250,13 @@ async fn load_policy(
     limits: EvalLimits,
 ) -> Result<Policy, String> {
     let bytes = std::fs::read(module).map_err(|err| format!("cannot read module: {err}"))?;
-    let policy = runtime.compile(&bytes).map_err(|err| format!("{:#}", anyhow_chain(&err)))?.named(tenant, name);
+    // Compiling takes milliseconds (Rust) to seconds (Python, JS): never on an async worker.
+    let compiler = runtime.clone();
+    let compiled =
+        tokio::task::spawn_blocking(move || compiler.compile(&bytes).map_err(|err| anyhow_chain(&err).to_string()))
+            .await
+            .map_err(|err| format!("compilation task failed: {err}"))?;
+    let policy = compiled?.named(tenant, name);
     match policy.validate_settings(settings, limits).await {
         Ok(Ok(())) => Ok(policy),
         Ok(Err(reason)) => Err(format!("settings refused by the policy: {reason}")),

@@ -14,6 +14,8 @@ use wasmtime::{Config, Enabled, Engine, PoolingAllocationConfig};
 
 /// Table elements a guest may have (RUNTIME-NOTES §5.3: SpiderMonkey needs ≥ 10,000).
 pub(crate) const TABLE_ELEMENTS: usize = 20_000;
+/// Compiled modules kept alive after their last user is gone.
+const RECENT: usize = 16;
 /// How often the epoch advances: the granularity of deadlines.
 const EPOCH_TICK: Duration = Duration::from_millis(1);
 
@@ -42,6 +44,9 @@ pub(crate) struct Inner {
     pub(crate) engine: Engine,
     linker: Linker<HostState>,
     compiled: Mutex<HashMap<[u8; 32], Weak<crate::policy::Compiled>>>,
+    /// The most recently compiled modules, kept alive so that a reload back to a recent
+    /// version (a rollback, two versions alternating) skips compilation.
+    recent: Mutex<std::collections::VecDeque<Arc<crate::policy::Compiled>>>,
     pub(crate) permits: Semaphore,
 }
 
@@ -87,6 +92,7 @@ impl Runtime {
                 engine,
                 linker,
                 compiled: Mutex::new(HashMap::new()),
+                recent: Mutex::new(std::collections::VecDeque::with_capacity(RECENT)),
                 permits: Semaphore::new(slots as usize),
             }),
         })
@@ -95,7 +101,8 @@ impl Runtime {
     /// Compiles (or finds already compiled) a policy component and pre-instantiates it.
     ///
     /// Modules are keyed by the sha256 of their bytes: the same module loaded by several
-    /// tenants or generations is compiled once and shared while any of them holds it.
+    /// tenants or generations is compiled once and shared while any of them holds it (and
+    /// the last 16 compiled stay alive for fast rollbacks).
     pub fn compile(&self, bytes: &[u8]) -> Result<Policy, LoadError> {
         let digest: [u8; 32] = Sha256::digest(bytes).into();
         let cached = self.lock_cache().get(&digest).and_then(Weak::upgrade);
@@ -109,6 +116,12 @@ impl Runtime {
                 let mut cache = self.lock_cache();
                 cache.retain(|_, weak| weak.strong_count() > 0);
                 cache.insert(digest, Arc::downgrade(&compiled));
+                drop(cache);
+                let mut recent = self.inner.recent.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                if recent.len() == RECENT {
+                    recent.pop_front();
+                }
+                recent.push_back(Arc::clone(&compiled));
                 compiled
             }
         };

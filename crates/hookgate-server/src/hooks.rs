@@ -4,10 +4,13 @@ use crate::error::{ApiError, json_response};
 use crate::state::AppState;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use hookgate_engine::{Body as AnswerBody, HookRequest};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// `<tenant>/<generation>` of the tenant generation that answered.
+pub const GENERATION_HEADER: HeaderName = HeaderName::from_static("x-hookgate-generation");
 
 /// `POST /{prefix…}/{method}`: decides one hook.
 pub(crate) async fn hook(
@@ -16,6 +19,7 @@ pub(crate) async fn hook(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
+    let started = Instant::now();
     let received_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
     let method = path.rsplit('/').next().unwrap_or_default();
     if method.is_empty() {
@@ -23,7 +27,7 @@ pub(crate) async fn hook(
     }
     check_content_type(&headers)?;
     let body = read_body(body, &headers, state.body_limit).await?;
-    let tenants = state.tenants.load();
+    let tenants = state.policies.tenants().load();
     let decision = tenants
         .decide(HookRequest {
             method,
@@ -32,16 +36,31 @@ pub(crate) async fn hook(
             received_ms,
         })
         .await?;
+    drop(tenants);
+    let seconds = started.elapsed().as_secs_f64();
+    state.metrics.record(&decision, decision.canonical.unwrap_or("other"), seconds);
+    if let Some(log) = &state.decisions {
+        if !log.write(&decision, method, (seconds * 1e6) as u64) {
+            state.metrics.decision_log_dropped.inc();
+        }
+    }
     tracing::debug!(
         tenant = %decision.tenant, method, kind = %decision.kind, status = decision.status,
         fallback = decision.fallback.unwrap_or(""), note = decision.note.as_deref().unwrap_or(""),
         "hook answered"
     );
     let status = StatusCode::from_u16(decision.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    Ok(match decision.body {
+    let mut response = match decision.body {
         AnswerBody::Echo => json_response(status, body),
         AnswerBody::Json(bytes) => json_response(status, bytes),
-    })
+    };
+    if !decision.tenant.is_empty() {
+        // Which generation of which tenant answered: for operators tracing a reload.
+        if let Ok(value) = HeaderValue::from_str(&format!("{}/{}", decision.tenant, decision.generation)) {
+            response.headers_mut().insert(GENERATION_HEADER, value);
+        }
+    }
+    Ok(response)
 }
 
 /// `POST /`: a hook without a method.
@@ -52,21 +71,6 @@ pub(crate) async fn no_method() -> ApiError {
 /// Any other route.
 pub(crate) async fn not_found() -> ApiError {
     ApiError::NotFound
-}
-
-/// `GET /healthz`: the process answers.
-pub(crate) async fn healthz() -> Response {
-    json_response(StatusCode::OK, r#"{"status":"ok"}"#)
-}
-
-/// `GET /readyz`: ready when at least one tenant is loaded.
-pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
-    let tenants = state.tenants.load().iter().count();
-    if tenants > 0 {
-        json_response(StatusCode::OK, format!(r#"{{"status":"ready","tenants":{tenants}}}"#))
-    } else {
-        json_response(StatusCode::SERVICE_UNAVAILABLE, r#"{"status":"not ready","tenants":0}"#)
-    }
 }
 
 /// Hooks are JSON: `application/json`, with or without parameters such as `charset`.

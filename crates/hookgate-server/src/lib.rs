@@ -4,13 +4,21 @@
 //! hook (the last path segment is the method), `GET /healthz` and `GET /readyz` report health.
 //! Malformed input gets a precise JSON error ([`ApiError`]): a wrong content type (415), an
 //! oversized body (413), a body that is not JSON or not an object (400), a path without a
-//! method (404). [`serve`] runs a router until a shutdown signal, finishing in-flight hooks.
+//! method (404). Every answer carries `X-Hookgate-Generation: <tenant>/<generation>`.
+//! [`admin_router`] serves `/healthz`, `/readyz`, `/metrics`, `GET /api/policies` and
+//! `POST /api/reload`. [`serve`] runs a router until a shutdown signal, finishing in-flight
+//! hooks.
 
+mod admin;
+mod decision_log;
 mod error;
 mod hooks;
+mod metrics;
 mod state;
 
+pub use decision_log::{DecisionLog, DecisionTarget};
 pub use error::ApiError;
+pub use hooks::GENERATION_HEADER;
 pub use state::AppState;
 
 use axum::Router;
@@ -24,10 +32,22 @@ pub const DEFAULT_BODY_LIMIT: usize = 1 << 20;
 /// The hook listener's routes.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/healthz", get(hooks::healthz))
-        .route("/readyz", get(hooks::readyz))
+        .route("/healthz", get(admin::healthz))
+        .route("/readyz", get(admin::readyz))
         .route("/", post(hooks::no_method))
         .route("/{*path}", post(hooks::hook))
+        .fallback(hooks::not_found)
+        .with_state(state)
+}
+
+/// The admin listener's routes: health, readiness, metrics, policy status and forced reload.
+pub fn admin_router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(admin::healthz))
+        .route("/readyz", get(admin::readyz))
+        .route("/metrics", get(admin::metrics))
+        .route("/api/policies", get(admin::policies))
+        .route("/api/reload", post(admin::reload))
         .fallback(hooks::not_found)
         .with_state(state)
 }

@@ -1,21 +1,26 @@
 //! What every request handler shares.
 
-use arc_swap::ArcSwap;
-use hookgate_engine::TenantSet;
+use crate::decision_log::DecisionLog;
+use crate::metrics::Metrics;
+use hookgate_registry::Registry;
 use std::sync::Arc;
 
-/// Shared state of the hook listener. Cheap to clone.
+/// Shared state of the listeners. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
-    /// The tenants currently serving; swapped as a whole, read without locks.
-    pub tenants: Arc<ArcSwap<TenantSet>>,
+    /// The live tenants and their reload status.
+    pub policies: Arc<Registry>,
     /// Largest accepted body, in bytes.
     pub body_limit: usize,
+    /// Prometheus metrics.
+    pub(crate) metrics: Arc<Metrics>,
+    /// The decision log, when enabled.
+    pub(crate) decisions: Option<DecisionLog>,
 }
 
 impl AppState {
-    /// State serving `tenants`, accepting bodies up to `body_limit` bytes.
-    pub fn new(tenants: TenantSet, body_limit: usize) -> AppState {
-        AppState { tenants: Arc::new(ArcSwap::from_pointee(tenants)), body_limit }
+    /// State serving the registry's tenants, accepting bodies up to `body_limit` bytes.
+    pub fn new(policies: Arc<Registry>, body_limit: usize, decisions: Option<DecisionLog>) -> AppState {
+        AppState { policies, body_limit, metrics: Arc::new(Metrics::default()), decisions }
     }
 }

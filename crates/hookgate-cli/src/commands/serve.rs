@@ -1,12 +1,18 @@
-//! `hookgate serve`: the hook listener (and the admin listener when configured).
+//! `hookgate serve`: the hook listener and the admin listener, with hot reload.
 
 use anyhow::{Context as _, Result, bail};
-use hookgate_config::ServerFile;
+use hookgate_config::{DecisionLogSettings, EventsListener, Listener, LogSettings, ServerFile};
+use hookgate_registry::Registry;
 use hookgate_runtime::{Runtime, RuntimeConfig};
-use hookgate_server::{AppState, DEFAULT_BODY_LIMIT};
+use hookgate_server::{AppState, DEFAULT_BODY_LIMIT, DecisionLog, DecisionTarget};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// Default time in-flight hooks get to finish after SIGTERM.
+const DEFAULT_GRACE_MS: u64 = 10_000;
 
 /// Arguments of `serve`. Flags and `HOOKGATE_*` variables win over the config file.
 #[derive(clap::Args)]
@@ -20,7 +26,7 @@ pub(crate) struct Args {
     /// Address of the hook listener [default: 127.0.0.1:8090].
     #[arg(long, env = "HOOKGATE_LISTEN")]
     listen: Option<String>,
-    /// Address of the admin listener (health) [default: off].
+    /// Address of the admin listener (health, metrics, /api/policies) [default: off].
     #[arg(long, env = "HOOKGATE_ADMIN_LISTEN")]
     admin_listen: Option<String>,
     /// Address of the WebSocket event service [default: off].
@@ -32,61 +38,134 @@ pub(crate) struct Args {
     /// Log format: text or json [default: text].
     #[arg(long, env = "HOOKGATE_LOG_FORMAT", value_parser = ["text", "json"])]
     log_format: Option<String>,
+    /// Decision log: off, stdout, or a file to append to [default: off].
+    #[arg(long, env = "HOOKGATE_DECISION_LOG")]
+    decision_log: Option<String>,
+    /// Milliseconds in-flight hooks get to finish after SIGTERM [default: 10000].
+    #[arg(long, env = "HOOKGATE_SHUTDOWN_GRACE_MS")]
+    shutdown_grace_ms: Option<u64>,
+    /// Print the effective configuration (file, then variables and flags) as TOML and exit.
+    #[arg(long)]
+    print_config: bool,
 }
 
-pub(crate) fn run(args: Args) -> Result<ExitCode> {
+/// The file's settings with every flag and variable applied, and defaults filled in.
+fn effective(args: &Args) -> Result<ServerFile> {
     let file = match &args.config {
         Some(path) => hookgate_config::load_server_file(path)?,
         None => ServerFile::default(),
     };
-    let json = args.log_format.as_deref().or(file.log.format.as_deref()) == Some("json");
-    super::init_logging(file.log.level.as_deref().unwrap_or("info"), json);
+    let events = match &args.events_listen {
+        Some(address) => {
+            let (host, port) = address.rsplit_once(':').context("--events-listen must be host:port")?;
+            EventsListener { address: Some(host.to_owned()), port: Some(port.parse().context("--events-listen port")?) }
+        }
+        None => file.web_socket_events,
+    };
+    Ok(ServerFile {
+        policies: Some(args.policies.clone().or(file.policies).unwrap_or_else(|| PathBuf::from("policies"))),
+        body_limit: Some(args.body_limit.or(file.body_limit).unwrap_or(DEFAULT_BODY_LIMIT)),
+        max_concurrent: Some(file.max_concurrent.unwrap_or(RuntimeConfig::default().max_concurrent)),
+        hooks: Listener {
+            listen: Some(args.listen.clone().or(file.hooks.listen).unwrap_or_else(|| "127.0.0.1:8090".into())),
+        },
+        admin: Listener { listen: args.admin_listen.clone().or(file.admin.listen) },
+        web_socket_events: events,
+        log: LogSettings {
+            format: Some(args.log_format.clone().or(file.log.format).unwrap_or_else(|| "text".into())),
+            level: Some(file.log.level.unwrap_or_else(|| "info".into())),
+        },
+        decision_log: DecisionLogSettings {
+            target: Some(args.decision_log.clone().or(file.decision_log.target).unwrap_or_else(|| "off".into())),
+        },
+        shutdown_grace_ms: Some(args.shutdown_grace_ms.or(file.shutdown_grace_ms).unwrap_or(DEFAULT_GRACE_MS)),
+    })
+}
 
-    let policies = args.policies.or(file.policies).unwrap_or_else(|| PathBuf::from("policies"));
-    let listen = args.listen.or(file.hooks.listen).unwrap_or_else(|| "127.0.0.1:8090".into());
-    let admin_listen = args.admin_listen.or(file.admin.listen);
-    if let Some(events) = args.events_listen.or(file.web_socket_events.socket_address()) {
+pub(crate) fn run(args: Args) -> Result<ExitCode> {
+    let config = effective(&args)?;
+    if args.print_config {
+        print!("{}", toml::to_string(&config).context("cannot print the configuration")?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    super::init_logging(config.log.level.as_deref().unwrap_or("info"), config.log.format.as_deref() == Some("json"));
+    if let Some(events) = config.web_socket_events.socket_address() {
         bail!("the WebSocket event service ({events}) is not part of this build yet; remove the setting");
     }
-    let body_limit = args.body_limit.or(file.body_limit).unwrap_or(DEFAULT_BODY_LIMIT);
+    let policies = config.policies.clone().unwrap_or_default();
+    let decisions = match config.decision_log.target.as_deref() {
+        None | Some("off") => DecisionTarget::Off,
+        Some("stdout") => DecisionTarget::Stdout,
+        Some(path) => DecisionTarget::File(PathBuf::from(path)),
+    };
     let runtime_config = RuntimeConfig {
-        max_concurrent: file.max_concurrent.unwrap_or(RuntimeConfig::default().max_concurrent),
+        max_concurrent: config.max_concurrent.unwrap_or(RuntimeConfig::default().max_concurrent),
         ..RuntimeConfig::default()
     };
-
     let runtime = Runtime::new(runtime_config)
         .map_err(|err| anyhow::anyhow!("{err:#}"))
         .context("cannot start the wasm engine")?;
     super::tokio_runtime()?.block_on(async move {
-        let (tenants, issues) = hookgate_engine::load_tree(&runtime, &policies).await;
+        let (registry, issues) = Registry::load(runtime, &policies).await;
         for issue in &issues {
             tracing::error!(tenant = %issue.tenant, "{}", issue.message);
         }
         if let Some(issue) = issues.iter().find(|issue| issue.tenant_skipped) {
             bail!("cannot serve {}: {}", policies.display(), issue.message);
         }
-        let names: Vec<_> = tenants.iter().map(|tenant| tenant.name.clone()).collect();
-        tracing::info!(policies = %policies.display(), tenants = ?names, "policy tree loaded");
+        registry.watch().with_context(|| format!("cannot watch {}", policies.display()))?;
+        let names: Vec<_> = registry.statuses().into_iter().map(|status| status.tenant).collect();
+        tracing::info!(policies = %policies.display(), tenants = ?names, "policy tree loaded, watching for changes");
 
-        let state = AppState::new(tenants, body_limit);
-        let hooks = TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
-        let hooks_addr = hooks.local_addr()?;
+        let decisions = DecisionLog::start(&decisions).context("cannot open the decision log")?;
+        let state = AppState::new(registry, config.body_limit.unwrap_or(DEFAULT_BODY_LIMIT), decisions);
+        let (stop, stopped) = watch::channel(false);
         let mut servers = tokio::task::JoinSet::new();
-        servers.spawn(hookgate_server::serve(hooks, hookgate_server::router(state.clone()), shutdown_signal()));
-        println!("hookgate listening: hooks=http://{hooks_addr}");
-        if let Some(admin_listen) = admin_listen {
+
+        let listen = config.hooks.listen.clone().unwrap_or_default();
+        let hooks = TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+        println!("hookgate listening: hooks=http://{}", hooks.local_addr()?);
+        servers.spawn(hookgate_server::serve(hooks, hookgate_server::router(state.clone()), stopped_signal(&stopped)));
+        if let Some(admin_listen) = &config.admin.listen {
             let admin =
-                TcpListener::bind(&admin_listen).await.with_context(|| format!("cannot listen on {admin_listen}"))?;
+                TcpListener::bind(admin_listen).await.with_context(|| format!("cannot listen on {admin_listen}"))?;
             println!("hookgate listening: admin=http://{}", admin.local_addr()?);
-            servers.spawn(hookgate_server::serve(admin, hookgate_server::router(state), shutdown_signal()));
+            servers.spawn(hookgate_server::serve(
+                admin,
+                hookgate_server::admin_router(state),
+                stopped_signal(&stopped),
+            ));
         }
-        tracing::info!(hooks = %hooks_addr, body_limit, "serving");
-        while let Some(result) = servers.join_next().await {
-            result.context("listener task failed")?.context("listener failed")?;
+
+        shutdown_signal().await;
+        let grace = Duration::from_millis(config.shutdown_grace_ms.unwrap_or(DEFAULT_GRACE_MS));
+        tracing::info!(
+            grace_ms = grace.as_millis() as u64,
+            "shutting down: no new connections, finishing in-flight hooks"
+        );
+        let _ = stop.send(true);
+        let drained = tokio::time::timeout(grace, async {
+            while let Some(result) = servers.join_next().await {
+                if let Err(err) = result.context("listener task failed").and_then(|r| r.context("listener failed")) {
+                    tracing::error!("{err:#}");
+                }
+            }
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!("in-flight hooks still running after the grace period; exiting");
         }
         tracing::info!("stopped");
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Resolves once `stop` turns true.
+fn stopped_signal(stopped: &watch::Receiver<bool>) -> impl std::future::Future<Output = ()> + Send + 'static {
+    let mut stopped = stopped.clone();
+    async move {
+        let _ = stopped.wait_for(|stop| *stop).await;
+    }
 }
 
 /// Resolves on SIGTERM or Ctrl-C.
@@ -106,5 +185,4 @@ async fn shutdown_signal() {
         _ = terminate => {}
         _ = tokio::signal::ctrl_c() => {}
     }
-    tracing::info!("shutdown signal received: finishing in-flight hooks");
 }

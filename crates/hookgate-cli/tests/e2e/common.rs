@@ -108,9 +108,11 @@ fn copy_dir(src: &Path, dst: &Path) {
 
 /// A running `hookgate serve`, killed on drop.
 pub struct Server {
-    child: Child,
+    pub child: Child,
     /// `http://127.0.0.1:PORT`.
     pub base: String,
+    /// The admin listener, when started with `--admin-listen`.
+    pub admin: Option<String>,
     client: reqwest::Client,
 }
 
@@ -126,16 +128,58 @@ impl Server {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("spawn hookgate serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("read stdout");
-        let base = line
-            .trim()
-            .strip_prefix("hookgate listening: hooks=")
-            .unwrap_or_else(|| panic!("hookgate did not start: {line:?}"))
-            .to_owned();
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut read = |prefix: &str| {
+            let mut line = String::new();
+            stdout.read_line(&mut line).expect("read stdout");
+            line.trim().strip_prefix(prefix).unwrap_or_else(|| panic!("hookgate did not start: {line:?}")).to_owned()
+        };
+        let base = read("hookgate listening: hooks=");
+        let admin = extra.contains(&"--admin-listen").then(|| read("hookgate listening: admin="));
         let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("client");
-        Server { child, base, client }
+        Server { child, base, admin, client }
+    }
+
+    /// GETs a path of the admin listener: status and body text.
+    pub async fn admin_get(&self, path: &str) -> (u16, String) {
+        let admin = self.admin.as_ref().expect("started with --admin-listen");
+        let response = self.client.get(format!("{admin}{path}")).send().await.expect("admin answers");
+        (response.status().as_u16(), response.text().await.expect("text"))
+    }
+
+    /// POSTs to a path of the admin listener: status and body text.
+    pub async fn post_admin(&self, path: &str) -> (u16, String) {
+        let admin = self.admin.as_ref().expect("started with --admin-listen");
+        let response = self.client.post(format!("{admin}{path}")).send().await.expect("admin answers");
+        (response.status().as_u16(), response.text().await.expect("text"))
+    }
+
+    /// The `/api/policies` entry of one tenant, if listed.
+    pub async fn tenant_status(&self, tenant: &str) -> Option<serde_json::Value> {
+        let (_, text) = self.admin_get("/api/policies").await;
+        let all: serde_json::Value = serde_json::from_str(&text).expect("policies JSON");
+        all["tenants"].as_array().expect("tenants").iter().find(|t| t["tenant"] == tenant).cloned()
+    }
+
+    /// Polls `/api/policies` until `done` holds for the tenant's entry (or its absence).
+    pub async fn wait_for(&self, tenant: &str, what: &str, done: impl Fn(Option<&serde_json::Value>) -> bool) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let status = self.tenant_status(tenant).await;
+            if done(status.as_ref()) {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "timed out waiting for {tenant}: {what}; last status {status:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// A client for the hook listener.
+    pub fn client(&self) -> reqwest::Client {
+        self.client.clone()
     }
 
     /// POSTs a hook with `Content-Type: application/json`.
@@ -158,11 +202,7 @@ impl Server {
         if let Some(authorization) = authorization {
             request = request.header("authorization", authorization);
         }
-        let response = request.send().await.expect("hookgate answers");
-        let status = response.status().as_u16();
-        let content_type = response.headers().get("content-type").map(|v| v.to_str().unwrap_or_default().to_owned());
-        let body = response.bytes().await.expect("body").to_vec();
-        Answer { status, content_type, body }
+        Answer::from(request.send().await.expect("hookgate answers")).await
     }
 }
 
@@ -180,11 +220,23 @@ pub struct Answer {
     pub status: u16,
     /// Content-Type header.
     pub content_type: Option<String>,
+    /// `X-Hookgate-Generation` header.
+    pub generation: Option<String>,
     /// Body bytes.
     pub body: Vec<u8>,
 }
 
 impl Answer {
+    /// Reads a whole response.
+    pub async fn from(response: reqwest::Response) -> Answer {
+        let status = response.status().as_u16();
+        let header = |name: &str| response.headers().get(name).map(|v| v.to_str().unwrap_or_default().to_owned());
+        let content_type = header("content-type");
+        let generation = header("x-hookgate-generation");
+        let body = response.bytes().await.expect("body").to_vec();
+        Answer { status, content_type, generation, body }
+    }
+
     /// The body as JSON.
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body)

@@ -8,4 +8,6 @@ mod common;
 mod fallbacks;
 mod hooks;
 mod malformed;
+mod operate;
+mod reload;
 mod tenants;

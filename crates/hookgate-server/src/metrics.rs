@@ -1,0 +1,156 @@
+//! Prometheus metrics (`GET /metrics` on the admin listener), in the text exposition format.
+
+use hookgate_engine::Decision;
+use hookgate_registry::Registry as PolicyRegistry;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HookLabels {
+    tenant: String,
+    method: String,
+    verdict: String,
+    fallback: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TenantLabels {
+    tenant: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PolicyLabels {
+    tenant: String,
+    policy: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FailureLabels {
+    tenant: String,
+    policy: String,
+    cause: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReloadLabels {
+    tenant: String,
+    outcome: String,
+}
+
+/// Every metric hookgate exports.
+pub(crate) struct Metrics {
+    registry: Registry,
+    hooks: Family<HookLabels, Counter>,
+    hook_seconds: Family<TenantLabels, Histogram, fn() -> Histogram>,
+    evaluation_seconds: Family<PolicyLabels, Histogram, fn() -> Histogram>,
+    failures: Family<FailureLabels, Counter>,
+    reloads: Family<ReloadLabels, Counter>,
+    generation: Family<TenantLabels, Gauge>,
+    /// Reload counts already exported, per tenant, to turn the registry's totals into increments.
+    seen_reloads: Mutex<HashMap<String, (u64, u64)>>,
+    /// Decision-log lines dropped because the writer fell behind.
+    pub(crate) decision_log_dropped: Counter,
+}
+
+fn latency_histogram() -> Histogram {
+    // 10 µs … ~5 s.
+    Histogram::new(exponential_buckets(0.000_01, 2.5, 15))
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("hookgate");
+        let hooks = Family::<HookLabels, Counter>::default();
+        registry.register("hooks", "Hooks answered, by tenant, method, verdict and fallback cause", hooks.clone());
+        let hook_seconds: Family<TenantLabels, Histogram, fn() -> Histogram> =
+            Family::new_with_constructor(latency_histogram);
+        registry.register("hook_duration_seconds", "End-to-end time to answer a hook", hook_seconds.clone());
+        let evaluation_seconds: Family<PolicyLabels, Histogram, fn() -> Histogram> =
+            Family::new_with_constructor(latency_histogram);
+        registry.register(
+            "evaluation_duration_seconds",
+            "Time of one policy evaluation (fresh instance included)",
+            evaluation_seconds.clone(),
+        );
+        let failures = Family::<FailureLabels, Counter>::default();
+        registry.register("policy_failures", "Policy failures by cause", failures.clone());
+        let reloads = Family::<ReloadLabels, Counter>::default();
+        registry.register("reloads", "Tenant builds, by outcome (ok = went live)", reloads.clone());
+        let generation = Family::<TenantLabels, Gauge>::default();
+        registry.register("generation", "The live generation of each tenant", generation.clone());
+        let decision_log_dropped = Counter::default();
+        registry.register(
+            "decision_log_dropped",
+            "Decision-log lines dropped because the writer fell behind",
+            decision_log_dropped.clone(),
+        );
+        Metrics {
+            registry,
+            hooks,
+            hook_seconds,
+            evaluation_seconds,
+            failures,
+            reloads,
+            generation,
+            seen_reloads: Mutex::new(HashMap::new()),
+            decision_log_dropped,
+        }
+    }
+}
+
+impl Metrics {
+    /// Records one answered hook. `method` is the canonical name, or `other` for methods
+    /// outside the catalogue (so a client cannot create label values at will).
+    pub(crate) fn record(&self, decision: &Decision, method: &str, seconds: f64) {
+        let tenant = if decision.tenant.is_empty() { "none" } else { decision.tenant.as_str() };
+        let verdict = match (decision.status, decision.runs.last().map(|run| run.outcome)) {
+            (_, _) if decision.fallback.is_some() => "fallback",
+            (200, Some("override")) => "override",
+            (200, _) => "allow",
+            _ => "deny",
+        };
+        let labels = HookLabels {
+            tenant: tenant.to_owned(),
+            method: method.to_owned(),
+            verdict: verdict.to_owned(),
+            fallback: decision.fallback.unwrap_or("").to_owned(),
+        };
+        self.hooks.get_or_create(&labels).inc();
+        self.hook_seconds.get_or_create(&TenantLabels { tenant: tenant.to_owned() }).observe(seconds);
+        for run in &decision.runs {
+            let policy = PolicyLabels { tenant: tenant.to_owned(), policy: run.policy.clone() };
+            self.evaluation_seconds.get_or_create(&policy).observe(run.micros as f64 / 1e6);
+            if !matches!(run.outcome, "allow" | "deny" | "override") {
+                let cause =
+                    FailureLabels { tenant: policy.tenant, policy: policy.policy, cause: run.outcome.to_owned() };
+                self.failures.get_or_create(&cause).inc();
+            }
+        }
+    }
+
+    /// The text exposition, with the reload figures of `policies` brought up to date.
+    pub(crate) fn render(&self, policies: &PolicyRegistry) -> String {
+        {
+            let mut seen = self.seen_reloads.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            for status in policies.statuses() {
+                let (ok, failed) = seen.entry(status.tenant.clone()).or_insert((0, 0));
+                let label = |outcome: &str| ReloadLabels { tenant: status.tenant.clone(), outcome: outcome.to_owned() };
+                self.reloads.get_or_create(&label("ok")).inc_by(status.reloads_ok.saturating_sub(*ok));
+                self.reloads.get_or_create(&label("failed")).inc_by(status.reloads_failed.saturating_sub(*failed));
+                (*ok, *failed) = (status.reloads_ok, status.reloads_failed);
+                let generation = i64::try_from(status.generation).unwrap_or(i64::MAX);
+                self.generation.get_or_create(&TenantLabels { tenant: status.tenant.clone() }).set(generation);
+            }
+        }
+        let mut text = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        text
+    }
+}

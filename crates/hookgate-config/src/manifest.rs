@@ -42,7 +42,7 @@ impl TenantManifest {
 }
 
 /// Limits applied to every evaluation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
     /// Wall-clock deadline of one evaluation, in milliseconds.
@@ -130,7 +130,7 @@ pub struct MethodRule {
 struct RawManifest {
     version: u32,
     #[serde(default)]
-    limits: Limits,
+    limits: RawLimits,
     #[serde(default)]
     auth: RawAuth,
     #[serde(default)]
@@ -139,6 +139,13 @@ struct RawManifest {
     policies: BTreeMap<String, RawPolicy>,
     #[serde(default)]
     methods: toml::Table,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    timeout_ms: Option<u64>,
+    memory_mb: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -185,15 +192,15 @@ struct RawMethod {
     overwrite: Vec<String>,
 }
 
-/// Reads and validates `<dir>/tenant.toml`.
-pub fn load_tenant(dir: &Path) -> Result<TenantManifest, ConfigError> {
+/// Reads and validates `<dir>/tenant.toml`; `defaults` fill the limits it does not set.
+pub fn load_tenant(dir: &Path, defaults: Limits) -> Result<TenantManifest, ConfigError> {
     let path = dir.join(crate::MANIFEST_FILE);
     let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
-    parse_tenant(&text, dir, &path)
+    parse_tenant(&text, dir, &path, defaults)
 }
 
 /// Validates manifest text; `dir` resolves relative paths and `path` names the file in errors.
-pub fn parse_tenant(text: &str, dir: &Path, path: &Path) -> Result<TenantManifest, ConfigError> {
+pub fn parse_tenant(text: &str, dir: &Path, path: &Path, defaults: Limits) -> Result<TenantManifest, ConfigError> {
     let raw: RawManifest = toml::from_str(text)
         .map_err(|err| ConfigError::Syntax { path: path.to_owned(), message: err.to_string().trim_end().to_owned() })?;
     let invalid = |key: String, reason: String| ConfigError::Invalid { path: path.to_owned(), key, reason };
@@ -204,7 +211,10 @@ pub fn parse_tenant(text: &str, dir: &Path, path: &Path) -> Result<TenantManifes
             format!("unsupported version {}, this hookgate reads version {VERSION}", raw.version),
         ));
     }
-    let limits = raw.limits;
+    let limits = Limits {
+        timeout_ms: raw.limits.timeout_ms.unwrap_or(defaults.timeout_ms),
+        memory_mb: raw.limits.memory_mb.unwrap_or(defaults.memory_mb),
+    };
     if !(1..=MAX_TIMEOUT_MS).contains(&limits.timeout_ms) {
         return Err(invalid(
             "limits.timeout_ms".into(),

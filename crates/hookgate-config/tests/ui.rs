@@ -16,7 +16,7 @@ fn refused_manifests_give_their_golden_message() {
         let name = path.file_name().and_then(|n| n.to_str()).expect("utf-8 name").to_owned();
         let text = std::fs::read_to_string(&path).expect("readable");
         let shown = Path::new("tenant").join(&name);
-        let result = parse_tenant(&text, &dir, &shown);
+        let result = parse_tenant(&text, &dir, &shown, hookgate_config::Limits::default());
         if name.starts_with("ok-") {
             assert!(result.is_ok(), "{name}: {}", result.err().map(|e| e.to_string()).unwrap_or_default());
         } else {

@@ -1,6 +1,6 @@
 //! Tenants: a manifest with its policies compiled and validated.
 
-use hookgate_config::{ConfigError, DEFAULT_TENANT, TenantManifest};
+use hookgate_config::{ConfigError, DEFAULT_TENANT, Limits, TenantManifest};
 use hookgate_protocol::rest_client_config::{self, MethodEntry};
 use hookgate_runtime::{EvalLimits, Policy, Runtime};
 use std::collections::HashMap;
@@ -158,7 +158,7 @@ impl TenantSet {
 /// left out and the issue returned. A module that cannot be loaded (missing, not a valid
 /// component, an import that is not granted, settings refused) leaves its policy
 /// [`LoadedPolicy::NotLoaded`]; that is reported too.
-pub async fn load_tree(runtime: &Runtime, root: &Path) -> (TenantSet, Vec<LoadIssue>) {
+pub async fn load_tree(runtime: &Runtime, root: &Path, defaults: Limits) -> (TenantSet, Vec<LoadIssue>) {
     let mut tenants = Vec::new();
     let mut issues = Vec::new();
     let dirs = match hookgate_config::tenant_dirs(root) {
@@ -180,7 +180,7 @@ pub async fn load_tree(runtime: &Runtime, root: &Path) -> (TenantSet, Vec<LoadIs
         });
     }
     for (name, dir) in dirs {
-        match load_tenant(runtime, &name, &dir).await {
+        match load_tenant(runtime, &name, &dir, defaults).await {
             Ok((tenant, problems)) => {
                 issues.extend(problems.into_iter().map(|message| LoadIssue {
                     tenant: name.clone(),
@@ -196,8 +196,14 @@ pub async fn load_tree(runtime: &Runtime, root: &Path) -> (TenantSet, Vec<LoadIs
 }
 
 /// Loads one tenant folder. Returns the tenant and the problems of policies that did not load.
-pub async fn load_tenant(runtime: &Runtime, name: &str, dir: &Path) -> Result<(Tenant, Vec<String>), ConfigError> {
-    let manifest = hookgate_config::load_tenant(dir)?;
+/// `defaults` fill the limits the manifest does not set.
+pub async fn load_tenant(
+    runtime: &Runtime,
+    name: &str,
+    dir: &Path,
+    defaults: Limits,
+) -> Result<(Tenant, Vec<String>), ConfigError> {
+    let manifest = hookgate_config::load_tenant(dir, defaults)?;
     Ok(build_tenant(runtime, name, manifest).await)
 }
 

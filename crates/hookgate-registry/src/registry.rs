@@ -2,7 +2,7 @@
 
 use crate::status::{PolicyStatus, ReloadOutcome, TenantStatus};
 use arc_swap::ArcSwap;
-use hookgate_config::{DEFAULT_TENANT, MANIFEST_FILE};
+use hookgate_config::{DEFAULT_TENANT, Limits, MANIFEST_FILE};
 use hookgate_engine::{LoadedPolicy, Tenant, TenantSet};
 use hookgate_runtime::Runtime;
 use std::collections::{BTreeMap, HashMap};
@@ -17,6 +17,7 @@ const DEBOUNCE: Duration = Duration::from_millis(50);
 /// The live tenants of one policy tree, kept up to date with the files.
 pub struct Registry {
     runtime: Runtime,
+    defaults: Limits,
     root: PathBuf,
     tenants: Arc<ArcSwap<TenantSet>>,
     status: Mutex<BTreeMap<String, TenantStatus>>,
@@ -34,8 +35,13 @@ struct Worker {
 impl Registry {
     /// Loads every tenant of `root` and returns the registry. Problems are returned too;
     /// tenants whose manifest is unusable are absent (the caller decides whether to serve).
-    pub async fn load(runtime: Runtime, root: &Path) -> (Arc<Registry>, Vec<hookgate_engine::LoadIssue>) {
-        let (set, issues) = hookgate_engine::load_tree(&runtime, root).await;
+    /// `defaults` fill the limits a manifest does not set.
+    pub async fn load(
+        runtime: Runtime,
+        root: &Path,
+        defaults: Limits,
+    ) -> (Arc<Registry>, Vec<hookgate_engine::LoadIssue>) {
+        let (set, issues) = hookgate_engine::load_tree(&runtime, root, defaults).await;
         let mut status = BTreeMap::new();
         for tenant in set.iter() {
             let mut entry = TenantStatus::new(&tenant.name);
@@ -45,6 +51,7 @@ impl Registry {
         }
         let registry = Arc::new(Registry {
             runtime,
+            defaults,
             root: root.to_owned(),
             tenants: Arc::new(ArcSwap::from_pointee(set)),
             status: Mutex::new(status),
@@ -179,8 +186,9 @@ impl Registry {
 
     /// Builds and checks a candidate generation.
     async fn build(&self, tenant: &str, dir: &Path, generation: u64) -> Result<Arc<Tenant>, String> {
-        let (mut next, problems) =
-            hookgate_engine::load_tenant(&self.runtime, tenant, dir).await.map_err(|err| err.to_string())?;
+        let (mut next, problems) = hookgate_engine::load_tenant(&self.runtime, tenant, dir, self.defaults)
+            .await
+            .map_err(|err| err.to_string())?;
         if !problems.is_empty() {
             return Err(problems.join("; "));
         }

@@ -15,7 +15,11 @@ pub(crate) struct Args {
 pub(crate) fn run(args: Args) -> Result<ExitCode> {
     super::init_logging("off", false);
     let runtime = super::wasm_runtime()?;
-    let (tenants, issues) = super::tokio_runtime()?.block_on(hookgate_engine::load_tree(&runtime, &args.dir));
+    let (tenants, issues) = super::tokio_runtime()?.block_on(hookgate_engine::load_tree(
+        &runtime,
+        &args.dir,
+        hookgate_config::Limits::default(),
+    ));
     let mut tenants: Vec<_> = tenants.iter().collect();
     tenants.sort_by(|a, b| a.name.cmp(&b.name));
     for tenant in tenants {

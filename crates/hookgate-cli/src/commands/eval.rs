@@ -57,7 +57,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         let (tenant, problems) = match (&args.tenant, &args.policy) {
             (Some(dir), _) => {
                 let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-                hookgate_engine::load_tenant(&runtime, &name, dir).await?
+                hookgate_engine::load_tenant(&runtime, &name, dir, Limits::default()).await?
             }
             (None, Some(module)) => {
                 let manifest = single_policy(module, &args)?;

@@ -79,6 +79,7 @@ fn effective(args: &Args) -> Result<ServerFile> {
             target: Some(args.decision_log.clone().or(file.decision_log.target).unwrap_or_else(|| "off".into())),
         },
         shutdown_grace_ms: Some(args.shutdown_grace_ms.or(file.shutdown_grace_ms).unwrap_or(DEFAULT_GRACE_MS)),
+        limits: Some(file.limits.unwrap_or_default()),
     })
 }
 
@@ -106,7 +107,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         .map_err(|err| anyhow::anyhow!("{err:#}"))
         .context("cannot start the wasm engine")?;
     super::tokio_runtime()?.block_on(async move {
-        let (registry, issues) = Registry::load(runtime, &policies).await;
+        let (registry, issues) = Registry::load(runtime, &policies, config.limits.unwrap_or_default()).await;
         for issue in &issues {
             tracing::error!(tenant = %issue.tenant, "{}", issue.message);
         }

@@ -2,7 +2,7 @@
 //! (format: `hookgate_engine::cases`).
 
 use anyhow::{Context as _, Result};
-use hookgate_config::MANIFEST_FILE;
+use hookgate_config::{Limits, MANIFEST_FILE};
 use hookgate_engine::TenantSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -22,11 +22,12 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
     let (tenants, folders) = tokio.block_on(async {
         if single {
             let name = tenant_name(&args.dir);
-            let (tenant, problems) = hookgate_engine::load_tenant(&runtime, &name, &args.dir).await?;
+            let (tenant, problems) =
+                hookgate_engine::load_tenant(&runtime, &name, &args.dir, Limits::default()).await?;
             report_problems(problems.iter().map(String::as_str));
             anyhow::Ok((TenantSet::only(tenant), vec![(name, args.dir.clone())]))
         } else {
-            let (set, issues) = hookgate_engine::load_tree(&runtime, &args.dir).await;
+            let (set, issues) = hookgate_engine::load_tree(&runtime, &args.dir, Limits::default()).await;
             report_problems(issues.iter().map(|issue| issue.message.as_str()));
             let folders = hookgate_config::tenant_dirs(&args.dir)
                 .with_context(|| format!("cannot list {}", args.dir.display()))?;

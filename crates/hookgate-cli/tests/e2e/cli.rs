@@ -102,3 +102,59 @@ fn test_fails_on_a_wrong_case_and_check_on_a_broken_tree() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("cannot serve"), "{}", text(&out));
 }
+
+#[test]
+fn config_file_then_variables_then_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("hookgate.toml");
+    std::fs::write(
+        &config,
+        r#"
+policies = "trees/main"
+body_limit = 2048
+[hooks]
+listen = "127.0.0.1:18001"
+[admin]
+listen = "127.0.0.1:18002"
+[limits]
+timeout_ms = 25
+[decision_log]
+target = "stdout"
+"#,
+    )
+    .unwrap();
+    let out = Command::new(hookgate_bin())
+        .args(["serve", "--print-config", "--config", config.to_str().unwrap(), "--body-limit", "4096"])
+        .env("HOOKGATE_LISTEN", "127.0.0.1:18003")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let printed: toml::Table = toml::from_str(&String::from_utf8_lossy(&out.stdout)).unwrap();
+    assert_eq!(printed["policies"].as_str(), Some(dir.path().join("trees/main").to_str().unwrap()));
+    assert_eq!(printed["body_limit"].as_integer(), Some(4096), "the flag wins");
+    assert_eq!(printed["hooks"]["listen"].as_str(), Some("127.0.0.1:18003"), "the variable wins over the file");
+    assert_eq!(printed["admin"]["listen"].as_str(), Some("127.0.0.1:18002"));
+    assert_eq!(printed["limits"]["timeout_ms"].as_integer(), Some(25));
+    assert_eq!(printed["limits"]["memory_mb"].as_integer(), Some(32));
+    assert_eq!(printed["decision_log"]["target"].as_str(), Some("stdout"));
+
+    std::fs::write(&config, "[limits]\ntimeout_ms = 0\n").unwrap();
+    let out = Command::new(hookgate_bin())
+        .args(["serve", "--print-config", "--config", config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).contains("hookgate.toml: limits.timeout_ms: must be between 1 and 60000, got 0"),
+        "{}",
+        text(&out)
+    );
+
+    std::fs::write(&config, "[hooks]\nlisten = \"x\"\nport = 1\n").unwrap();
+    let out = Command::new(hookgate_bin())
+        .args(["serve", "--print-config", "--config", config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("unknown field `port`"), "{}", text(&out));
+}

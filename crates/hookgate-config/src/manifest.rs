@@ -294,10 +294,10 @@ pub fn parse_tenant(text: &str, dir: &Path, path: &Path, defaults: Limits) -> Re
                 }
             }
         };
-        if let Some(canonical) = &canonical {
-            if let Some(other) = methods.iter().find(|r: &&MethodRule| r.canonical.as_ref() == Some(canonical)) {
-                return Err(invalid(key, format!("'{name}' and '{}' are the same method", other.method)));
-            }
+        if let Some(canonical) = &canonical
+            && let Some(other) = methods.iter().find(|r: &&MethodRule| r.canonical.as_ref() == Some(canonical))
+        {
+            return Err(invalid(key, format!("'{name}' and '{}' are the same method", other.method)));
         }
         for (index, policy) in rule.chain.iter().enumerate() {
             if !policies.contains_key(policy) {

@@ -101,10 +101,10 @@ pub fn load_server_file(path: &Path) -> Result<ServerFile, ConfigError> {
             return Err(invalid("limits.memory_mb", format!("must be between 1 and {max}, got {}", limits.memory_mb)));
         }
     }
-    if let (Some(policies), Some(dir)) = (&file.policies, path.parent()) {
-        if policies.is_relative() {
-            file.policies = Some(dir.join(policies));
-        }
+    if let (Some(policies), Some(dir)) = (&file.policies, path.parent())
+        && policies.is_relative()
+    {
+        file.policies = Some(dir.join(policies));
     }
     Ok(file)
 }

@@ -110,10 +110,10 @@ impl Case {
             Err(bad) => (400, serde_json::json!({ "error": bad.to_string() }).to_string().into_bytes(), None),
         };
         let shown = String::from_utf8_lossy(&answer);
-        if let (Some(expected), Some(actual)) = (tenant, routed.as_deref()) {
-            if actual != expected {
-                return Err(format!("the payload's appKey routed it to tenant '{actual}', not '{expected}'"));
-            }
+        if let (Some(expected), Some(actual)) = (tenant, routed.as_deref())
+            && actual != expected
+        {
+            return Err(format!("the payload's appKey routed it to tenant '{actual}', not '{expected}'"));
         }
         let expect = &self.expect;
         if status != expect.status {
@@ -124,10 +124,10 @@ impl Case {
         }
         if expect.body.is_some() || !expect.absent.is_empty() {
             let actual: Value = serde_json::from_slice(&answer).map_err(|_| format!("answer is not JSON: {shown}"))?;
-            if let Some(expected) = &expect.body {
-                if let Some(path) = mismatch(expected, &actual, String::new()) {
-                    return Err(format!("body differs at '{path}': expected {expected}, got {shown}"));
-                }
+            if let Some(expected) = &expect.body
+                && let Some(path) = mismatch(expected, &actual, String::new())
+            {
+                return Err(format!("body differs at '{path}': expected {expected}, got {shown}"));
             }
             if let Some(field) = expect.absent.iter().find(|field| actual.get(field.as_str()).is_some()) {
                 return Err(format!("field '{field}' must be absent; got {shown}"));

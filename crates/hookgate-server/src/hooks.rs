@@ -39,10 +39,10 @@ pub(crate) async fn hook(
     drop(tenants);
     let seconds = started.elapsed().as_secs_f64();
     state.metrics.record(&decision, decision.canonical.unwrap_or("other"), seconds);
-    if let Some(log) = &state.decisions {
-        if !log.write(&decision, method, (seconds * 1e6) as u64) {
-            state.metrics.decision_log_dropped.inc();
-        }
+    if let Some(log) = &state.decisions
+        && !log.write(&decision, method, (seconds * 1e6) as u64)
+    {
+        state.metrics.decision_log_dropped.inc();
     }
     tracing::debug!(
         tenant = %decision.tenant, method, kind = %decision.kind, status = decision.status,

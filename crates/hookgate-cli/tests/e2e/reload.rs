@@ -38,6 +38,9 @@ fn version_of(answer: &Answer) -> Version {
     }
 }
 
+/// A broken version: what it is, and how to write it.
+type BrokenVersion<'a> = (&'static str, Box<dyn Fn() + 'a>);
+
 /// Writes `bytes` to `path`, by rename into place or by overwriting in place.
 fn replace(path: &Path, bytes: &[u8], rename: bool) {
     if rename {
@@ -89,7 +92,7 @@ async fn modules_replaced_under_load_never_mix_generations_or_go_live_broken() {
     for step in 0..60 {
         let failed_before = reloads(server.tenant_status("defaultApp").await.as_ref(), "failed");
         let rename = step % 2 == 0;
-        let bad: Option<(&str, Box<dyn Fn()>)> = match step % 6 {
+        let bad: Option<BrokenVersion> = match step % 6 {
             1 => Some(("garbage bytes", Box::new(|| replace(&module, b"\0asm garbage, not a component", rename)))),
             3 => Some(("a truncated module", Box::new(|| replace(&module, &lower[..lower.len() / 2], rename)))),
             5 if step % 12 == 5 => {

@@ -14,7 +14,7 @@ POLICIES := \
 .PHONY: run test toolchain host policies check-fmt clippy
 
 run: host policies
-	$(HOOKGATE) serve --policies policies
+	$(HOOKGATE) serve --policies policies --admin-listen 127.0.0.1:8091
 
 test: toolchain host policies
 	cargo test --release --workspace

@@ -49,11 +49,16 @@ pub struct Limits {
     pub timeout_ms: u64,
     /// Linear memory cap of one instance, in MiB.
     pub memory_mb: u64,
+    /// Largest verdict (override patch or deny reason) a policy may return, in KiB.
+    pub max_output_kb: u64,
+    /// Evaluations of this tenant that may run at once; a hook past that gets its method's
+    /// fallback (cause `overload`) at once rather than waiting in a queue.
+    pub max_concurrent: u32,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { timeout_ms: 50, memory_mb: 32 }
+        Limits { timeout_ms: 50, memory_mb: 32, max_output_kb: 64, max_concurrent: 64 }
     }
 }
 
@@ -146,6 +151,8 @@ struct RawManifest {
 struct RawLimits {
     timeout_ms: Option<u64>,
     memory_mb: Option<u64>,
+    max_output_kb: Option<u64>,
+    max_concurrent: Option<u32>,
 }
 
 #[derive(Deserialize, Default)]
@@ -214,7 +221,21 @@ pub fn parse_tenant(text: &str, dir: &Path, path: &Path, defaults: Limits) -> Re
     let limits = Limits {
         timeout_ms: raw.limits.timeout_ms.unwrap_or(defaults.timeout_ms),
         memory_mb: raw.limits.memory_mb.unwrap_or(defaults.memory_mb),
+        max_output_kb: raw.limits.max_output_kb.unwrap_or(defaults.max_output_kb),
+        max_concurrent: raw.limits.max_concurrent.unwrap_or(defaults.max_concurrent),
     };
+    if !(1..=MAX_MEMORY_MB * 1024).contains(&limits.max_output_kb) {
+        return Err(invalid(
+            "limits.max_output_kb".into(),
+            format!("must be between 1 and {}, got {}", MAX_MEMORY_MB * 1024, limits.max_output_kb),
+        ));
+    }
+    if !(1..=10_000).contains(&limits.max_concurrent) {
+        return Err(invalid(
+            "limits.max_concurrent".into(),
+            format!("must be between 1 and 10000, got {}", limits.max_concurrent),
+        ));
+    }
     if !(1..=MAX_TIMEOUT_MS).contains(&limits.timeout_ms) {
         return Err(invalid(
             "limits.timeout_ms".into(),

@@ -204,8 +204,9 @@ enum Outcome {
         status: u16,
         reason: String,
     },
+    /// A policy (or, for `overload`, the tenant) failed.
     Failed {
-        policy: String,
+        policy: Option<String>,
         cause: &'static str,
         message: String,
     },
@@ -225,7 +226,21 @@ impl Chain<'_> {
         };
 
         let mut runs = Vec::with_capacity(chain.len());
-        let outcome = self.evaluate(chain, overwrite, &mut runs).await;
+        // Past the tenant's concurrency, answer at once by the fallback rules: no unbounded queue.
+        let slot = if chain.is_empty() { None } else { tenant.slots.try_acquire().ok() };
+        let outcome = if chain.is_empty() || slot.is_some() {
+            self.evaluate(chain, overwrite, &mut runs).await
+        } else {
+            Outcome::Failed {
+                policy: None,
+                cause: "overload",
+                message: format!(
+                    "tenant '{}' is overloaded: {} evaluations already running",
+                    tenant.name, tenant.manifest.limits.max_concurrent
+                ),
+            }
+        };
+        drop(slot);
         let rest_api = !tenant.manifest.rest_api_initiated.is_empty() && self.rest_api_initiated();
 
         let mut decision = Decision {
@@ -258,12 +273,13 @@ impl Chain<'_> {
                 }
             }
             Outcome::Failed { policy, cause, message } => {
-                tracing::warn!(tenant = %tenant.name, method = self.method.name, policy = %policy, cause, "{message}");
+                let policy = policy.as_deref();
+                tracing::warn!(tenant = %tenant.name, method = self.method.name, policy = policy.unwrap_or(""), cause, "{message}");
                 decision.fallback = Some(cause);
                 match fallback(kind, on_error) {
                     FallbackAnswer::Refuse(status) if !rest_api => {
                         decision.status = status;
-                        decision.body = error_body(&message, Some(&policy));
+                        decision.body = error_body(&message, policy);
                     }
                     _ => {}
                 }
@@ -285,7 +301,7 @@ impl Chain<'_> {
                 let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
                 runs.push(PolicyRun { policy: name.clone(), outcome, micros });
             };
-            let fail = |cause, message: String| Outcome::Failed { policy: name.clone(), cause, message };
+            let fail = |cause, message: String| Outcome::Failed { policy: Some(name.clone()), cause, message };
             let policy = match tenant.policies.get(name) {
                 Some(LoadedPolicy::Ready(policy)) => policy,
                 Some(LoadedPolicy::NotLoaded(reason)) => {

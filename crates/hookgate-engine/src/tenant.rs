@@ -28,6 +28,8 @@ pub struct Tenant {
     pub limits: EvalLimits,
     /// The `restClientConfig` added to allowed `connect` answers, serialised once.
     pub rest_client_config: String,
+    /// Evaluation slots of this tenant (`limits.max_concurrent`): one per hook whose chain runs.
+    pub slots: Arc<tokio::sync::Semaphore>,
     /// The generation number: 1 for the first load, one more for each reload that went live.
     pub generation: u64,
     /// When this generation was built.
@@ -210,7 +212,12 @@ pub async fn load_tenant(
 /// Builds a tenant from a validated manifest: compiles its modules and validates their settings.
 /// Returns the tenant and the problems of policies that did not load.
 pub async fn build_tenant(runtime: &Runtime, name: &str, manifest: TenantManifest) -> (Tenant, Vec<String>) {
-    let limits = EvalLimits { timeout_ms: manifest.limits.timeout_ms, memory_mb: manifest.limits.memory_mb };
+    let limits = EvalLimits {
+        timeout_ms: manifest.limits.timeout_ms,
+        memory_mb: manifest.limits.memory_mb,
+        max_output_bytes: usize::try_from(manifest.limits.max_output_kb.saturating_mul(1024)).unwrap_or(usize::MAX),
+    };
+    let slots = Arc::new(tokio::sync::Semaphore::new(manifest.limits.max_concurrent as usize));
     let mut policies = HashMap::new();
     let mut problems = Vec::new();
     for (policy_name, decl) in &manifest.policies {
@@ -241,6 +248,7 @@ pub async fn build_tenant(runtime: &Runtime, name: &str, manifest: TenantManifes
         policies,
         limits,
         rest_client_config,
+        slots,
         generation: 1,
         loaded_at: std::time::SystemTime::now(),
     };

@@ -24,7 +24,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let runtime = Runtime::new(RuntimeConfig::default())?;
     let policy = runtime.compile(&module)?.named("bench", "policy");
-    let limits = EvalLimits { timeout_ms: 50, memory_mb: 32 };
+    let limits = EvalLimits { timeout_ms: 50, memory_mb: 32, max_output_bytes: 64 << 10 };
     let hook = HookInput {
         method: "publishStream",
         kind: MethodKind::Direct,

@@ -5,6 +5,7 @@
 wasmtime::component::bindgen!({
     world: "policy",
     path: "../../wit",
+    imports: { default: trappable },
     exports: { default: async },
     ownership: Borrowing { duplicate_if_necessary: true },
 });

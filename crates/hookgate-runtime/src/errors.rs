@@ -32,6 +32,12 @@ pub enum Failure {
     /// The instance could not be created.
     #[error("policy could not be instantiated: {0}")]
     Instantiate(String),
+    /// The verdict is larger than the output limit.
+    #[error("policy returned a verdict of {0} bytes, over the limit of {1} bytes")]
+    OutputTooLarge(usize, usize),
+    /// The policy called `log` more often than one evaluation may.
+    #[error("policy made more than {0} log calls in one evaluation")]
+    LogFlood(u32),
 }
 
 impl Failure {
@@ -44,6 +50,8 @@ impl Failure {
             Failure::Error(_) => "error",
             Failure::BadOutput(_) => "bad-output",
             Failure::Instantiate(_) => "instantiate",
+            Failure::OutputTooLarge(..) => "output-size",
+            Failure::LogFlood(_) => "log-flood",
         }
     }
 }

@@ -7,6 +7,8 @@ use std::sync::Arc;
 const MAX_LOG_LINE: usize = 4096;
 /// Log lines kept per evaluation; the rest are counted and reported once.
 const MAX_LOG_LINES: u32 = 100;
+/// Log calls allowed per evaluation; past this the policy is stopped (a `log-flood` failure).
+pub(crate) const MAX_LOG_CALLS: u32 = 10_000;
 
 /// Who is evaluating, for the log lines a policy writes.
 #[derive(Debug, Clone)]
@@ -21,7 +23,7 @@ pub(crate) struct HostState {
     pub(crate) tags: LogTags,
     pub(crate) memory_cap: usize,
     pub(crate) memory_exceeded: bool,
-    log_lines: u32,
+    pub(crate) log_lines: u32,
 }
 
 impl HostState {
@@ -40,10 +42,13 @@ impl HostState {
 }
 
 impl Host for HostState {
-    fn log(&mut self, level: Level, message: String) {
+    fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
         self.log_lines = self.log_lines.saturating_add(1);
+        if self.log_lines > MAX_LOG_CALLS {
+            return Err(wasmtime::format_err!("policy made more than {MAX_LOG_CALLS} log calls in one evaluation"));
+        }
         if self.log_lines > MAX_LOG_LINES {
-            return;
+            return Ok(());
         }
         let mut message = message;
         if message.len() > MAX_LOG_LINE {
@@ -62,6 +67,7 @@ impl Host for HostState {
             Level::Warn => tracing::warn!(target: "hookgate::policy", %tenant, %policy, %method, "{message}"),
             Level::Error => tracing::error!(target: "hookgate::policy", %tenant, %policy, %method, "{message}"),
         }
+        Ok(())
     }
 }
 

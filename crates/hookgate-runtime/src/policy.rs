@@ -32,6 +32,8 @@ pub struct EvalLimits {
     pub timeout_ms: u64,
     /// Linear memory cap in MiB.
     pub memory_mb: u64,
+    /// Largest verdict text (override patch or deny reason) accepted, in bytes.
+    pub max_output_bytes: usize,
 }
 
 /// One hook as handed to a policy. Borrowed: nothing is copied before the guest's own memory.
@@ -107,6 +109,12 @@ impl Policy {
             .await?
             .map_err(Failure::Error)?;
         match verdict {
+            types::Verdict::Deny(denial) if denial.reason.len() > limits.max_output_bytes => {
+                Err(Failure::OutputTooLarge(denial.reason.len(), limits.max_output_bytes))
+            }
+            types::Verdict::Override(patch) if patch.len() > limits.max_output_bytes => {
+                Err(Failure::OutputTooLarge(patch.len(), limits.max_output_bytes))
+            }
             types::Verdict::Allow => Ok(Verdict::Allow),
             types::Verdict::Deny(denial) if (400..=599).contains(&denial.status) => {
                 Ok(Verdict::Deny { status: denial.status, reason: denial.reason })
@@ -157,6 +165,8 @@ impl Policy {
         outcome.map_err(|err| {
             if store.data().memory_exceeded {
                 Failure::Memory(limits.memory_mb)
+            } else if store.data().log_lines > crate::host::MAX_LOG_CALLS {
+                Failure::LogFlood(crate::host::MAX_LOG_CALLS)
             } else if err.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
                 Failure::Deadline(limits.timeout_ms)
             } else {

@@ -7,6 +7,7 @@ mod cli;
 mod common;
 mod fallbacks;
 mod hooks;
+mod limits;
 mod malformed;
 mod operate;
 mod reload;

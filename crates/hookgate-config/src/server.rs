@@ -32,6 +32,8 @@ pub struct ServerFile {
     pub decision_log: DecisionLogSettings,
     /// How long in-flight hooks may take to finish after SIGTERM, in milliseconds.
     pub shutdown_grace_ms: Option<u64>,
+    /// Time a client gets to send request headers, in milliseconds (slow-loris protection).
+    pub header_read_timeout_ms: Option<u64>,
     /// Limits for tenants whose manifest does not set them.
     pub limits: Option<crate::Limits>,
 }

@@ -12,6 +12,9 @@ pub enum ApiError {
     /// The body is larger than the configured limit.
     #[error("body exceeds the limit of {0} bytes")]
     TooLarge(usize),
+    /// The body did not arrive in time.
+    #[error("body not received within {0} s")]
+    BodyTimeout(u64),
     /// The body could not be read from the connection.
     #[error("body could not be read: {0}")]
     BodyRead(String),
@@ -31,6 +34,7 @@ impl ApiError {
         match self {
             ApiError::ContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::BodyRead(_) | ApiError::BadHook(_) => StatusCode::BAD_REQUEST,
             ApiError::NoMethod | ApiError::NotFound => StatusCode::NOT_FOUND,
         }

@@ -9,6 +9,9 @@ use axum::response::Response;
 use hookgate_engine::{Body as AnswerBody, HookRequest};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+/// Time a client gets to send the whole body once its headers are in.
+const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// `<tenant>/<generation>` of the tenant generation that answered.
 pub const GENERATION_HEADER: HeaderName = HeaderName::from_static("x-hookgate-generation");
 
@@ -96,7 +99,9 @@ async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Byte
     if declared.is_some_and(|length| length > limit as u64) {
         return Err(ApiError::TooLarge(limit));
     }
-    axum::body::to_bytes(body, limit).await.map_err(|err| {
+    let read = tokio::time::timeout(BODY_READ_TIMEOUT, axum::body::to_bytes(body, limit));
+    let read = read.await.map_err(|_| ApiError::BodyTimeout(BODY_READ_TIMEOUT.as_secs()))?;
+    read.map_err(|err| {
         let too_large =
             std::error::Error::source(&err).is_some_and(|source| source.to_string().contains("length limit exceeded"));
         if too_large { ApiError::TooLarge(limit) } else { ApiError::BodyRead(err.to_string()) }

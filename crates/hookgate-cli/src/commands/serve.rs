@@ -13,6 +13,8 @@ use tokio::sync::watch;
 
 /// Default time in-flight hooks get to finish after SIGTERM.
 const DEFAULT_GRACE_MS: u64 = 10_000;
+/// Default time a client gets to send request headers.
+const DEFAULT_HEADER_TIMEOUT_MS: u64 = hookgate_server::DEFAULT_HEADER_READ_TIMEOUT.as_millis() as u64;
 
 /// Arguments of `serve`. Flags and `HOOKGATE_*` variables win over the config file.
 #[derive(clap::Args)]
@@ -44,6 +46,9 @@ pub(crate) struct Args {
     /// Milliseconds in-flight hooks get to finish after SIGTERM [default: 10000].
     #[arg(long, env = "HOOKGATE_SHUTDOWN_GRACE_MS")]
     shutdown_grace_ms: Option<u64>,
+    /// Milliseconds a client gets to send request headers [default: 10000].
+    #[arg(long, env = "HOOKGATE_HEADER_READ_TIMEOUT_MS")]
+    header_read_timeout_ms: Option<u64>,
     /// Print the effective configuration (file, then variables and flags) as TOML and exit.
     #[arg(long)]
     print_config: bool,
@@ -80,6 +85,9 @@ fn effective(args: &Args) -> Result<ServerFile> {
         },
         shutdown_grace_ms: Some(args.shutdown_grace_ms.or(file.shutdown_grace_ms).unwrap_or(DEFAULT_GRACE_MS)),
         limits: Some(file.limits.unwrap_or_default()),
+        header_read_timeout_ms: Some(
+            args.header_read_timeout_ms.or(file.header_read_timeout_ms).unwrap_or(DEFAULT_HEADER_TIMEOUT_MS),
+        ),
     })
 }
 
@@ -126,7 +134,13 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         let listen = config.hooks.listen.clone().unwrap_or_default();
         let hooks = TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
         println!("hookgate listening: hooks=http://{}", hooks.local_addr()?);
-        servers.spawn(hookgate_server::serve(hooks, hookgate_server::router(state.clone()), stopped_signal(&stopped)));
+        let header_timeout = Duration::from_millis(config.header_read_timeout_ms.unwrap_or(DEFAULT_HEADER_TIMEOUT_MS));
+        servers.spawn(hookgate_server::serve(
+            hooks,
+            hookgate_server::router(state.clone()),
+            header_timeout,
+            stopped_signal(&stopped),
+        ));
         if let Some(admin_listen) = &config.admin.listen {
             let admin =
                 TcpListener::bind(admin_listen).await.with_context(|| format!("cannot listen on {admin_listen}"))?;
@@ -134,6 +148,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
             servers.spawn(hookgate_server::serve(
                 admin,
                 hookgate_server::admin_router(state),
+                header_timeout,
                 stopped_signal(&stopped),
             ));
         }

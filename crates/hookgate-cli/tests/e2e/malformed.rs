@@ -70,3 +70,77 @@ async fn health_endpoints_answer() {
         assert_eq!(response.status().as_u16(), 200, "{path}");
     }
 }
+
+/// Sends raw bytes on a fresh connection and returns everything the server answers until it
+/// closes (or `wait` passes).
+fn raw_exchange(
+    base: &str,
+    request: &[u8],
+    shutdown_write: bool,
+    wait: std::time::Duration,
+) -> (String, std::time::Duration) {
+    use std::io::{Read, Write};
+    let address = base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(address).expect("connect");
+    stream.set_read_timeout(Some(wait)).unwrap();
+    stream.write_all(request).expect("send");
+    if shutdown_write {
+        stream.shutdown(std::net::Shutdown::Write).unwrap();
+    }
+    let started = std::time::Instant::now();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    (String::from_utf8_lossy(&answer).into_owned(), started.elapsed())
+}
+
+#[test]
+fn hostile_http_gets_precise_answers_and_slow_clients_are_cut_off() {
+    let tree = Tree::shipped();
+    let server = Server::start(&tree, &["--header-read-timeout-ms", "300"]);
+    let wait = std::time::Duration::from_secs(5);
+
+    // 100k levels of nesting: valid JSON, skipped without recursion by the envelope parser and
+    // without a stack overflow by the policy's scanner (depth-capped): answered, not crashed.
+    let deep = format!("{{\"appKey\":\"defaultApp\",\"x\":{}{}}}", "[".repeat(100_000), "]".repeat(100_000));
+    let request = format!(
+        "POST /rest/publishStream HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{deep}",
+        deep.len()
+    );
+    let (answer, _) = raw_exchange(&server.base, request.as_bytes(), false, wait);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{}", &answer[..answer.len().min(300)]);
+    assert!(answer.ends_with(&deep), "echoed byte for byte");
+    let broken = format!("{{\"appKey\":\"defaultApp\",\"x\":{}", "[".repeat(100_000));
+    let request = format!(
+        "POST /rest/publishStream HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{broken}",
+        broken.len()
+    );
+    let (answer, _) = raw_exchange(&server.base, request.as_bytes(), false, wait);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{}", &answer[..answer.len().min(300)]);
+    assert!(answer.contains("body is not valid JSON: EOF while parsing"), "{answer}");
+
+    // A 100 MiB body is refused from its Content-Length, before it is read.
+    let request = "POST /rest/publishStream HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 104857600\r\n\r\n{\"a\":";
+    let (answer, _) = raw_exchange(&server.base, request.as_bytes(), false, wait);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains(r#"{"error":"body exceeds the limit of 1048576 bytes"}"#), "{answer}");
+
+    // A truncated body (the client stops sending and closes its side).
+    let request = "POST /rest/publishStream HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"appKey\":";
+    let (answer, _) = raw_exchange(&server.base, request.as_bytes(), true, wait);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("body could not be read"), "{answer}");
+
+    // Slow loris: headers that never finish are cut off after the header timeout.
+    let (answer, took) = raw_exchange(&server.base, b"POST /rest/publishStream HTTP/1.1\r\nHost: t\r\n", false, wait);
+    assert!(took < std::time::Duration::from_secs(3), "the slow connection was held {took:?}");
+    assert!(!answer.contains("200 OK"), "{answer}");
+
+    // And the server keeps serving.
+    let (answer, _) = raw_exchange(
+        &server.base,
+        b"POST /rest/SomeEvent HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
+        false,
+        wait,
+    );
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}

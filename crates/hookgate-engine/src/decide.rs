@@ -438,4 +438,38 @@ mod tests {
         assert_eq!(append_field(b"{ }", "k", "1"), b"{ \"k\":1}".to_vec());
         assert_eq!(append_field(br#"{"k":2}"#, "k", "1"), br#"{"k":2}"#.to_vec());
     }
+
+    mod properties {
+        use super::super::{BadHook, parse_envelope};
+        use proptest::prelude::*;
+        use serde_json::{Map, Value};
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(4096))]
+
+            /// Arbitrary bytes never panic; whatever is accepted is a JSON object whose
+            /// `appKey` and `sessionId` are the ones returned.
+            #[test]
+            fn any_bytes_are_answered_precisely(body in prop::collection::vec(any::<u8>(), 0..200)) {
+                match parse_envelope(&body) {
+                    Ok((app_key, session_id)) => {
+                        let object: Map<String, Value> = serde_json::from_slice(&body).expect("accepted bodies are objects");
+                        prop_assert_eq!(object.get("appKey").and_then(Value::as_str).unwrap_or(""), app_key.as_str());
+                        prop_assert_eq!(object.get("sessionId").and_then(Value::as_str).unwrap_or(""), session_id.as_str());
+                    }
+                    Err(BadHook::NotObject) => prop_assert!(serde_json::from_slice::<Value>(&body).is_ok()),
+                    Err(BadHook::NotJson(_)) => prop_assert!(serde_json::from_slice::<Value>(&body).is_err()),
+                    Err(BadHook::NotUtf8(at)) => prop_assert!(std::str::from_utf8(&body).is_err() && at <= body.len()),
+                }
+            }
+
+            /// Well-formed hook bodies (any fields, any escapes in the keys' values) are accepted.
+            #[test]
+            fn hook_shaped_bodies_are_accepted(app_key in "\\PC{0,12}", session in "\\PC{0,12}", extra in "[a-z]{1,5}", n in any::<i64>()) {
+                let body = serde_json::json!({"nodeId": "n", "appKey": app_key, extra: n, "sessionId": session, "custom": {"appKey": 1}});
+                let bytes = serde_json::to_vec(&body).unwrap();
+                prop_assert_eq!(parse_envelope(&bytes), Ok((app_key, session)));
+            }
+        }
+    }
 }

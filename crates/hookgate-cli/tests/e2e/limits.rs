@@ -88,6 +88,14 @@ async fn every_limit_is_obeyed_by_one_policy_and_enforced_on_another() {
         }
     }
     let server = Server::start(&tree, &["--admin-listen", "127.0.0.1:0"]);
+    let rss = |pid: u32| -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+        let line = status.lines().find(|line| line.starts_with("VmRSS:")).expect("VmRSS");
+        line.split_whitespace().nth(1).and_then(|kb| kb.parse().ok()).expect("kB")
+    };
+    // Warm up (one normal hook), then measure resident memory before the misbehaving set.
+    server.hook("publishStream", &with_app_key("publishStream.json", "stack-inside-FAIL")).await;
+    let before = rss(server.child.id());
 
     for (name, _, _, message, cause, _) in CASES {
         for on_error in ["FAIL", "LOG"] {
@@ -130,10 +138,14 @@ async fn every_limit_is_obeyed_by_one_policy_and_enforced_on_another() {
             assert!(!metrics.contains(&line), "{name}-inside-{on_error} failed");
         }
     }
-    // After the whole misbehaving set, a normal hook is still answered correctly.
+    // After the whole misbehaving set, a normal hook is still answered correctly, and the
+    // server's resident memory stays within 2× of where it started.
     let direct = with_app_key("publishStream.json", "stack-inside-FAIL");
     let answer = server.hook("publishStream", &direct).await;
     assert_eq!((answer.status, &answer.body), (200, &direct));
+    let after = rss(server.child.id());
+    println!("resident memory: {before} kB before the misbehaving set, {after} kB after");
+    assert!(after <= 2 * before, "resident memory grew from {before} kB to {after} kB");
 }
 
 #[tokio::test]

@@ -12,8 +12,9 @@
 //!   hooks. The instance runs under a memory cap (a store limiter) and a wall-clock deadline.
 //!
 //! Guest code runs through wasmtime's async API on the caller's tokio task: the epoch callback
-//! yields to the executor every millisecond and interrupts the guest at its deadline, so a
-//! spinning policy never holds a worker thread for longer than one tick at a time, and no
+//! yields to the executor (`tokio::task::yield_now`, to the back of the run queue) at every
+//! tick and interrupts the guest at its deadline, so a spinning policy never holds a worker
+//! thread for longer than one tick (1 ms) at a time, and no
 //! thread hop (`spawn_blocking`) is paid on the hot path. A semaphore sized to the instance
 //! pool bounds how many evaluations run at once.
 

@@ -153,7 +153,14 @@ impl Policy {
         let deadline = Instant::now() + Duration::from_millis(limits.timeout_ms);
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {
-            Ok(if Instant::now() >= deadline { UpdateDeadline::Interrupt } else { UpdateDeadline::Yield(1) })
+            // tokio's yield_now puts the task at the back of the run queue; a plain self-wake
+            // (UpdateDeadline::Yield) lands in the LIFO slot and runs the guest again at once,
+            // starving the hooks queued behind it.
+            Ok(if Instant::now() >= deadline {
+                UpdateDeadline::Interrupt
+            } else {
+                UpdateDeadline::YieldCustom(1, Box::pin(tokio::task::yield_now()))
+            })
         });
 
         let outcome = match self.compiled.pre.instantiate_async(&mut store).await {

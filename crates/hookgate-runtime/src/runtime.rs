@@ -16,7 +16,9 @@ use wasmtime::{Config, Enabled, Engine, PoolingAllocationConfig};
 pub(crate) const TABLE_ELEMENTS: usize = 20_000;
 /// Compiled modules kept alive after their last user is gone.
 const RECENT: usize = 16;
-/// How often the epoch advances: the granularity of deadlines.
+/// How often the epoch advances: how long a guest runs before it yields the worker to other
+/// hooks, and the granularity of deadlines. 100 µs gave other tenants a 6× better p50 under a
+/// spinning tenant but cost 20 % of hook throughput (10,000 wake-ups a second on two cores).
 const EPOCH_TICK: Duration = Duration::from_millis(1);
 
 /// Sizing of the sandbox.
@@ -51,7 +53,7 @@ pub(crate) struct Inner {
 }
 
 impl Runtime {
-    /// Builds the engine and starts the epoch ticker (a thread that ends with the engine).
+    /// Builds the engine and starts the epoch ticker (a thread that ends with the runtime).
     pub fn new(config: RuntimeConfig) -> Result<Runtime, wasmtime::Error> {
         let slots = config.max_concurrent.max(1);
         let mut pool = PoolingAllocationConfig::new();
@@ -78,24 +80,23 @@ impl Runtime {
         // Links `host` (log) and the types-only `types` instance every wit-bindgen guest imports.
         PolicyWorld::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)?;
 
-        let weak = engine.weak();
+        let inner = Arc::new(Inner {
+            engine,
+            linker,
+            compiled: Mutex::new(HashMap::new()),
+            recent: Mutex::new(std::collections::VecDeque::with_capacity(RECENT)),
+            permits: Semaphore::new(slots as usize),
+        });
+        let weak = Arc::downgrade(&inner);
         std::thread::Builder::new().name("hookgate-epoch".into()).spawn(move || {
-            while let Some(engine) = weak.upgrade() {
-                engine.increment_epoch();
-                drop(engine);
+            while let Some(inner) = weak.upgrade() {
+                inner.engine.increment_epoch();
+                drop(inner);
                 std::thread::sleep(EPOCH_TICK);
             }
         })?;
 
-        Ok(Runtime {
-            inner: Arc::new(Inner {
-                engine,
-                linker,
-                compiled: Mutex::new(HashMap::new()),
-                recent: Mutex::new(std::collections::VecDeque::with_capacity(RECENT)),
-                permits: Semaphore::new(slots as usize),
-            }),
-        })
+        Ok(Runtime { inner })
     }
 
     /// Compiles (or finds already compiled) a policy component and pre-instantiates it.

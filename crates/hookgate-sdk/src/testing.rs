@@ -28,7 +28,7 @@
 //! load time. Every override must be a JSON object unless `patch_raw` is given.
 //!
 //! ```no_run
-//! # fn evaluate(_: &hookgate_sdk::Hook) -> Result<hookgate_sdk::Verdict, String> { todo!() }
+//! # fn evaluate(_: &hookgate_sdk::Hook) -> Result<hookgate_sdk::Verdict, String> { Ok(hookgate_sdk::Verdict::Allow) }
 //! # fn check(_: &str) -> Result<(), String> { Ok(()) }
 //! #[test]
 //! fn cases() {

@@ -248,3 +248,10 @@ impl Answer {
 pub fn payload(name: &str) -> Vec<u8> {
     std::fs::read(repo().join("tests/payloads").join(name)).unwrap_or_else(|err| panic!("payload {name}: {err}"))
 }
+
+/// A payload file of `tests/payloads/` with its `appKey` replaced (routes it to that tenant).
+pub fn with_app_key(file: &str, app_key: &str) -> Vec<u8> {
+    let mut body: serde_json::Value = serde_json::from_slice(&payload(file)).expect("payload is JSON");
+    body["appKey"] = serde_json::Value::String(app_key.to_owned());
+    serde_json::to_vec(&body).expect("serialisable")
+}

@@ -1,6 +1,6 @@
 //! Every cell of the restOnError fallback table (DESIGN §4), for every way a policy fails.
 
-use crate::common::{Server, Tree, payload};
+use crate::common::{Server, Tree, with_app_key};
 use serde_json::json;
 
 /// A tenant whose four method kinds run one failing policy, all with the same `on_error`.
@@ -120,9 +120,7 @@ async fn every_cell_of_the_fallback_table_for_every_failure() {
                 if *failure == "undeclared-field" && method != "publishStream" {
                     continue;
                 }
-                let mut body: serde_json::Value = serde_json::from_slice(&payload(file)).unwrap();
-                body["appKey"] = json!(app_key);
-                let sent = serde_json::to_vec(&body).unwrap();
+                let sent = with_app_key(file, &app_key);
                 let answer = server.hook(method, &sent).await;
                 let context = format!("{failure} × {on_error} × {method}: {}", String::from_utf8_lossy(&answer.body));
                 match table(on_error, method) {

@@ -1,7 +1,7 @@
 //! Misbehaving policies: each limit obeyed by a policy inside it, and enforced on one that
 //! breaks it, with the exact answer for both `on_error` values and the failure counted.
 
-use crate::common::{Server, Tree, payload, repo};
+use crate::common::{Server, Tree, payload, repo, with_app_key};
 use serde_json::json;
 use std::time::Duration;
 
@@ -26,12 +26,6 @@ on_error = "{on_error}"
 "#
     );
     tree.tenant(&format!("{name}-{on_error}"), &manifest, &[("faulty.wasm", "fixtures/faulty")]);
-}
-
-fn with_app_key(file: &str, app_key: &str) -> Vec<u8> {
-    let mut body: serde_json::Value = serde_json::from_slice(&payload(file)).unwrap();
-    body["appKey"] = json!(app_key);
-    serde_json::to_vec(&body).unwrap()
 }
 
 /// (name, limits, settings breaking the limit, expected error, failure cause, settings inside it)

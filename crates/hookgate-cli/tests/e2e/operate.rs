@@ -1,15 +1,9 @@
 //! Operating hookgate: tenants added and removed while serving, the admin API, metrics,
 //! readiness, the decision log, and SIGTERM.
 
-use crate::common::{Server, Tree, payload, policy};
+use crate::common::{Server, Tree, payload, policy, with_app_key};
 use serde_json::json;
 use std::time::{Duration, Instant};
-
-fn with_app_key(file: &str, app_key: &str) -> Vec<u8> {
-    let mut body: serde_json::Value = serde_json::from_slice(&payload(file)).unwrap();
-    body["appKey"] = json!(app_key);
-    serde_json::to_vec(&body).unwrap()
-}
 
 const GUARD: &str = r#"
 version = 1

@@ -1,14 +1,8 @@
 //! Tenant isolation and WCS authentication.
 
-use crate::common::{Server, Tree, payload};
+use crate::common::{Server, Tree, with_app_key};
 use hmac::{Hmac, Mac};
 use serde_json::json;
-
-fn with_app_key(file: &str, app_key: &str) -> Vec<u8> {
-    let mut body: serde_json::Value = serde_json::from_slice(&payload(file)).unwrap();
-    body["appKey"] = json!(app_key);
-    serde_json::to_vec(&body).unwrap()
-}
 
 #[tokio::test]
 async fn two_app_keys_with_different_chains_get_different_answers() {

@@ -8,7 +8,7 @@ use hookgate_server::{AppState, DEFAULT_BODY_LIMIT, DecisionLog, DecisionTarget}
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::watch;
 
 /// Default time in-flight hooks get to finish after SIGTERM.
@@ -132,7 +132,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         let mut servers = tokio::task::JoinSet::new();
 
         let listen = config.hooks.listen.clone().unwrap_or_default();
-        let hooks = TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+        let hooks = bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
         println!("hookgate listening: hooks=http://{}", hooks.local_addr()?);
         let header_timeout = Duration::from_millis(config.header_read_timeout_ms.unwrap_or(DEFAULT_HEADER_TIMEOUT_MS));
         servers.spawn(hookgate_server::serve(
@@ -174,6 +174,19 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         tracing::info!("stopped");
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Connections the kernel may queue before hookgate accepts them (tokio's default is 1024:
+/// bursts of thousands of WCS connections would wait for SYN retransmits).
+const LISTEN_BACKLOG: u32 = 8192;
+
+/// Binds a listener on `address` (`host:port`) with a deep accept backlog.
+async fn bind(address: &str) -> Result<TcpListener> {
+    let resolved = tokio::net::lookup_host(address).await?.next().context("the address resolves to nothing")?;
+    let socket = if resolved.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(resolved)?;
+    Ok(socket.listen(LISTEN_BACKLOG)?)
 }
 
 /// Resolves once `stop` turns true.

@@ -144,3 +144,42 @@ fn hostile_http_gets_precise_answers_and_slow_clients_are_cut_off() {
     );
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }
+
+#[test]
+fn ten_thousand_concurrent_connections_are_each_answered() {
+    use std::io::{Read, Write};
+    let tree = Tree::shipped();
+    let server = Server::start(&tree, &[]);
+    let address = server.base.trim_start_matches("http://").to_owned();
+    let body = payload("publishStream.forbidden.json");
+    let mut request = format!(
+        "POST /rest/publishStream HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(&body);
+
+    // Open all connections first, then send a hook on each, then read every answer.
+    let connections: Vec<std::net::TcpStream> = (0..10_000)
+        .map(|i| std::net::TcpStream::connect(&address).unwrap_or_else(|err| panic!("connection {i}: {err}")))
+        .collect();
+    for mut stream in &connections {
+        stream.write_all(&request).expect("send");
+    }
+    let mut answered = 0;
+    for mut stream in connections {
+        stream.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).expect("answer");
+        assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+        assert!(
+            answer.ends_with(r#"{"error":"stream name 'forbidden_cam' is forbidden","policy":"stream-guard"}"#),
+            "{answer}"
+        );
+        answered += 1;
+    }
+    assert_eq!(answered, 10_000);
+    let sent = payload("publishStream.json");
+    let answer = tokio::runtime::Runtime::new().unwrap().block_on(server.hook("publishStream", &sent));
+    assert_eq!((answer.status, &answer.body), (200, &sent), "still serving");
+}

@@ -113,9 +113,8 @@ impl TenantSet {
     pub async fn decide(&self, request: HookRequest<'_>) -> Result<Decision, BadHook> {
         let (app_key, session_id) = parse_envelope(request.body)?;
         let method = Method::classify(request.method);
-        let canonical = hookgate_protocol::method::lookup(request.method).map(|(canonical, _)| canonical);
         let mut decision = self.route_and_run(request, method, app_key, session_id).await;
-        decision.canonical = canonical;
+        decision.canonical = method.catalogued;
         Ok(decision)
     }
 

@@ -12,4 +12,9 @@ mod decide;
 mod tenant;
 
 pub use decide::{BadHook, Body, Decision, HookRequest, PolicyRun};
+
+/// Now, in milliseconds since the Unix epoch: a hook's reception time.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
 pub use tenant::{LoadIssue, LoadedPolicy, Tenant, TenantSet, build_tenant, load_tenant, load_tree};

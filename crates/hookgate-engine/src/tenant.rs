@@ -123,19 +123,6 @@ impl TenantSet {
         if name == DEFAULT_TENANT { self.default.as_ref() } else { self.tenants.get(name) }
     }
 
-    /// Names of tenant folders that have no loaded generation.
-    pub fn pending(&self) -> impl Iterator<Item = &str> {
-        self.pending.iter().map(String::as_str)
-    }
-
-    /// The tenant for an appKey: its own folder, else `_default`.
-    pub fn tenant(&self, app_key: &str) -> Option<&Arc<Tenant>> {
-        match self.route(app_key) {
-            Route::Tenant(tenant) => Some(tenant),
-            Route::Pending | Route::Missing => None,
-        }
-    }
-
     pub(crate) fn route(&self, app_key: &str) -> Route<'_> {
         if let Some(tenant) = self.tenants.get(app_key) {
             Route::Tenant(tenant)
@@ -266,10 +253,9 @@ async fn load_policy(
     let bytes = std::fs::read(module).map_err(|err| format!("cannot read module: {err}"))?;
     // Compiling takes milliseconds (Rust) to seconds (Python, JS): never on an async worker.
     let compiler = runtime.clone();
-    let compiled =
-        tokio::task::spawn_blocking(move || compiler.compile(&bytes).map_err(|err| anyhow_chain(&err).to_string()))
-            .await
-            .map_err(|err| format!("compilation task failed: {err}"))?;
+    let compiled = tokio::task::spawn_blocking(move || compiler.compile(&bytes).map_err(|err| with_causes(&err)))
+        .await
+        .map_err(|err| format!("compilation task failed: {err}"))?;
     let policy = compiled?.named(tenant, name);
     match policy.validate_settings(settings, limits).await {
         Ok(Ok(())) => Ok(policy),
@@ -278,21 +264,14 @@ async fn load_policy(
     }
 }
 
-/// Formats an error with its chain of causes, once each.
-fn anyhow_chain(err: &dyn std::error::Error) -> ErrorChain<'_> {
-    ErrorChain(err)
-}
-
-struct ErrorChain<'a>(&'a dyn std::error::Error);
-
-impl std::fmt::Display for ErrorChain<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)?;
-        let mut source = self.0.source();
-        while let Some(cause) = source {
-            write!(f, ": {cause}")?;
-            source = cause.source();
-        }
-        Ok(())
+/// An error followed by its chain of causes, once each: `a: b: c`.
+fn with_causes(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
     }
+    text
 }

@@ -96,16 +96,21 @@ pub struct Method<'a> {
     pub canonical: &'a str,
     /// The method's kind; unknown methods are treated as events (echoed, never denied).
     pub kind: MethodKind,
-    /// Whether the method is in the documented catalogue.
-    pub known: bool,
+    /// The catalogue's spelling, when the method is in the documented catalogue.
+    pub catalogued: Option<&'static str>,
 }
 
 impl<'a> Method<'a> {
+    /// Whether the method is in the documented catalogue.
+    pub fn known(&self) -> bool {
+        self.catalogued.is_some()
+    }
+
     /// Classifies a method name. Names are case-sensitive, as WCS sends them.
     pub fn classify(name: &'a str) -> Method<'a> {
         match lookup(name) {
-            Some((canonical, kind)) => Method { name, canonical, kind, known: true },
-            None => Method { name, canonical: name, kind: MethodKind::Event, known: false },
+            Some((canonical, kind)) => Method { name, canonical, kind, catalogued: Some(canonical) },
+            None => Method { name, canonical: name, kind: MethodKind::Event, catalogued: None },
         }
     }
 }
@@ -116,11 +121,6 @@ pub fn lookup(name: &str) -> Option<(&'static str, MethodKind)> {
         .iter()
         .find(|(canonical, _, aliases)| *canonical == name || aliases.contains(&name))
         .map(|(canonical, kind, _)| (*canonical, *kind))
-}
-
-/// Every canonical method name, in catalogue order.
-pub fn canonical_names() -> impl Iterator<Item = &'static str> {
-    CATALOGUE.iter().map(|(name, _, _)| *name)
 }
 
 /// A catalogue name equal to `name` ignoring ASCII case, to suggest a fix for a typo.
@@ -144,7 +144,7 @@ mod tests {
             let method = Method::classify(alias);
             assert_eq!(method.canonical, canonical);
             assert_eq!(method.name, alias);
-            assert!(method.known);
+            assert!(method.known());
         }
     }
 
@@ -160,7 +160,7 @@ mod tests {
     #[test]
     fn unknown_methods_are_events_and_case_matters() {
         let method = Method::classify("publishstream");
-        assert!(!method.known);
+        assert!(!method.known());
         assert_eq!(method.kind, MethodKind::Event);
         assert_eq!(suggest("publishstream"), Some("publishStream"));
     }

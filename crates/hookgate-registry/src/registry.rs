@@ -73,11 +73,6 @@ impl Registry {
         &self.tenants
     }
 
-    /// The policy tree.
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
     /// The status of every tenant folder, by name.
     pub fn statuses(&self) -> Vec<TenantStatus> {
         lock(&self.status).values().cloned().collect()
@@ -196,10 +191,9 @@ impl Registry {
         let next = Arc::new(next);
         let candidate = TenantSet::default().with(Arc::clone(&next));
         let routed = (tenant != DEFAULT_TENANT).then_some(tenant);
-        let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
         for (file, cases) in hookgate_engine::cases::load_cases(dir)? {
             for case in cases {
-                case.run(&candidate, &file, routed, now)
+                case.run(&candidate, &file, routed, hookgate_engine::now_ms())
                     .await
                     .map_err(|err| format!("test case '{}' ({}) fails: {err}", case.name, file.display()))?;
             }

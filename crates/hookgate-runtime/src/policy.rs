@@ -137,7 +137,7 @@ impl Policy {
         &self,
         method: &str,
         limits: EvalLimits,
-        call: impl AsyncFnOnce(&mut Store<HostState>, &crate::runtime::World) -> wasmtime::Result<R>,
+        call: impl AsyncFnOnce(&mut Store<HostState>, &crate::bindings::Policy) -> wasmtime::Result<R>,
     ) -> Result<R, Failure> {
         let _permit = self
             .runtime

@@ -134,6 +134,3 @@ impl Runtime {
         self.inner.compiled.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
-
-/// Keeps the generated world type referenced from this module (used by the policy module).
-pub(crate) type World = PolicyWorld;

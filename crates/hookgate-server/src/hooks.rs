@@ -7,7 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use hookgate_engine::{Body as AnswerBody, HookRequest};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 /// Time a client gets to send the whole body once its headers are in.
 const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -23,7 +23,7 @@ pub(crate) async fn hook(
     body: Body,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
-    let received_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    let received_ms = hookgate_engine::now_ms();
     let method = path.rsplit('/').next().unwrap_or_default();
     if method.is_empty() {
         return Err(ApiError::NoMethod);

@@ -109,11 +109,15 @@ impl Metrics {
     /// outside the catalogue (so a client cannot create label values at will).
     pub(crate) fn record(&self, decision: &Decision, method: &str, seconds: f64) {
         let tenant = if decision.tenant.is_empty() { "none" } else { decision.tenant.as_str() };
-        let verdict = match (decision.status, decision.runs.last().map(|run| run.outcome)) {
-            (_, _) if decision.fallback.is_some() => "fallback",
-            (200, Some("override")) => "override",
-            (200, _) => "allow",
-            _ => "deny",
+        let last = decision.runs.last().map(|run| run.outcome);
+        let verdict = if decision.fallback.is_some() {
+            "fallback"
+        } else if decision.status != 200 {
+            "deny"
+        } else if last == Some("override") {
+            "override"
+        } else {
+            "allow"
         };
         let labels = HookLabels {
             tenant: tenant.to_owned(),

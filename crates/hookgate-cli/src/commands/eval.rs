@@ -70,7 +70,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
     for problem in &problems {
         eprintln!("warning: {problem}");
     }
-    let received_ms = args.received_ms.unwrap_or_else(now_ms);
+    let received_ms = args.received_ms.unwrap_or_else(hookgate_engine::now_ms);
     let request = HookRequest {
         method: &args.method,
         body: &body,
@@ -139,9 +139,4 @@ fn print_decision(decision: &Decision, received: &[u8]) -> Result<()> {
     })?;
     writeln!(out)?;
     Ok(())
-}
-
-/// Milliseconds since the Unix epoch.
-pub(crate) fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }

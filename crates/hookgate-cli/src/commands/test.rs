@@ -41,7 +41,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
             for case in cases {
                 let label = format!("{}: {}", file.strip_prefix(&args.dir).unwrap_or(&file).display(), case.name);
                 let expected_tenant = if single { None } else { Some(tenant.as_str()) };
-                match tokio.block_on(case.run(&tenants, &file, expected_tenant, super::eval::now_ms())) {
+                match tokio.block_on(case.run(&tenants, &file, expected_tenant, hookgate_engine::now_ms())) {
                     Ok(()) => {
                         passed += 1;
                         println!("ok    {label}");

@@ -7,6 +7,7 @@ use crate::host::{HostState, LogTags};
 use crate::runtime::Inner;
 pub use hookgate_protocol::MethodKind;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use wasmtime::{Store, Trap, UpdateDeadline};
 
@@ -28,7 +29,8 @@ pub struct Policy {
 /// Limits of one evaluation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EvalLimits {
-    /// Wall-clock deadline in milliseconds (1 ms granularity).
+    /// Deadline in milliseconds of running time (1 ms granularity); time spent waiting for a
+    /// worker after a yield does not count.
     pub timeout_ms: u64,
     /// Linear memory cap in MiB.
     pub memory_mb: u64,
@@ -150,17 +152,31 @@ impl Policy {
         let memory_cap = usize::try_from(limits.memory_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX);
         let mut store = Store::new(&self.runtime.engine, HostState::new(tags, memory_cap));
         store.limiter(|state| state);
-        let deadline = Instant::now() + Duration::from_millis(limits.timeout_ms);
+        // The deadline counts the time the evaluation runs, not the time it waits in the run
+        // queue after yielding: under load a 5 µs policy that yields at a tick must not be
+        // killed because thousands of other hooks ran before it was resumed.
+        let budget = Duration::from_millis(limits.timeout_ms);
+        let started = Instant::now();
+        let queued_ns = Arc::new(AtomicU64::new(0));
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {
+            let queued = Duration::from_nanos(queued_ns.load(Ordering::Relaxed));
+            if started.elapsed().saturating_sub(queued) >= budget {
+                return Ok(UpdateDeadline::Interrupt);
+            }
             // tokio's yield_now puts the task at the back of the run queue; a plain self-wake
             // (UpdateDeadline::Yield) lands in the LIFO slot and runs the guest again at once,
             // starving the hooks queued behind it.
-            Ok(if Instant::now() >= deadline {
-                UpdateDeadline::Interrupt
-            } else {
-                UpdateDeadline::YieldCustom(1, Box::pin(tokio::task::yield_now()))
-            })
+            let queued_ns = Arc::clone(&queued_ns);
+            Ok(UpdateDeadline::YieldCustom(
+                1,
+                Box::pin(async move {
+                    let yielded = Instant::now();
+                    tokio::task::yield_now().await;
+                    let waited = u64::try_from(yielded.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                    queued_ns.fetch_add(waited, Ordering::Relaxed);
+                }),
+            ))
         });
 
         let outcome = match self.compiled.pre.instantiate_async(&mut store).await {

@@ -13,8 +13,8 @@ mod tree;
 
 pub use errors::ConfigError;
 pub use manifest::{
-    AuthConfig, BasicAuth, FieldMatcher, Limits, MAX_MEMORY_MB, MethodRule, PolicyDecl, TenantManifest, load_tenant,
-    parse_tenant,
+    AuthConfig, BasicAuth, FieldMatcher, Limits, MAX_MEMORY_MB, MAX_TABLE_ELEMENTS, MethodRule, PolicyDecl,
+    TenantManifest, load_tenant, parse_tenant,
 };
 pub use secret::Secret;
 pub use server::{DecisionLogSettings, EventsListener, Listener, LogSettings, ServerFile, load_server_file};

@@ -13,6 +13,8 @@ const VERSION: u32 = 1;
 const MAX_TIMEOUT_MS: u64 = 60_000;
 /// Largest accepted linear memory cap (the pooling allocator's slot size).
 pub const MAX_MEMORY_MB: u64 = 256;
+/// Largest accepted table size (the pooling allocator's table slot; SpiderMonkey needs 10,000).
+pub const MAX_TABLE_ELEMENTS: u32 = 20_000;
 
 /// A validated tenant manifest.
 #[derive(Debug, Clone)]
@@ -45,20 +47,61 @@ impl TenantManifest {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
-    /// Wall-clock deadline of one evaluation, in milliseconds.
+    /// Deadline of one evaluation, in milliseconds of running time.
     pub timeout_ms: u64,
     /// Linear memory cap of one instance, in MiB.
     pub memory_mb: u64,
+    /// Table elements (function references) one instance may have.
+    pub table_elements: u32,
     /// Largest verdict (override patch or deny reason) a policy may return, in KiB.
     pub max_output_kb: u64,
     /// Evaluations of this tenant that may run at once; a hook past that gets its method's
     /// fallback (cause `overload`) at once rather than waiting in a queue.
     pub max_concurrent: u32,
+    /// Log lines of one evaluation that are written; the rest are counted and dropped.
+    pub log_lines: u32,
+    /// Log calls one evaluation may make; past this it is stopped (cause `log-flood`).
+    pub log_calls: u32,
+    /// Log lines per second a policy of this tenant may write over all its evaluations;
+    /// the rest are counted and dropped.
+    pub log_lines_per_s: u32,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { timeout_ms: 50, memory_mb: 32, max_output_kb: 64, max_concurrent: 64 }
+        Limits {
+            timeout_ms: 50,
+            memory_mb: 32,
+            table_elements: MAX_TABLE_ELEMENTS,
+            max_output_kb: 64,
+            max_concurrent: 64,
+            log_lines: 100,
+            log_calls: 10_000,
+            log_lines_per_s: 1_000,
+        }
+    }
+}
+
+impl Limits {
+    /// Checks every limit against its accepted range: `Err((key, reason))` names the first
+    /// one out of range.
+    pub fn check(&self) -> Result<(), (String, String)> {
+        let ranges: [(&str, u64, u64, u64); 8] = [
+            ("timeout_ms", self.timeout_ms, 1, MAX_TIMEOUT_MS),
+            ("memory_mb", self.memory_mb, 1, MAX_MEMORY_MB),
+            ("table_elements", self.table_elements.into(), 1, MAX_TABLE_ELEMENTS.into()),
+            ("max_output_kb", self.max_output_kb, 1, MAX_MEMORY_MB * 1024),
+            ("max_concurrent", self.max_concurrent.into(), 1, 10_000),
+            ("log_lines", self.log_lines.into(), 0, 10_000),
+            ("log_calls", self.log_calls.into(), 1, 10_000_000),
+            ("log_lines_per_s", self.log_lines_per_s.into(), 1, 1_000_000),
+        ];
+        for (key, value, min, max) in ranges {
+            if !(min..=max).contains(&value) {
+                return Err((format!("limits.{key}"), format!("must be between {min} and {max}, got {value}")));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -151,8 +194,12 @@ struct RawManifest {
 struct RawLimits {
     timeout_ms: Option<u64>,
     memory_mb: Option<u64>,
+    table_elements: Option<u32>,
     max_output_kb: Option<u64>,
     max_concurrent: Option<u32>,
+    log_lines: Option<u32>,
+    log_calls: Option<u32>,
+    log_lines_per_s: Option<u32>,
 }
 
 #[derive(Deserialize, Default)]
@@ -218,36 +265,18 @@ pub fn parse_tenant(text: &str, dir: &Path, path: &Path, defaults: Limits) -> Re
             format!("unsupported version {}, this hookgate reads version {VERSION}", raw.version),
         ));
     }
+    let raw_limits = raw.limits;
     let limits = Limits {
-        timeout_ms: raw.limits.timeout_ms.unwrap_or(defaults.timeout_ms),
-        memory_mb: raw.limits.memory_mb.unwrap_or(defaults.memory_mb),
-        max_output_kb: raw.limits.max_output_kb.unwrap_or(defaults.max_output_kb),
-        max_concurrent: raw.limits.max_concurrent.unwrap_or(defaults.max_concurrent),
+        timeout_ms: raw_limits.timeout_ms.unwrap_or(defaults.timeout_ms),
+        memory_mb: raw_limits.memory_mb.unwrap_or(defaults.memory_mb),
+        table_elements: raw_limits.table_elements.unwrap_or(defaults.table_elements),
+        max_output_kb: raw_limits.max_output_kb.unwrap_or(defaults.max_output_kb),
+        max_concurrent: raw_limits.max_concurrent.unwrap_or(defaults.max_concurrent),
+        log_lines: raw_limits.log_lines.unwrap_or(defaults.log_lines),
+        log_calls: raw_limits.log_calls.unwrap_or(defaults.log_calls),
+        log_lines_per_s: raw_limits.log_lines_per_s.unwrap_or(defaults.log_lines_per_s),
     };
-    if !(1..=MAX_MEMORY_MB * 1024).contains(&limits.max_output_kb) {
-        return Err(invalid(
-            "limits.max_output_kb".into(),
-            format!("must be between 1 and {}, got {}", MAX_MEMORY_MB * 1024, limits.max_output_kb),
-        ));
-    }
-    if !(1..=10_000).contains(&limits.max_concurrent) {
-        return Err(invalid(
-            "limits.max_concurrent".into(),
-            format!("must be between 1 and 10000, got {}", limits.max_concurrent),
-        ));
-    }
-    if !(1..=MAX_TIMEOUT_MS).contains(&limits.timeout_ms) {
-        return Err(invalid(
-            "limits.timeout_ms".into(),
-            format!("must be between 1 and {MAX_TIMEOUT_MS}, got {}", limits.timeout_ms),
-        ));
-    }
-    if !(1..=MAX_MEMORY_MB).contains(&limits.memory_mb) {
-        return Err(invalid(
-            "limits.memory_mb".into(),
-            format!("must be between 1 and {MAX_MEMORY_MB}, got {}", limits.memory_mb),
-        ));
-    }
+    limits.check().map_err(|(key, reason)| invalid(key, reason))?;
 
     let auth = resolve_auth(raw.auth, dir, &invalid)?;
 

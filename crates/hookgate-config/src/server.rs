@@ -90,18 +90,7 @@ pub fn load_server_file(path: &Path) -> Result<ServerFile, ConfigError> {
     let mut file: ServerFile = toml::from_str(&text)
         .map_err(|err| ConfigError::Syntax { path: path.to_owned(), message: err.to_string().trim_end().to_owned() })?;
     if let Some(limits) = &file.limits {
-        let invalid =
-            |key: &str, reason: String| ConfigError::Invalid { path: path.to_owned(), key: key.into(), reason };
-        if !(1..=60_000).contains(&limits.timeout_ms) {
-            return Err(invalid(
-                "limits.timeout_ms",
-                format!("must be between 1 and 60000, got {}", limits.timeout_ms),
-            ));
-        }
-        if !(1..=crate::MAX_MEMORY_MB).contains(&limits.memory_mb) {
-            let max = crate::MAX_MEMORY_MB;
-            return Err(invalid("limits.memory_mb", format!("must be between 1 and {max}, got {}", limits.memory_mb)));
-        }
+        limits.check().map_err(|(key, reason)| ConfigError::Invalid { path: path.to_owned(), key, reason })?;
     }
     if let (Some(policies), Some(dir)) = (&file.policies, path.parent())
         && policies.is_relative()

@@ -199,17 +199,22 @@ pub async fn load_tenant(
 /// Builds a tenant from a validated manifest: compiles its modules and validates their settings.
 /// Returns the tenant and the problems of policies that did not load.
 pub async fn build_tenant(runtime: &Runtime, name: &str, manifest: TenantManifest) -> (Tenant, Vec<String>) {
+    let configured = &manifest.limits;
     let limits = EvalLimits {
-        timeout_ms: manifest.limits.timeout_ms,
-        memory_mb: manifest.limits.memory_mb,
-        max_output_bytes: usize::try_from(manifest.limits.max_output_kb.saturating_mul(1024)).unwrap_or(usize::MAX),
+        timeout_ms: configured.timeout_ms,
+        memory_mb: configured.memory_mb,
+        max_output_bytes: usize::try_from(configured.max_output_kb.saturating_mul(1024)).unwrap_or(usize::MAX),
+        table_elements: configured.table_elements,
+        log_lines: configured.log_lines,
+        log_calls: configured.log_calls,
     };
+    let log_rate = configured.log_lines_per_s;
     let slots = Arc::new(tokio::sync::Semaphore::new(manifest.limits.max_concurrent as usize));
     let mut policies = HashMap::new();
     let mut problems = Vec::new();
     for (policy_name, decl) in &manifest.policies {
         let module = manifest.dir.join(&decl.module);
-        let loaded = match load_policy(runtime, name, policy_name, &module, &decl.settings, limits).await {
+        let loaded = match load_policy(runtime, (name, policy_name, log_rate), &module, &decl.settings, limits).await {
             Ok(policy) => LoadedPolicy::Ready(policy),
             Err(reason) => {
                 problems.push(format!("policy '{policy_name}' ({}): {reason}", module.display()));
@@ -244,8 +249,7 @@ pub async fn build_tenant(runtime: &Runtime, name: &str, manifest: TenantManifes
 
 async fn load_policy(
     runtime: &Runtime,
-    tenant: &str,
-    name: &str,
+    (tenant, name, log_rate): (&str, &str, u32),
     module: &PathBuf,
     settings: &str,
     limits: EvalLimits,
@@ -256,7 +260,7 @@ async fn load_policy(
     let compiled = tokio::task::spawn_blocking(move || compiler.compile(&bytes).map_err(|err| with_causes(&err)))
         .await
         .map_err(|err| format!("compilation task failed: {err}"))?;
-    let policy = compiled?.named(tenant, name);
+    let policy = compiled?.named(tenant, name, log_rate);
     match policy.validate_settings(settings, limits).await {
         Ok(Ok(())) => Ok(policy),
         Ok(Err(reason)) => Err(format!("settings refused by the policy: {reason}")),

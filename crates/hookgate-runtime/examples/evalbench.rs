@@ -23,8 +23,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let settings: &'static str = String::leak(args.next().unwrap_or_else(|| "{}".into()));
 
     let runtime = Runtime::new(RuntimeConfig::default())?;
-    let policy = runtime.compile(&module)?.named("bench", "policy");
-    let limits = EvalLimits { timeout_ms: 50, memory_mb: 32, max_output_bytes: 64 << 10 };
+    let policy = runtime.compile(&module)?.named("bench", "policy", 1_000);
+    let limits = EvalLimits::default();
     let hook = HookInput {
         method: "publishStream",
         kind: MethodKind::Direct,

@@ -1,14 +1,18 @@
 //! The per-store host state: the `log` import and the memory limiter.
 
 use crate::bindings::hookgate::policy::host::{Host, Level};
+use crate::policy::EvalLimits;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use std::num::NonZeroU32;
 use std::sync::Arc;
 
 /// Longest log line kept; longer lines are cut and marked.
 const MAX_LOG_LINE: usize = 4096;
-/// Log lines kept per evaluation; the rest are counted and reported once.
-const MAX_LOG_LINES: u32 = 100;
-/// Log calls allowed per evaluation; past this the policy is stopped (a `log-flood` failure).
-pub(crate) const MAX_LOG_CALLS: u32 = 10_000;
+
+/// The log lines per second a policy may write over all its evaluations.
+pub(crate) fn log_rate(lines_per_s: u32) -> Arc<DefaultDirectRateLimiter> {
+    Arc::new(RateLimiter::direct(Quota::per_second(NonZeroU32::new(lines_per_s).unwrap_or(NonZeroU32::MIN))))
+}
 
 /// Who is evaluating, for the log lines a policy writes.
 #[derive(Debug, Clone)]
@@ -21,33 +25,42 @@ pub(crate) struct LogTags {
 /// What one store owns. Built fresh for every evaluation.
 pub(crate) struct HostState {
     pub(crate) tags: LogTags,
-    pub(crate) memory_cap: usize,
+    pub(crate) limits: EvalLimits,
     pub(crate) memory_exceeded: bool,
-    pub(crate) log_lines: u32,
+    pub(crate) log_calls: u32,
+    log_dropped: u32,
+    log_rate: Arc<DefaultDirectRateLimiter>,
 }
 
 impl HostState {
-    pub(crate) fn new(tags: LogTags, memory_cap: usize) -> Self {
-        HostState { tags, memory_cap, memory_exceeded: false, log_lines: 0 }
+    pub(crate) fn new(tags: LogTags, limits: EvalLimits, log_rate: Arc<DefaultDirectRateLimiter>) -> Self {
+        HostState { tags, limits, memory_exceeded: false, log_calls: 0, log_dropped: 0, log_rate }
     }
 
-    /// Reports log lines that were dropped by the per-evaluation cap.
+    /// Whether the evaluation was stopped for making too many log calls.
+    pub(crate) fn log_flooded(&self) -> bool {
+        self.log_calls > self.limits.log_calls
+    }
+
+    /// Reports log lines that were dropped by the per-evaluation cap or the rate limit.
     pub(crate) fn finish(&self) {
-        if self.log_lines > MAX_LOG_LINES {
+        if self.log_dropped > 0 {
             let LogTags { tenant, policy, method } = &self.tags;
-            tracing::warn!(target: "hookgate::policy", %tenant, %policy, %method,
-                dropped = self.log_lines - MAX_LOG_LINES, "policy log lines over the per-evaluation cap were dropped");
+            tracing::warn!(target: "hookgate::policy", %tenant, %policy, %method, dropped = self.log_dropped,
+                "policy log lines over the per-evaluation cap or the per-second rate were dropped");
         }
     }
 }
 
 impl Host for HostState {
     fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
-        self.log_lines = self.log_lines.saturating_add(1);
-        if self.log_lines > MAX_LOG_CALLS {
-            return Err(wasmtime::format_err!("policy made more than {MAX_LOG_CALLS} log calls in one evaluation"));
+        self.log_calls = self.log_calls.saturating_add(1);
+        if self.log_flooded() {
+            let calls = self.limits.log_calls;
+            return Err(wasmtime::format_err!("policy made more than {calls} log calls in one evaluation"));
         }
-        if self.log_lines > MAX_LOG_LINES {
+        if self.log_calls > self.limits.log_lines || self.log_rate.check().is_err() {
+            self.log_dropped += 1;
             return Ok(());
         }
         let mut message = message;
@@ -75,14 +88,15 @@ impl crate::bindings::hookgate::policy::types::Host for HostState {}
 
 impl wasmtime::ResourceLimiter for HostState {
     fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        if desired > self.memory_cap {
+        let cap = usize::try_from(self.limits.memory_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX);
+        if desired > cap {
             self.memory_exceeded = true;
-            return Err(wasmtime::format_err!("memory limit of {} bytes exceeded", self.memory_cap));
+            return Err(wasmtime::format_err!("memory limit of {cap} bytes exceeded"));
         }
         Ok(true)
     }
 
     fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        Ok(desired <= crate::runtime::TABLE_ELEMENTS)
+        Ok(desired <= self.limits.table_elements as usize)
     }
 }

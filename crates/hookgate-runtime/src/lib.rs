@@ -9,20 +9,23 @@
 //!   ([`Policy`]); the linker holds only the `host` interface (`log`). A module importing
 //!   anything else is refused at load, with the import named.
 //! - [`Policy::evaluate`] gives **every evaluation a fresh instance**: nothing survives between
-//!   hooks. The instance runs under a memory cap (a store limiter) and a wall-clock deadline.
+//!   hooks. The instance runs under a memory cap (a store limiter) and a deadline counted in
+//!   running time.
 //!
-//! Guest code runs through wasmtime's async API on the caller's tokio task: the epoch callback
-//! yields to the executor (`tokio::task::yield_now`, to the back of the run queue) at every
-//! tick and interrupts the guest at its deadline, so a spinning policy never holds a worker
-//! thread for longer than one tick (1 ms) at a time, and no
-//! thread hop (`spawn_blocking`) is paid on the hot path. A semaphore sized to the instance
-//! pool bounds how many evaluations run at once.
+//! Guest code runs through wasmtime's async API on the caller's tokio task, so no thread hop
+//! (`spawn_blocking`) is paid on the hot path. An evaluation that runs past half a millisecond
+//! becomes long: it yields its worker (`tokio::task::yield_now`, to the back of the run queue)
+//! at every 1 ms tick and runs only while it holds a permit of the *long lane*, which has half
+//! as many permits as there are cores. A spinning policy thus never holds more than its share
+//! of the lane, and the other workers stay free for every tenant's short evaluations
+//! (`schedule`). A semaphore sized to the instance pool bounds how many evaluations run at once.
 
 mod bindings;
 mod errors;
 mod host;
 mod policy;
 mod runtime;
+mod schedule;
 
 pub use errors::{Failure, LoadError};
 pub use policy::{EvalLimits, HookInput, MethodKind, Policy, Verdict};

@@ -3,13 +3,14 @@
 use crate::bindings::PolicyPre;
 use crate::bindings::hookgate::policy::types;
 use crate::errors::Failure;
-use crate::host::{HostState, LogTags};
+use crate::host::{HostState, LogTags, log_rate};
 use crate::runtime::Inner;
+use crate::schedule::Turns;
+use governor::DefaultDirectRateLimiter;
 pub use hookgate_protocol::MethodKind;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
-use wasmtime::{Store, Trap, UpdateDeadline};
+use std::time::Duration;
+use wasmtime::{Store, Trap};
 
 /// One compiled module, shared by every [`Policy`] loaded from the same bytes.
 pub(crate) struct Compiled {
@@ -24,18 +25,38 @@ pub struct Policy {
     runtime: Arc<Inner>,
     tenant: Arc<str>,
     name: Arc<str>,
+    log_rate: Arc<DefaultDirectRateLimiter>,
 }
 
 /// Limits of one evaluation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EvalLimits {
     /// Deadline in milliseconds of running time (1 ms granularity); time spent waiting for a
-    /// worker after a yield does not count.
+    /// worker or for the long lane does not count.
     pub timeout_ms: u64,
     /// Linear memory cap in MiB.
     pub memory_mb: u64,
     /// Largest verdict text (override patch or deny reason) accepted, in bytes.
     pub max_output_bytes: usize,
+    /// Table elements an instance may have.
+    pub table_elements: u32,
+    /// Log lines written per evaluation; the rest are dropped (and counted).
+    pub log_lines: u32,
+    /// Log calls allowed per evaluation; past this the evaluation fails (`log-flood`).
+    pub log_calls: u32,
+}
+
+impl Default for EvalLimits {
+    fn default() -> Self {
+        EvalLimits {
+            timeout_ms: 50,
+            memory_mb: 32,
+            max_output_bytes: 64 << 10,
+            table_elements: crate::runtime::TABLE_ELEMENTS,
+            log_lines: 100,
+            log_calls: 10_000,
+        }
+    }
 }
 
 /// One hook as handed to a policy. Borrowed: nothing is copied before the guest's own memory.
@@ -75,13 +96,15 @@ pub enum Verdict {
 
 impl Policy {
     pub(crate) fn new(compiled: Arc<Compiled>, runtime: Arc<Inner>) -> Policy {
-        Policy { compiled, runtime, tenant: Arc::from(""), name: Arc::from("") }
+        Policy { compiled, runtime, tenant: Arc::from(""), name: Arc::from(""), log_rate: log_rate(1_000) }
     }
 
-    /// The same policy, with the tenant and policy names its log lines carry.
-    pub fn named(mut self, tenant: &str, name: &str) -> Policy {
+    /// The same policy for one tenant: the names its log lines carry, and the log lines per
+    /// second it may write over all its evaluations.
+    pub fn named(mut self, tenant: &str, name: &str, log_lines_per_s: u32) -> Policy {
         self.tenant = Arc::from(tenant);
         self.name = Arc::from(name);
+        self.log_rate = log_rate(log_lines_per_s);
         self
     }
 
@@ -149,35 +172,13 @@ impl Policy {
             .map_err(|_| Failure::Instantiate("runtime is shutting down".into()))?;
         let tags =
             LogTags { tenant: Arc::clone(&self.tenant), policy: Arc::clone(&self.name), method: Arc::from(method) };
-        let memory_cap = usize::try_from(limits.memory_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX);
-        let mut store = Store::new(&self.runtime.engine, HostState::new(tags, memory_cap));
+        let state = HostState::new(tags, limits, Arc::clone(&self.log_rate));
+        let mut store = Store::new(&self.runtime.engine, state);
         store.limiter(|state| state);
-        // The deadline counts the time the evaluation runs, not the time it waits in the run
-        // queue after yielding: under load a 5 µs policy that yields at a tick must not be
-        // killed because thousands of other hooks ran before it was resumed.
-        let budget = Duration::from_millis(limits.timeout_ms);
-        let started = Instant::now();
-        let queued_ns = Arc::new(AtomicU64::new(0));
+        // The deadline counts running time; long evaluations take turns on the long lane.
+        let turns = Turns::new(Duration::from_millis(limits.timeout_ms), Arc::clone(&self.runtime.long_lane));
         store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |_| {
-            let queued = Duration::from_nanos(queued_ns.load(Ordering::Relaxed));
-            if started.elapsed().saturating_sub(queued) >= budget {
-                return Ok(UpdateDeadline::Interrupt);
-            }
-            // tokio's yield_now puts the task at the back of the run queue; a plain self-wake
-            // (UpdateDeadline::Yield) lands in the LIFO slot and runs the guest again at once,
-            // starving the hooks queued behind it.
-            let queued_ns = Arc::clone(&queued_ns);
-            Ok(UpdateDeadline::YieldCustom(
-                1,
-                Box::pin(async move {
-                    let yielded = Instant::now();
-                    tokio::task::yield_now().await;
-                    let waited = u64::try_from(yielded.elapsed().as_nanos()).unwrap_or(u64::MAX);
-                    queued_ns.fetch_add(waited, Ordering::Relaxed);
-                }),
-            ))
-        });
+        store.epoch_deadline_callback(move |_| Ok(turns.tick()));
 
         let outcome = match self.compiled.pre.instantiate_async(&mut store).await {
             Ok(world) => call(&mut store, &world).await,
@@ -188,8 +189,8 @@ impl Policy {
         outcome.map_err(|err| {
             if store.data().memory_exceeded {
                 Failure::Memory(limits.memory_mb)
-            } else if store.data().log_lines > crate::host::MAX_LOG_CALLS {
-                Failure::LogFlood(crate::host::MAX_LOG_CALLS)
+            } else if store.data().log_flooded() {
+                Failure::LogFlood(limits.log_calls)
             } else if err.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
                 Failure::Deadline(limits.timeout_ms)
             } else {

@@ -12,13 +12,14 @@ use tokio::sync::Semaphore;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Enabled, Engine, PoolingAllocationConfig};
 
-/// Table elements a guest may have (RUNTIME-NOTES §5.3: SpiderMonkey needs ≥ 10,000).
-pub(crate) const TABLE_ELEMENTS: usize = 20_000;
+/// Table elements a guest may have at most (RUNTIME-NOTES §5.3: SpiderMonkey needs ≥ 10,000);
+/// per-tenant caps sit below it.
+pub(crate) const TABLE_ELEMENTS: u32 = 20_000;
 /// Compiled modules kept alive after their last user is gone.
 const RECENT: usize = 16;
-/// How often the epoch advances: how long a guest runs before it yields the worker to other
-/// hooks, and the granularity of deadlines. 100 µs gave other tenants a 6× better p50 under a
-/// spinning tenant but cost 20 % of hook throughput (10,000 wake-ups a second on two cores).
+/// How often the epoch advances: how long a long evaluation runs before it yields its worker,
+/// and the granularity of deadlines. 100 µs cost 20 % of hook throughput (10,000 wake-ups a
+/// second on two cores); the long lane (`schedule`) protects short evaluations instead.
 const EPOCH_TICK: Duration = Duration::from_millis(1);
 
 /// Sizing of the sandbox.
@@ -28,11 +29,19 @@ pub struct RuntimeConfig {
     pub max_concurrent: u32,
     /// Hard ceiling of any policy's linear memory, in MiB; per-tenant caps sit below it.
     pub max_memory_mb: u64,
+    /// Evaluations running for longer than half a millisecond that may run at once (the long
+    /// lane); the other workers stay free for short evaluations.
+    pub long_lanes: u32,
 }
 
 impl Default for RuntimeConfig {
     fn default() -> Self {
-        RuntimeConfig { max_concurrent: 256, max_memory_mb: 256 }
+        let workers = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        RuntimeConfig {
+            max_concurrent: 256,
+            max_memory_mb: 256,
+            long_lanes: u32::try_from(workers / 2).unwrap_or(u32::MAX).max(1),
+        }
     }
 }
 
@@ -50,6 +59,7 @@ pub(crate) struct Inner {
     /// version (a rollback, two versions alternating) skips compilation.
     recent: Mutex<std::collections::VecDeque<Arc<crate::policy::Compiled>>>,
     pub(crate) permits: Semaphore,
+    pub(crate) long_lane: Arc<Semaphore>,
 }
 
 impl Runtime {
@@ -64,7 +74,7 @@ impl Runtime {
             .total_tables(slots.saturating_mul(4))
             .total_stacks(slots)
             .max_memory_size(usize::try_from(config.max_memory_mb << 20)?)
-            .table_elements(TABLE_ELEMENTS)
+            .table_elements(TABLE_ELEMENTS as usize)
             .max_memories_per_component(4)
             .max_tables_per_component(16)
             .max_core_instances_per_component(64)
@@ -86,6 +96,7 @@ impl Runtime {
             compiled: Mutex::new(HashMap::new()),
             recent: Mutex::new(std::collections::VecDeque::with_capacity(RECENT)),
             permits: Semaphore::new(slots as usize),
+            long_lane: Arc::new(Semaphore::new(config.long_lanes.max(1) as usize)),
         });
         let weak = Arc::downgrade(&inner);
         std::thread::Builder::new().name("hookgate-epoch".into()).spawn(move || {

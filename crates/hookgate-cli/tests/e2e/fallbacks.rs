@@ -31,24 +31,41 @@ on_error = "{on_error}"
     )
 }
 
-/// (failure, settings, module file present?, overwrite list, expected error text)
-const FAILURES: &[(&str, &str, bool, &str, &str)] = &[
-    ("error", r#"{ mode = "error" }"#, true, "", "policy 'bad': policy returned an error: faulty: asked to fail"),
+/// (failure, settings, module file present?, overwrite list, expected error text, cause in the
+/// metrics and the decision log)
+const FAILURES: &[(&str, &str, bool, &str, &str, &str)] = &[
+    (
+        "error",
+        r#"{ mode = "error" }"#,
+        true,
+        "",
+        "policy 'bad': policy returned an error: faulty: asked to fail",
+        "error",
+    ),
     (
         "trap",
         r#"{ mode = "trap" }"#,
         true,
         "",
         "policy 'bad': policy trapped: wasm trap: wasm `unreachable` instruction executed",
+        "trap",
     ),
-    ("deadline", r#"{ mode = "spin" }"#, true, "", "policy 'bad': policy exceeded its deadline of 20 ms"),
-    ("memory", r#"{ mode = "grow", mb = 64 }"#, true, "", "policy 'bad': policy exceeded its memory limit of 8 MiB"),
+    ("deadline", r#"{ mode = "spin" }"#, true, "", "policy 'bad': policy exceeded its deadline of 20 ms", "deadline"),
+    (
+        "memory",
+        r#"{ mode = "grow", mb = 64 }"#,
+        true,
+        "",
+        "policy 'bad': policy exceeded its memory limit of 8 MiB",
+        "memory",
+    ),
     (
         "bad-json",
         r#"{ mode = "bad-json" }"#,
         true,
         r#""name""#,
         "policy 'bad': override is not valid JSON: key must be a string at line 1 column 2",
+        "bad-output",
     ),
     (
         "not-object",
@@ -56,6 +73,7 @@ const FAILURES: &[(&str, &str, bool, &str, &str)] = &[
         true,
         r#""name""#,
         "policy 'bad': override must be a JSON object (a merge patch), got an array",
+        "bad-output",
     ),
     (
         "deny-status",
@@ -63,6 +81,7 @@ const FAILURES: &[(&str, &str, bool, &str, &str)] = &[
         true,
         "",
         "policy 'bad': policy returned an invalid verdict: deny status 200 is not a 4xx or 5xx status",
+        "bad-output",
     ),
     (
         "undeclared-field",
@@ -70,6 +89,7 @@ const FAILURES: &[(&str, &str, bool, &str, &str)] = &[
         true,
         r#""name""#,
         "policy 'bad': override changes field 'published', which is not declared overwritable for publishStream",
+        "bad-output",
     ),
     (
         "not-loaded",
@@ -77,13 +97,14 @@ const FAILURES: &[(&str, &str, bool, &str, &str)] = &[
         false,
         "",
         "policy 'bad' is not loaded: cannot read module: No such file or directory (os error 2)",
+        "not-loaded",
     ),
 ];
 
 #[tokio::test]
 async fn every_cell_of_the_fallback_table_for_every_failure() {
     let tree = Tree::new();
-    for (failure, settings, present, overwrite, _) in FAILURES {
+    for (failure, settings, present, overwrite, _, _) in FAILURES {
         for on_error in ["FAIL", "LOG"] {
             let modules: &[(&str, &str)] = if *present { &[("faulty.wasm", "fixtures/faulty")] } else { &[] };
             tree.tenant(
@@ -93,7 +114,8 @@ async fn every_cell_of_the_fallback_table_for_every_failure() {
             );
         }
     }
-    let server = Server::start(&tree, &[]);
+    let log = tree.path().join("../decisions.jsonl");
+    let server = Server::start(&tree, &["--admin-listen", "127.0.0.1:0", "--decision-log", log.to_str().unwrap()]);
 
     let kinds = [
         ("connect", "connect.json"),
@@ -111,7 +133,7 @@ async fn every_cell_of_the_fallback_table_for_every_failure() {
         }
     };
     let mut cells = 0;
-    for (failure, _, _, _, message) in FAILURES {
+    for (failure, _, _, _, message, _) in FAILURES {
         for on_error in ["FAIL", "LOG"] {
             let app_key = format!("{failure}-{on_error}");
             for (method, file) in kinds {
@@ -135,4 +157,34 @@ async fn every_cell_of_the_fallback_table_for_every_failure() {
         }
     }
     assert!(cells >= 66, "{cells} cells exercised");
+
+    // Each failed hook is counted under its cause, and its decision-log line names it.
+    let (_, metrics) = server.admin_get("/metrics").await;
+    let lines = wait_for_lines(&log, cells).await;
+    for (failure, _, _, _, _, cause) in FAILURES {
+        let hooks = if *failure == "undeclared-field" { 1 } else { kinds.len() };
+        for on_error in ["FAIL", "LOG"] {
+            let tenant = format!("{failure}-{on_error}");
+            let line =
+                format!(r#"hookgate_policy_failures_total{{tenant="{tenant}",policy="bad",cause="{cause}"}} {hooks}"#);
+            assert!(metrics.contains(&line), "missing `{line}`");
+            let logged: Vec<_> = lines.iter().filter(|line| line["tenant"] == tenant.as_str()).collect();
+            assert_eq!(logged.len(), hooks, "{tenant}: one decision-log line per hook");
+            for line in logged {
+                assert_eq!(line["fallback"], *cause, "{tenant}: {line}");
+            }
+        }
+    }
+}
+
+/// The decision log's lines once it holds `count` of them (its writer thread flushes promptly).
+async fn wait_for_lines(log: &std::path::Path, count: usize) -> Vec<serde_json::Value> {
+    for _ in 0..100 {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if text.lines().count() >= count {
+            return text.lines().map(|line| serde_json::from_str(line).expect("a JSON line")).collect();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("the decision log never held {count} lines");
 }

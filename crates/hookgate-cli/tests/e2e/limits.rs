@@ -28,57 +28,79 @@ on_error = "{on_error}"
     tree.tenant(&format!("{name}-{on_error}"), &manifest, &[("faulty.wasm", "fixtures/faulty")]);
 }
 
-/// (name, limits, settings breaking the limit, expected error, failure cause, settings inside it)
-const CASES: &[(&str, &str, &str, &str, &str, &str)] = &[
-    (
-        "stack",
-        "",
-        r#"{ mode = "recurse" }"#,
-        "policy 'bad': policy trapped: wasm trap: call stack exhausted",
-        "trap",
-        r#"{ mode = "allow" }"#,
-    ),
-    (
-        "output",
-        "max_output_kb = 64",
-        r#"{ mode = "huge", mb = 1 }"#,
-        "policy 'bad': policy returned a verdict of 1048587 bytes, over the limit of 65536 bytes",
-        "output-size",
-        r#"{ mode = "override", patch = { name = "short" } }"#,
-    ),
-    (
-        "memory",
-        "memory_mb = 16",
-        r#"{ mode = "huge", mb = 32 }"#,
-        "policy 'bad': policy exceeded its memory limit of 16 MiB",
-        "memory",
-        r#"{ mode = "grow", mb = 4 }"#,
-    ),
-    (
-        "logs",
-        "",
-        r#"{ mode = "log-flood", count = 1000000 }"#,
-        "policy 'bad': policy made more than 10000 log calls in one evaluation",
-        "log-flood",
-        r#"{ mode = "log-flood", count = 500 }"#,
-    ),
-    (
-        "deadline",
-        "timeout_ms = 30",
-        r#"{ mode = "spin" }"#,
-        "policy 'bad': policy exceeded its deadline of 30 ms",
-        "deadline",
-        r#"{ mode = "allow" }"#,
-    ),
+/// One limit: the tenant that breaks it and the one that stays inside it.
+struct Case {
+    name: &'static str,
+    /// `[limits]` and policy settings of the tenant that breaks the limit.
+    breaking: (&'static str, &'static str),
+    /// The error text WCS receives with FAIL.
+    message: &'static str,
+    /// The cause counted in the metrics and the decision log.
+    cause: &'static str,
+    /// `[limits]` and policy settings of the tenant inside the limit.
+    inside: (&'static str, &'static str),
+}
+
+const CASES: &[Case] = &[
+    Case {
+        name: "stack",
+        breaking: ("", r#"{ mode = "recurse" }"#),
+        message: "policy 'bad': policy trapped: wasm trap: call stack exhausted",
+        cause: "trap",
+        inside: ("", r#"{ mode = "allow" }"#),
+    },
+    Case {
+        name: "output",
+        breaking: ("max_output_kb = 64", r#"{ mode = "huge", mb = 1 }"#),
+        message: "policy 'bad': policy returned a verdict of 1048587 bytes, over the limit of 65536 bytes",
+        cause: "output-size",
+        inside: ("max_output_kb = 64", r#"{ mode = "override", patch = { name = "short" } }"#),
+    },
+    Case {
+        name: "memory",
+        breaking: ("memory_mb = 16", r#"{ mode = "huge", mb = 32 }"#),
+        message: "policy 'bad': policy exceeded its memory limit of 16 MiB",
+        cause: "memory",
+        inside: ("memory_mb = 16", r#"{ mode = "grow", mb = 4 }"#),
+    },
+    Case {
+        name: "logs",
+        breaking: ("", r#"{ mode = "log-flood", count = 1000000 }"#),
+        message: "policy 'bad': policy made more than 10000 log calls in one evaluation",
+        cause: "log-flood",
+        inside: ("", r#"{ mode = "log-flood", count = 500 }"#),
+    },
+    Case {
+        name: "logcap",
+        breaking: ("log_calls = 100", r#"{ mode = "log-flood", count = 101 }"#),
+        message: "policy 'bad': policy made more than 100 log calls in one evaluation",
+        cause: "log-flood",
+        inside: ("log_calls = 100\nlog_lines = 10\nlog_lines_per_s = 5", r#"{ mode = "log-flood", count = 100 }"#),
+    },
+    Case {
+        name: "deadline",
+        breaking: ("timeout_ms = 30", r#"{ mode = "spin" }"#),
+        message: "policy 'bad': policy exceeded its deadline of 30 ms",
+        cause: "deadline",
+        inside: ("timeout_ms = 30", r#"{ mode = "allow" }"#),
+    },
+    Case {
+        name: "table",
+        breaking: ("table_elements = 1", r#"{ mode = "allow" }"#),
+        message: "policy 'bad' is not loaded: validate-settings failed: policy could not be instantiated: \
+                  table minimum size of 52 elements exceeds table limits",
+        cause: "not-loaded",
+        inside: ("table_elements = 20000", r#"{ mode = "allow" }"#),
+    },
 ];
 
 #[tokio::test]
 async fn every_limit_is_obeyed_by_one_policy_and_enforced_on_another() {
     let tree = Tree::new();
-    for (name, limits, breaking, _, _, inside) in CASES {
+    for Case { name, breaking, inside, .. } in CASES {
         for on_error in ["FAIL", "LOG"] {
-            tenant(&tree, &format!("{name}-breaks"), on_error, limits, breaking);
-            tenant(&tree, &format!("{name}-inside"), on_error, limits, inside);
+            tenant(&tree, &format!("{name}-breaks"), on_error, breaking.0, breaking.1);
+            tenant(&tree, &format!("{name}-inside"), on_error, inside.0, inside.1);
         }
     }
     let server = Server::start(&tree, &["--admin-listen", "127.0.0.1:0"]);
@@ -91,7 +113,7 @@ async fn every_limit_is_obeyed_by_one_policy_and_enforced_on_another() {
     server.hook("publishStream", &with_app_key("publishStream.json", "stack-inside-FAIL")).await;
     let before = rss(server.child.id());
 
-    for (name, _, _, message, cause, _) in CASES {
+    for Case { name, message, cause, .. } in CASES {
         for on_error in ["FAIL", "LOG"] {
             let app_key = format!("{name}-breaks-{on_error}");
             let direct = with_app_key("publishStream.json", &app_key);

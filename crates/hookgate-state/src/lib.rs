@@ -1,0 +1,84 @@
+//! The `state` capability's backends (WIT interface `hookgate:policy/state`).
+//!
+//! A [`StateBackend`] holds every tenant's keys. Keys live in a [`Scope`]: the tenant's own, or
+//! one WCS session's (deleted by [`StateBackend::end_session`] when WCS reports the session
+//! gone, and expired after the session TTL otherwise). Updates carry an [`OpId`]: the digest of
+//! the hook delivery and the update's position among that evaluation's updates. A retried
+//! delivery of the same hook replays the recorded results instead of applying them again.
+
+use std::time::Duration;
+
+/// Where a key lives.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// The tenant's own keys.
+    Tenant,
+    /// The keys of one WCS session (by `sessionId`).
+    Session(String),
+}
+
+/// The identity of one update, for idempotency under WCS retries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct OpId {
+    /// sha256 of the hook delivery (method and body bytes).
+    pub hook: [u8; 32],
+    /// The update's position among the updates of that evaluation (0, 1, …).
+    pub seq: u32,
+}
+
+/// Why a state call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StateError {
+    /// The backend cannot be reached.
+    #[error("state backend unavailable: {0}")]
+    Unavailable(String),
+    /// The call is invalid (sizes, quotas, a value that is not an integer).
+    #[error("invalid state call: {0}")]
+    Invalid(String),
+}
+
+/// A key/value backend shared by all tenants; every call names its tenant.
+#[async_trait::async_trait]
+pub trait StateBackend: Send + Sync {
+    /// The value of `key`, if set and not expired.
+    async fn get(&self, tenant: &str, scope: &Scope, key: &str) -> Result<Option<String>, StateError>;
+    /// Sets `key`; `ttl` none keeps it until deleted (or its session ends).
+    async fn set(
+        &self,
+        tenant: &str,
+        scope: &Scope,
+        key: &str,
+        value: &str,
+        ttl: Option<Duration>,
+        op: OpId,
+    ) -> Result<(), StateError>;
+    /// Deletes `key`; true if it existed.
+    async fn delete(&self, tenant: &str, scope: &Scope, key: &str, op: OpId) -> Result<bool, StateError>;
+    /// Adds `delta` to the integer at `key` (absent = 0); returns the new value. `ttl` some
+    /// (re)sets its expiry.
+    async fn incr(
+        &self,
+        tenant: &str,
+        scope: &Scope,
+        key: &str,
+        delta: i64,
+        ttl: Option<Duration>,
+        op: OpId,
+    ) -> Result<i64, StateError>;
+    /// Sets `key` to `value` (none deletes) only if it holds `expected` (none = absent).
+    #[allow(clippy::too_many_arguments)]
+    async fn compare_and_set(
+        &self,
+        tenant: &str,
+        scope: &Scope,
+        key: &str,
+        expected: Option<&str>,
+        value: Option<&str>,
+        ttl: Option<Duration>,
+        op: OpId,
+    ) -> Result<bool, StateError>;
+    /// The keys of `scope` starting with `prefix`, sorted.
+    async fn keys(&self, tenant: &str, scope: &Scope, prefix: &str) -> Result<Vec<String>, StateError>;
+    /// Deletes every key of a session; returns how many there were.
+    async fn end_session(&self, tenant: &str, session: &str) -> Result<usize, StateError>;
+}

@@ -5,11 +5,49 @@
 //! gone, and expired after the session TTL otherwise). Updates carry an [`OpId`]: the digest of
 //! the hook delivery and the update's position among that evaluation's updates. A retried
 //! delivery of the same hook replays the recorded results instead of applying them again.
+//!
+//! # Layout
+//!
+//! - [`MemoryState`] (`memory`): the in-process backend, the default for one process, with its
+//!   [`MemoryStateConfig`] (lifetimes and limits).
+//! - `keyspace`: one tenant's keys by scope, with a time-ordered index of expiries.
+//! - `journal`: the idempotency journal.
+//!
+//! # Idempotency
+//!
+//! WCS retries a hook it got no answer for (3 times by default), and a retried delivery runs
+//! the policy again. So that it does not count twice, every update (`set`, `delete`, `incr`,
+//! `compare_and_set`) carries an [`OpId`]:
+//!
+//! - `hook` is sha256 of the hook's method name and body bytes, so every delivery of one hook
+//!   has the same digest;
+//! - `seq` is the update's position among the updates of that evaluation (0, 1, …), so the
+//!   n-th update of a retry is matched with the n-th update of the first delivery.
+//!
+//! The backend keeps a journal of (tenant, hook, seq) → result. If it already holds a result
+//! for an update's [`OpId`], it returns that result and does not apply the update again;
+//! otherwise it applies the update and records the result, atomically with the lookup, so even
+//! two deliveries evaluated at once apply each update once. Errors are recorded too: a retry
+//! sees the same answers in the same order, which keeps the positions of its later updates
+//! aligned. An update that differs in kind, scope or key from the one recorded at its position
+//! fails with [`StateError::Invalid`]: the policy did not repeat itself, and the recorded answer
+//! would be to another question. Reads are not journaled and see the current state.
+//!
+//! Journal entries expire after a window ([`MemoryStateConfig::journal_ttl`], 10 minutes by
+//! default) that only has to outlast WCS's retries, which come within seconds. Two distinct
+//! hooks with byte-identical bodies share a digest; WCS bodies carry session ids and
+//! timestamps, so in practice they do not.
+
+mod journal;
+mod keyspace;
+mod memory;
+
+pub use memory::{MemoryState, MemoryStateConfig};
 
 use std::time::Duration;
 
 /// Where a key lives.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Scope {
     /// The tenant's own keys.
     Tenant,

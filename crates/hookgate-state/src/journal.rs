@@ -1,0 +1,245 @@
+//! The idempotency journal: the recorded result of every update, by [`OpId`], for a window.
+//!
+//! Entries are grouped by hook delivery: one map entry per hook digest holds that evaluation's
+//! updates sorted by position, so a delivery costs one 32-byte key however many updates it
+//! makes. Hooks expire `ttl` after their first update, in the order they were first seen, so a
+//! FIFO queue is a complete time-ordered index and a sweep costs O(expired).
+
+use std::collections::{HashMap, VecDeque};
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::{OpId, Scope, StateError};
+
+/// Which update an [`OpId`] was recorded for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Set,
+    Delete,
+    Incr,
+    CompareAndSet,
+}
+
+impl Kind {
+    /// The kind with its article, for messages.
+    fn described(self) -> &'static str {
+        match self {
+            Kind::Set => "a set",
+            Kind::Delete => "a delete",
+            Kind::Incr => "an incr",
+            Kind::CompareAndSet => "a compare-and-set",
+        }
+    }
+}
+
+/// An update as the journal compares it: its kind and a digest of its scope and key.
+///
+/// A replay whose call differs from the recorded one means the policy made different updates
+/// on the retried delivery; returning the recorded result would then answer the wrong question.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Call {
+    kind: Kind,
+    target: u64,
+}
+
+impl Call {
+    pub(crate) fn new(kind: Kind, scope: &Scope, key: &str) -> Self {
+        let mut hasher = DefaultHasher::new();
+        scope.hash(&mut hasher);
+        key.hash(&mut hasher);
+        Call { kind, target: hasher.finish() }
+    }
+}
+
+/// A recorded result, whatever the update returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Value {
+    Unit,
+    Bool(bool),
+    Int(i64),
+}
+
+/// A result type an update can record and replay.
+pub(crate) trait Outcome: Sized {
+    fn into_value(self) -> Value;
+    fn from_value(value: Value) -> Option<Self>;
+}
+
+impl Outcome for () {
+    fn into_value(self) -> Value {
+        Value::Unit
+    }
+    fn from_value(value: Value) -> Option<Self> {
+        matches!(value, Value::Unit).then_some(())
+    }
+}
+
+impl Outcome for bool {
+    fn into_value(self) -> Value {
+        Value::Bool(self)
+    }
+    fn from_value(value: Value) -> Option<Self> {
+        match value {
+            Value::Bool(b) => Some(b),
+            _ => None,
+        }
+    }
+}
+
+impl Outcome for i64 {
+    fn into_value(self) -> Value {
+        Value::Int(self)
+    }
+    fn from_value(value: Value) -> Option<Self> {
+        match value {
+            Value::Int(n) => Some(n),
+            _ => None,
+        }
+    }
+}
+
+/// One recorded update. Errors are recorded too: a retried evaluation must see the same
+/// answers in the same order, or the positions of its later updates would no longer match.
+#[derive(Debug, Clone)]
+struct Record {
+    call: Call,
+    result: Result<Value, StateError>,
+}
+
+/// One tenant's journal.
+#[derive(Debug)]
+pub(crate) struct Journal {
+    ttl: Duration,
+    /// Hook digest → its updates, sorted by position.
+    hooks: HashMap<[u8; 32], Vec<(u32, Record)>>,
+    /// (expiry, hook) in expiry order; one entry per key of `hooks` that can expire.
+    order: VecDeque<(Instant, [u8; 32])>,
+}
+
+impl Journal {
+    pub(crate) fn new(ttl: Duration) -> Self {
+        Journal { ttl, hooks: HashMap::new(), order: VecDeque::new() }
+    }
+
+    /// Forgets the hooks whose window ended at or before `now`.
+    pub(crate) fn sweep(&mut self, now: Instant) {
+        while let Some(&(at, hook)) = self.order.front() {
+            if at > now {
+                break;
+            }
+            self.order.pop_front();
+            self.hooks.remove(&hook);
+        }
+    }
+
+    /// The recorded result of `op`, if any, as the type `call` returns.
+    pub(crate) fn replay<T: Outcome>(&self, op: OpId, call: Call) -> Option<Result<T, StateError>> {
+        let ops = self.hooks.get(&op.hook)?;
+        let index = ops.binary_search_by_key(&op.seq, |(seq, _)| *seq).ok()?;
+        let record = &ops[index].1;
+        if record.call != call {
+            let first = record.call.kind.described();
+            let other = if record.call.kind == call.kind { " of another key" } else { "" };
+            return Some(Err(StateError::Invalid(format!(
+                "update #{} of this hook delivery is {}, but the first delivery's was {first}{other}: \
+                 a retried delivery must make the same updates in the same order",
+                op.seq,
+                call.kind.described()
+            ))));
+        }
+        Some(match record.result.clone() {
+            Ok(value) => T::from_value(value).ok_or_else(|| {
+                StateError::Invalid(format!(
+                    "update #{} of this hook delivery recorded {value:?}, not the result of {}",
+                    op.seq,
+                    call.kind.described()
+                ))
+            }),
+            Err(e) => Err(e),
+        })
+    }
+
+    /// Records the result of `op`, made at `now`.
+    pub(crate) fn record(&mut self, now: Instant, op: OpId, call: Call, result: Result<Value, StateError>) {
+        let ops = self.hooks.entry(op.hook).or_insert_with(|| {
+            if let Some(at) = now.checked_add(self.ttl) {
+                self.order.push_back((at, op.hook));
+            }
+            Vec::new()
+        });
+        let record = Record { call, result };
+        match ops.binary_search_by_key(&op.seq, |(seq, _)| *seq) {
+            Ok(index) => ops[index].1 = record,
+            Err(index) => ops.insert(index, (op.seq, record)),
+        }
+    }
+
+    /// How many hook deliveries are remembered.
+    #[cfg(test)]
+    pub(crate) fn hooks(&self) -> usize {
+        self.hooks.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(hook: u8, seq: u32) -> OpId {
+        OpId { hook: [hook; 32], seq }
+    }
+
+    #[test]
+    fn replays_recorded_results_by_position() {
+        let now = Instant::now();
+        let mut journal = Journal::new(Duration::from_secs(60));
+        let incr = Call::new(Kind::Incr, &Scope::Tenant, "n");
+        journal.record(now, op(1, 1), incr, Ok(Value::Int(7)));
+        journal.record(now, op(1, 0), incr, Ok(Value::Int(6)));
+        assert_eq!(journal.replay::<i64>(op(1, 0), incr), Some(Ok(6)));
+        assert_eq!(journal.replay::<i64>(op(1, 1), incr), Some(Ok(7)));
+        assert_eq!(journal.replay::<i64>(op(1, 2), incr), None);
+        assert_eq!(journal.replay::<i64>(op(2, 0), incr), None);
+        assert_eq!(journal.hooks(), 1);
+    }
+
+    #[test]
+    fn a_different_update_at_a_recorded_position_is_invalid() {
+        let now = Instant::now();
+        let mut journal = Journal::new(Duration::from_secs(60));
+        journal.record(now, op(1, 0), Call::new(Kind::Incr, &Scope::Tenant, "n"), Ok(Value::Int(1)));
+        let Some(Err(StateError::Invalid(msg))) =
+            journal.replay::<bool>(op(1, 0), Call::new(Kind::Delete, &Scope::Tenant, "n"))
+        else {
+            panic!("expected a mismatch error");
+        };
+        assert!(msg.contains("update #0 of this hook delivery is a delete"), "{msg}");
+        assert!(msg.contains("the first delivery's was an incr:"), "{msg}");
+        let Some(Err(StateError::Invalid(msg))) =
+            journal.replay::<i64>(op(1, 0), Call::new(Kind::Incr, &Scope::Session("s".into()), "n"))
+        else {
+            panic!("expected a mismatch error");
+        };
+        assert!(msg.contains("was an incr of another key"), "{msg}");
+    }
+
+    #[test]
+    fn sweep_forgets_hooks_after_the_window() {
+        let start = Instant::now();
+        let mut journal = Journal::new(Duration::from_secs(10));
+        let set = Call::new(Kind::Set, &Scope::Tenant, "k");
+        journal.record(start, op(1, 0), set, Ok(Value::Unit));
+        journal.record(start + Duration::from_secs(5), op(2, 0), set, Ok(Value::Unit));
+        journal.record(start + Duration::from_secs(6), op(1, 1), set, Ok(Value::Unit));
+        journal.sweep(start + Duration::from_secs(9));
+        assert_eq!(journal.hooks(), 2);
+        journal.sweep(start + Duration::from_secs(10));
+        assert_eq!(journal.hooks(), 1);
+        assert_eq!(journal.replay::<()>(op(1, 1), set), None);
+        assert_eq!(journal.replay::<()>(op(2, 0), set), Some(Ok(())));
+        journal.sweep(start + Duration::from_secs(15));
+        assert_eq!(journal.hooks(), 0);
+    }
+}

@@ -1,0 +1,310 @@
+//! [`MemoryState`]: the in-process backend, for one hookgate process (the default).
+//!
+//! Each tenant has its own keyspace and idempotency journal behind its own mutex: a call locks
+//! one tenant, removes what has expired there (O(expired), through time-ordered indexes), then
+//! runs to completion without awaiting. That makes every update atomic, including the journal
+//! lookup, the update and the record, so two concurrent deliveries of one hook apply it once.
+//! Tenants never share a lock or a key.
+//!
+//! There is no background task: expired keys and journal entries are removed by the next call
+//! for the same tenant. What an idle tenant keeps is bounded by the limits it was held to.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::journal::{Call, Journal, Kind, Outcome};
+use crate::keyspace::Keyspace;
+use crate::{OpId, Scope, StateBackend, StateError};
+
+/// The limits and lifetimes of a [`MemoryState`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemoryStateConfig {
+    /// The longest a session-scoped key lives after it was last given an expiry (by `set`,
+    /// `compare_and_set`, `incr` with a TTL, or its creation), whatever TTL it was set with:
+    /// session keys go when WCS reports the session gone, and this bounds them if it never does.
+    pub session_ttl: Duration,
+    /// How long the result of an update is remembered for replay, from the first update of its
+    /// hook delivery. WCS retries within seconds; the window only has to outlast them.
+    pub journal_ttl: Duration,
+    /// The longest key, in bytes. Also bounds session ids.
+    pub max_key_bytes: usize,
+    /// The longest value, in bytes.
+    pub max_value_bytes: usize,
+    /// The most keys one tenant may hold, across its own scope and all its sessions.
+    pub max_keys_per_tenant: usize,
+}
+
+impl Default for MemoryStateConfig {
+    /// 24 h session TTL, a 10 min journal, 256-byte keys, 64 KiB values, 100,000 keys per tenant.
+    fn default() -> Self {
+        MemoryStateConfig {
+            session_ttl: Duration::from_secs(24 * 60 * 60),
+            journal_ttl: Duration::from_secs(10 * 60),
+            max_key_bytes: 256,
+            max_value_bytes: 64 * 1024,
+            max_keys_per_tenant: 100_000,
+        }
+    }
+}
+
+/// The in-process [`StateBackend`]: all tenants' keys in this process's memory.
+///
+/// Time is [`tokio::time::Instant`], so tests drive expiry with `tokio::time::pause` and
+/// `advance`. Outside a runtime it is the system's monotonic clock.
+#[derive(Debug)]
+pub struct MemoryState {
+    config: MemoryStateConfig,
+    /// Tenant name → its keys and journal. Entries are created by a tenant's first update and
+    /// never removed: tenants come from the policy tree, so there are few of them.
+    tenants: RwLock<HashMap<String, Arc<Mutex<Tenant>>>>,
+}
+
+/// One tenant's part of the store.
+#[derive(Debug)]
+struct Tenant {
+    keys: Keyspace,
+    journal: Journal,
+}
+
+impl MemoryState {
+    /// A new, empty store.
+    pub fn new(config: MemoryStateConfig) -> Arc<Self> {
+        Arc::new(MemoryState { config, tenants: RwLock::new(HashMap::new()) })
+    }
+
+    /// Runs `f` on the tenant's keys, once expired ones are gone; none if it has none.
+    fn with_keys<T>(&self, tenant: &str, f: impl FnOnce(&mut Keyspace) -> T) -> Option<T> {
+        let shared = self.tenants.read().unwrap_or_else(PoisonError::into_inner).get(tenant).cloned()?;
+        let mut tenant = lock(&shared);
+        tenant.sweep(Instant::now());
+        Some(f(&mut tenant.keys))
+    }
+
+    /// Runs the update `call` once per `op`: replays the recorded result if there is one, else
+    /// applies `apply` and records what it returned, all under the tenant's lock.
+    fn update<T: Outcome + Clone>(
+        &self,
+        tenant: &str,
+        op: OpId,
+        call: Call,
+        apply: impl FnOnce(&mut Keyspace, Instant) -> Result<T, StateError>,
+    ) -> Result<T, StateError> {
+        let shared = self.tenant(tenant);
+        let mut tenant = lock(&shared);
+        let now = Instant::now();
+        tenant.sweep(now);
+        if let Some(recorded) = tenant.journal.replay(op, call) {
+            return recorded;
+        }
+        let result = apply(&mut tenant.keys, now);
+        tenant.journal.record(now, op, call, result.clone().map(T::into_value));
+        result
+    }
+
+    /// The tenant's part of the store, created if it has none yet.
+    fn tenant(&self, tenant: &str) -> Arc<Mutex<Tenant>> {
+        if let Some(shared) = self.tenants.read().unwrap_or_else(PoisonError::into_inner).get(tenant) {
+            return Arc::clone(shared);
+        }
+        let mut tenants = self.tenants.write().unwrap_or_else(PoisonError::into_inner);
+        let shared = tenants.entry(tenant.to_owned()).or_insert_with(|| {
+            Arc::new(Mutex::new(Tenant {
+                keys: Keyspace::default(),
+                journal: Journal::new(self.config.journal_ttl),
+            }))
+        });
+        Arc::clone(shared)
+    }
+
+    /// Checks the sizes of `key` and of the session id of `scope`.
+    fn check_key(&self, scope: &Scope, key: &str) -> Result<(), StateError> {
+        let max = self.config.max_key_bytes;
+        if let Scope::Session(session) = scope
+            && session.len() > max
+        {
+            return Err(StateError::Invalid(format!(
+                "session id is {} bytes; the limit is {max} bytes",
+                session.len()
+            )));
+        }
+        if key.len() > max {
+            return Err(StateError::Invalid(format!("key is {} bytes; the limit is {max} bytes", key.len())));
+        }
+        Ok(())
+    }
+
+    /// Checks the size of a value about to be stored at `key`.
+    fn check_value(&self, key: &str, value: &str) -> Result<(), StateError> {
+        let max = self.config.max_value_bytes;
+        if value.len() > max {
+            return Err(StateError::Invalid(format!(
+                "value for key {key:?} is {} bytes; the limit is {max} bytes",
+                value.len()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Checks that the tenant may add `key`, which it does not hold yet.
+    fn check_quota(&self, tenant: &str, keys: &Keyspace, key: &str) -> Result<(), StateError> {
+        let max = self.config.max_keys_per_tenant;
+        if keys.len() >= max {
+            return Err(StateError::Invalid(format!(
+                "tenant {tenant:?} holds {} keys, the limit is {max}: cannot add key {key:?} \
+                 (delete keys or give them a TTL)",
+                keys.len()
+            )));
+        }
+        Ok(())
+    }
+
+    /// When a key written at `now` with `ttl` expires. A zero TTL means none, as in the WIT
+    /// (`ttl-ms` 0); session keys never outlive the session TTL.
+    fn expiry(&self, now: Instant, scope: &Scope, ttl: Option<Duration>) -> Option<Instant> {
+        let ttl = ttl.filter(|ttl| !ttl.is_zero());
+        let lifetime = match scope {
+            Scope::Tenant => ttl,
+            Scope::Session(_) => {
+                let cap = self.config.session_ttl;
+                Some(ttl.map_or(cap, |ttl| ttl.min(cap)))
+            }
+        };
+        lifetime.and_then(|lifetime| now.checked_add(lifetime))
+    }
+}
+
+impl Tenant {
+    fn sweep(&mut self, now: Instant) {
+        self.keys.sweep(now);
+        self.journal.sweep(now);
+    }
+}
+
+/// Locks a tenant. A panic while it was held cannot leave it half-updated in a way that
+/// matters (the expiry sweep tolerates stale index entries), so a poisoned lock is taken as is
+/// rather than making the tenant's state unusable.
+fn lock(tenant: &Mutex<Tenant>) -> MutexGuard<'_, Tenant> {
+    tenant.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[async_trait::async_trait]
+impl StateBackend for MemoryState {
+    async fn get(&self, tenant: &str, scope: &Scope, key: &str) -> Result<Option<String>, StateError> {
+        self.check_key(scope, key)?;
+        Ok(self
+            .with_keys(tenant, |keys| keys.get(scope, key).map(|entry| entry.value.clone()))
+            .flatten())
+    }
+
+    async fn set(
+        &self,
+        tenant: &str,
+        scope: &Scope,
+        key: &str,
+        value: &str,
+        ttl: Option<Duration>,
+        op: OpId,
+    ) -> Result<(), StateError> {
+        self.check_key(scope, key)?;
+        self.check_value(key, value)?;
+        self.update(tenant, op, Call::new(Kind::Set, scope, key), |keys, now| {
+            if keys.get(scope, key).is_none() {
+                self.check_quota(tenant, keys, key)?;
+            }
+            keys.put(scope, key, value.to_owned(), self.expiry(now, scope, ttl));
+            Ok(())
+        })
+    }
+
+    async fn delete(&self, tenant: &str, scope: &Scope, key: &str, op: OpId) -> Result<bool, StateError> {
+        self.check_key(scope, key)?;
+        self.update(tenant, op, Call::new(Kind::Delete, scope, key), |keys, _| {
+            Ok(keys.remove(scope, key).is_some())
+        })
+    }
+
+    async fn incr(
+        &self,
+        tenant: &str,
+        scope: &Scope,
+        key: &str,
+        delta: i64,
+        ttl: Option<Duration>,
+        op: OpId,
+    ) -> Result<i64, StateError> {
+        self.check_key(scope, key)?;
+        self.update(tenant, op, Call::new(Kind::Incr, scope, key), |keys, now| {
+            let (current, expires_at) = match keys.get(scope, key) {
+                Some(entry) => {
+                    let current = entry.value.parse::<i64>().map_err(|_| {
+                        StateError::Invalid(format!("key {key:?} holds a value that is not a 64-bit integer"))
+                    })?;
+                    (current, entry.expires_at)
+                }
+                None => {
+                    self.check_quota(tenant, keys, key)?;
+                    (0, self.expiry(now, scope, None))
+                }
+            };
+            let next = current.checked_add(delta).ok_or_else(|| {
+                StateError::Invalid(format!(
+                    "incr of key {key:?} ({current}) by {delta} overflows a 64-bit integer"
+                ))
+            })?;
+            let expires_at = match ttl.filter(|ttl| !ttl.is_zero()) {
+                Some(_) => self.expiry(now, scope, ttl),
+                None => expires_at,
+            };
+            keys.put(scope, key, next.to_string(), expires_at);
+            Ok(next)
+        })
+    }
+
+    async fn compare_and_set(
+        &self,
+        tenant: &str,
+        scope: &Scope,
+        key: &str,
+        expected: Option<&str>,
+        value: Option<&str>,
+        ttl: Option<Duration>,
+        op: OpId,
+    ) -> Result<bool, StateError> {
+        self.check_key(scope, key)?;
+        if let Some(value) = value {
+            self.check_value(key, value)?;
+        }
+        self.update(tenant, op, Call::new(Kind::CompareAndSet, scope, key), |keys, now| {
+            let current = keys.get(scope, key).map(|entry| entry.value.as_str());
+            if current != expected {
+                return Ok(false);
+            }
+            let exists = current.is_some();
+            match value {
+                Some(value) => {
+                    if !exists {
+                        self.check_quota(tenant, keys, key)?;
+                    }
+                    keys.put(scope, key, value.to_owned(), self.expiry(now, scope, ttl));
+                }
+                None => {
+                    keys.remove(scope, key);
+                }
+            }
+            Ok(true)
+        })
+    }
+
+    async fn keys(&self, tenant: &str, scope: &Scope, prefix: &str) -> Result<Vec<String>, StateError> {
+        self.check_key(scope, "")?;
+        Ok(self.with_keys(tenant, |keys| keys.keys(scope, prefix)).unwrap_or_default())
+    }
+
+    async fn end_session(&self, tenant: &str, session: &str) -> Result<usize, StateError> {
+        let session = Scope::Session(session.to_owned());
+        Ok(self.with_keys(tenant, |keys| keys.clear(&session)).unwrap_or(0))
+    }
+}

@@ -1,0 +1,115 @@
+use hookgate_state::{StateBackend, StateError};
+
+use crate::common::{T, fresh, session, store};
+
+#[tokio::test]
+async fn get_set_delete() {
+    let state = store();
+    assert_eq!(state.get("t", &T, "k").await.unwrap(), None);
+    state.set("t", &T, "k", "v", None, fresh()).await.unwrap();
+    assert_eq!(state.get("t", &T, "k").await.unwrap().as_deref(), Some("v"));
+    state.set("t", &T, "k", "", None, fresh()).await.unwrap();
+    assert_eq!(state.get("t", &T, "k").await.unwrap().as_deref(), Some(""), "empty is a value, not absence");
+    assert!(state.delete("t", &T, "k", fresh()).await.unwrap());
+    assert!(!state.delete("t", &T, "k", fresh()).await.unwrap());
+    assert_eq!(state.get("t", &T, "k").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn incr_starts_from_zero_and_adds_signed_deltas() {
+    let state = store();
+    assert_eq!(state.incr("t", &T, "n", 5, None, fresh()).await.unwrap(), 5);
+    assert_eq!(state.incr("t", &T, "n", -7, None, fresh()).await.unwrap(), -2);
+    assert_eq!(state.incr("t", &T, "n", 0, None, fresh()).await.unwrap(), -2);
+    assert_eq!(state.get("t", &T, "n").await.unwrap().as_deref(), Some("-2"));
+    state.set("t", &T, "m", "41", None, fresh()).await.unwrap();
+    assert_eq!(state.incr("t", &T, "m", 1, None, fresh()).await.unwrap(), 42);
+}
+
+#[tokio::test]
+async fn incr_of_a_non_integer_is_invalid_and_changes_nothing() {
+    let state = store();
+    for value in ["abc", "1.5", "", " 1", "99999999999999999999"] {
+        state.set("t", &T, "k", value, None, fresh()).await.unwrap();
+        assert_eq!(
+            state.incr("t", &T, "k", 1, None, fresh()).await,
+            Err(StateError::Invalid("key \"k\" holds a value that is not a 64-bit integer".into())),
+            "value {value:?}"
+        );
+        assert_eq!(state.get("t", &T, "k").await.unwrap().as_deref(), Some(value));
+    }
+}
+
+#[tokio::test]
+async fn incr_overflow_is_invalid_and_changes_nothing() {
+    let state = store();
+    state.set("t", &T, "k", &i64::MAX.to_string(), None, fresh()).await.unwrap();
+    let Err(StateError::Invalid(msg)) = state.incr("t", &T, "k", 1, None, fresh()).await else {
+        panic!("overflow must be Invalid");
+    };
+    assert!(msg.contains("overflows a 64-bit integer"), "{msg}");
+    assert_eq!(state.get("t", &T, "k").await.unwrap(), Some(i64::MAX.to_string()));
+    assert_eq!(state.incr("t", &T, "k", i64::MIN, None, fresh()).await.unwrap(), -1);
+}
+
+#[tokio::test]
+async fn compare_and_set_exact_semantics() {
+    let state = store();
+    let cas = |expected: Option<&'static str>, value: Option<&'static str>| {
+        let state = state.clone();
+        async move { state.compare_and_set("t", &T, "k", expected, value, None, fresh()).await.unwrap() }
+    };
+    // absent → value: only when expecting absence.
+    assert!(!cas(Some("a"), Some("b")).await, "expected a value, key absent");
+    assert!(cas(None, Some("a")).await);
+    assert_eq!(state.get("t", &T, "k").await.unwrap().as_deref(), Some("a"));
+    // present: only the exact current value matches.
+    assert!(!cas(None, Some("b")).await, "expected absence, key present");
+    assert!(!cas(Some("A"), Some("b")).await);
+    assert!(!cas(Some(""), Some("b")).await, "empty is not absence");
+    assert!(cas(Some("a"), Some("b")).await);
+    assert!(cas(Some("b"), Some("b")).await, "same value: succeeds");
+    // value none deletes.
+    assert!(cas(Some("b"), None).await);
+    assert_eq!(state.get("t", &T, "k").await.unwrap(), None);
+    // absent → absent succeeds and stores nothing.
+    assert!(cas(None, None).await);
+    assert!(state.keys("t", &T, "").await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn keys_lists_a_prefix_sorted_within_one_scope() {
+    let state = store();
+    for key in ["pub/b", "pub/a", "sub/a", "pub/c/1", "pu", "pub/"] {
+        state.set("t", &T, key, "1", None, fresh()).await.unwrap();
+    }
+    state.set("t", &session("s"), "pub/z", "1", None, fresh()).await.unwrap();
+    assert_eq!(state.keys("t", &T, "pub/").await.unwrap(), ["pub/", "pub/a", "pub/b", "pub/c/1"]);
+    assert_eq!(state.keys("t", &T, "").await.unwrap(), ["pu", "pub/", "pub/a", "pub/b", "pub/c/1", "sub/a"]);
+    assert!(state.keys("t", &T, "zzz").await.unwrap().is_empty());
+    assert_eq!(state.keys("t", &session("s"), "").await.unwrap(), ["pub/z"]);
+    assert!(state.keys("unknown", &T, "").await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn scopes_are_separate_namespaces() {
+    let state = store();
+    state.set("t", &T, "k", "tenant", None, fresh()).await.unwrap();
+    state.set("t", &session("s1"), "k", "s1", None, fresh()).await.unwrap();
+    state.set("t", &session("s2"), "k", "s2", None, fresh()).await.unwrap();
+    assert_eq!(state.get("t", &T, "k").await.unwrap().as_deref(), Some("tenant"));
+    assert_eq!(state.get("t", &session("s1"), "k").await.unwrap().as_deref(), Some("s1"));
+    assert!(state.delete("t", &session("s2"), "k", fresh()).await.unwrap());
+    assert_eq!(state.get("t", &session("s1"), "k").await.unwrap().as_deref(), Some("s1"));
+}
+
+#[test]
+fn calls_work_without_a_runtime_clock() {
+    // The backend is sync inside; a plain executor without tokio's time driver is enough.
+    let state = store();
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    rt.block_on(async {
+        state.set("t", &T, "k", "v", Some(std::time::Duration::from_secs(5)), fresh()).await.unwrap();
+        assert_eq!(state.get("t", &T, "k").await.unwrap().as_deref(), Some("v"));
+    });
+}

@@ -9,7 +9,9 @@ POLICIES := \
 	policies/defaultApp/stream_guard.wasm=plugins/rust/stream-guard \
 	policies/defaultApp/audit.wasm=plugins/rust/audit \
 	policies/_default/token_auth.wasm=plugins/rust/token-auth \
-	policies/_default/audit.wasm=plugins/rust/audit
+	policies/_default/audit.wasm=plugins/rust/audit \
+	policies/roomsApp/publisher_quota.wasm=plugins/rust/publisher-quota \
+	policies/roomsApp/chat_relay.wasm=plugins/rust/chat-relay
 
 .PHONY: run test toolchain host policies check-fmt clippy
 

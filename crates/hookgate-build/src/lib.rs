@@ -24,9 +24,16 @@ use anyhow::{Context as _, Result, anyhow, bail};
 /// The Rust target policies are compiled for: no WASI imports, no capabilities.
 pub const TARGET: &str = "wasm32-unknown-unknown";
 
-/// Instance names a policy component may import (the host always links them). wit-bindgen
-/// guests import `types` as a types-only instance because the world `use`s its types.
-pub const ALLOWED_IMPORTS: &[&str] = &["hookgate:policy/host@0.1.0", "hookgate:policy/types@0.1.0"];
+/// Instance names a policy component may import (the host links them all). wit-bindgen
+/// guests import `types` as a types-only instance because the world `use`s its types; the
+/// capabilities (`state`, `notify`, `send-data`) load only where the manifest grants them.
+pub const ALLOWED_IMPORTS: &[&str] = &[
+    "hookgate:policy/host@0.1.0",
+    "hookgate:policy/types@0.1.0",
+    "hookgate:policy/state@0.1.0",
+    "hookgate:policy/notify@0.1.0",
+    "hookgate:policy/send-data@0.1.0",
+];
 
 /// Functions a policy component must export.
 pub const REQUIRED_EXPORTS: &[&str] = &["evaluate", "validate-settings"];
@@ -133,7 +140,7 @@ pub fn inspect(component: &[u8]) -> Result<ComponentInfo> {
     Ok(info)
 }
 
-/// Checks that a component fits the policy world: exports `evaluate` and
+/// Checks that a component fits the `capable-policy` world: exports `evaluate` and
 /// `validate-settings`, and imports nothing but [`ALLOWED_IMPORTS`].
 pub fn check_policy_contract(component: &[u8]) -> Result<ComponentInfo> {
     let info = inspect(component)?;

@@ -1,7 +1,7 @@
 //! `tenant.toml`: the schema (version 1) and its validation.
 
 use crate::{ConfigError, Secret};
-use hookgate_protocol::{MethodKind, OnError, method};
+use hookgate_protocol::{CAPABILITIES, MethodKind, OnError, method};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -301,11 +301,12 @@ pub fn parse_tenant(text: &str, dir: &Path, path: &Path, defaults: Limits) -> Re
             return Err(invalid(key, "a policy name uses only letters, digits, '-' and '_'".into()));
         }
         check_relative(&policy.module, "wasm").map_err(|reason| invalid(format!("{key}.module"), reason))?;
-        if let Some(capability) = policy.capabilities.first() {
+        if let Some(capability) = policy.capabilities.iter().find(|c| !CAPABILITIES.contains(&c.as_str())) {
             return Err(invalid(
                 format!("{key}.capabilities"),
                 format!(
-                    "unknown capability '{capability}': this hookgate grants none beyond 'log', which every policy has"
+                    "unknown capability '{capability}': the capabilities are {} ('log' every policy has)",
+                    CAPABILITIES.map(|c| format!("'{c}'")).join(", ")
                 ),
             ));
         }

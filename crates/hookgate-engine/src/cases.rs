@@ -99,7 +99,7 @@ impl Case {
             authorization: self.authorization.as_deref().map(str::as_bytes),
             received_ms: self.received_ms.unwrap_or(now_ms),
         };
-        let (status, answer, routed) = match tenants.decide(request).await {
+        let (status, answer, routed) = match tenants.decide(request, &crate::Services::in_process()).await {
             Ok(decision) => {
                 let answer = match decision.body {
                     Body::Echo => body.clone(),

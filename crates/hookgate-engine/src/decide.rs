@@ -4,9 +4,10 @@ use crate::tenant::{LoadedPolicy, Route, Tenant, TenantSet};
 use hookgate_protocol::fallback::{FallbackAnswer, fallback};
 use hookgate_protocol::patch;
 use hookgate_protocol::{Method, MethodKind, OnError};
-use hookgate_runtime::{HookInput, Verdict};
+use hookgate_runtime::{Grants, HookInput, Outgoing, StateAccess, StateBackend, Verdict};
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
 use std::borrow::Cow;
 use std::sync::Arc;
 
@@ -66,6 +67,24 @@ pub struct Decision {
     pub fallback: Option<&'static str>,
     /// A note for the log: the failure text, or why a deny was not obeyed.
     pub note: Option<String>,
+    /// The body's `appKey` (empty if none).
+    pub app_key: String,
+    /// Notifications and messages the policies queued, to carry out once WCS has its answer.
+    pub outgoing: Vec<Outgoing>,
+}
+
+/// What the capabilities of every tenant's policies reach.
+#[derive(Clone)]
+pub struct Services {
+    /// The `state` backend.
+    pub state: Arc<dyn StateBackend>,
+}
+
+impl Services {
+    /// Services of one process: the in-process state backend with its default limits.
+    pub fn in_process() -> Services {
+        Services { state: hookgate_state::MemoryState::new(hookgate_state::MemoryStateConfig::default()) }
+    }
 }
 
 /// Malformed input: answered 400 before any tenant is involved.
@@ -80,6 +99,10 @@ pub enum BadHook {
     /// The body is not UTF-8 (JSON text must be).
     #[error("body is not valid UTF-8 (invalid byte at offset {0})")]
     NotUtf8(usize),
+    /// The body is a JSON object, but its `appKey` or `sessionId` is unusable (not a string,
+    /// given twice).
+    #[error("body has an unusable appKey or sessionId: {0}")]
+    BadEnvelope(String),
 }
 
 /// The two envelope fields hookgate needs; the rest of the body is validated and skipped.
@@ -103,18 +126,23 @@ pub(crate) fn parse_envelope(body: &[u8]) -> Result<(String, String), BadHook> {
             Err(err) => BadHook::NotJson(err.to_string()),
         });
     }
-    let envelope: Envelope<'_> = serde_json::from_slice(body).map_err(|err| BadHook::NotJson(err.to_string()))?;
+    let envelope: Envelope<'_> =
+        serde_json::from_slice(body).map_err(|err| match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+            Ok(_) => BadHook::BadEnvelope(err.to_string()),
+            Err(_) => BadHook::NotJson(err.to_string()),
+        })?;
     let text = |field: Option<Cow<'_, str>>| field.map(Cow::into_owned).unwrap_or_default();
     Ok((text(envelope.app_key), text(envelope.session_id)))
 }
 
 impl TenantSet {
     /// Answers one hook. `Err` is malformed input (400); everything else is a [`Decision`].
-    pub async fn decide(&self, request: HookRequest<'_>) -> Result<Decision, BadHook> {
+    pub async fn decide(&self, request: HookRequest<'_>, services: &Services) -> Result<Decision, BadHook> {
         let (app_key, session_id) = parse_envelope(request.body)?;
         let method = Method::classify(request.method);
-        let mut decision = self.route_and_run(request, method, app_key, session_id).await;
+        let mut decision = self.route_and_run(request, method, &app_key, session_id, services).await;
         decision.canonical = method.catalogued;
+        decision.app_key = app_key;
         Ok(decision)
     }
 
@@ -122,10 +150,11 @@ impl TenantSet {
         &self,
         request: HookRequest<'_>,
         method: Method<'_>,
-        app_key: String,
+        app_key: &str,
         session_id: String,
+        services: &Services,
     ) -> Decision {
-        let tenant = match self.route(&app_key) {
+        let tenant = match self.route(app_key) {
             Route::Tenant(tenant) => tenant,
             Route::Pending => {
                 let reason = format!("tenant '{app_key}' has no loaded generation (see GET /api/policies)");
@@ -148,9 +177,18 @@ impl TenantSet {
                 fallback: None,
                 note: Some(reason.to_owned()),
                 canonical: None,
+                app_key: String::new(),
+                outgoing: Vec::new(),
             };
         }
-        let mut decision = Chain { tenant, method, app_key: &app_key, session_id: &session_id, request }.run().await;
+        let chain = Chain { tenant, method, app_key, session_id: &session_id, request, services };
+        let mut decision = chain.run().await;
+        if method.catalogued == Some("ConnectionStatusEvent") && session_ended(request.body) {
+            // After the chain, so that its policies still see the session's keys.
+            if let Err(err) = services.state.end_session(&tenant.name, &session_id).await {
+                tracing::warn!(tenant = %tenant.name, session = %session_id, "session keys not deleted: {err}");
+            }
+        }
         decision.session_id = session_id;
         decision
     }
@@ -173,7 +211,22 @@ fn unrouted(reason: String, kind: MethodKind, session_id: String, cause: &'stati
         fallback: Some(cause),
         note: Some(reason),
         canonical: None,
+        app_key: String::new(),
+        outgoing: Vec::new(),
     }
+}
+
+/// Whether a `ConnectionStatusEvent` body says the session is gone (DISCONNECTED or FAILED).
+fn session_ended(body: &[u8]) -> bool {
+    #[derive(Deserialize)]
+    struct Status<'a> {
+        #[serde(borrow)]
+        status: Option<Cow<'a, str>>,
+    }
+    serde_json::from_slice::<Status<'_>>(body)
+        .ok()
+        .and_then(|body| body.status)
+        .is_some_and(|status| status == "DISCONNECTED" || status == "FAILED")
 }
 
 /// `{"error": reason, "policy": name}`.
@@ -192,17 +245,21 @@ struct Chain<'a> {
     app_key: &'a str,
     session_id: &'a str,
     request: HookRequest<'a>,
+    services: &'a Services,
 }
 
 /// How the chain ended.
 enum Outcome {
     /// Every policy allowed (or overrode); `doc` holds the patched body if anything changed.
-    Allowed(Option<Map<String, Value>>),
+    Allowed(Option<Map<String, Value>>, Vec<Outgoing>),
     Denied {
         policy: String,
         status: u16,
         reason: String,
     },
+    /// The body passed the envelope parse (which skims the fields it does not need) but a
+    /// full parse refuses it (a number out of range, a lone surrogate escape): answered 400.
+    Malformed(String),
     /// A policy (or, for `overload`, the tenant) failed.
     Failed {
         policy: Option<String>,
@@ -253,15 +310,22 @@ impl Chain<'_> {
             runs,
             fallback: None,
             note: None,
+            app_key: String::new(),
+            outgoing: Vec::new(),
         };
         match outcome {
-            Outcome::Allowed(doc) => {
+            Outcome::Allowed(doc, outgoing) => {
+                decision.outgoing = outgoing;
                 if rest_api {
                     decision.note = Some("REST-API-initiated hook: answered with the received body".into());
                 } else {
-                    decision.body = self.allowed_body(doc);
+                    match self.allowed_body(doc) {
+                        Ok(body) => decision.body = body,
+                        Err(reason) => malformed(&mut decision, reason),
+                    }
                 }
             }
+            Outcome::Malformed(reason) => malformed(&mut decision, reason),
             Outcome::Denied { policy, status, reason } => {
                 if kind == MethodKind::Event || rest_api {
                     let what = if rest_api { "a REST-API-initiated hook" } else { "an event" };
@@ -294,6 +358,9 @@ impl Chain<'_> {
         let received = String::from_utf8_lossy(self.request.body);
         let mut doc: Option<Map<String, Value>> = None;
         let mut patched: Option<String> = None;
+        let mut outgoing = Vec::new();
+        // The idempotency key of this delivery's state updates, computed once if needed.
+        let mut delivery: Option<[u8; 32]> = None;
         for name in chain {
             let started = std::time::Instant::now();
             let mut record = |outcome| {
@@ -312,7 +379,18 @@ impl Chain<'_> {
                     return fail("not-loaded", format!("policy '{name}' is not configured"));
                 }
             };
-            let settings = &tenant.manifest.policies[name].settings;
+            let decl = &tenant.manifest.policies[name];
+            let settings = &decl.settings;
+            let granted = |capability: &str| decl.capabilities.iter().any(|c| c == capability);
+            let grants = Grants {
+                state: granted("state").then(|| StateAccess {
+                    backend: Arc::clone(&self.services.state),
+                    tenant: Arc::from(tenant.name.as_str()),
+                    hook: *delivery.get_or_insert_with(|| self.delivery_digest()),
+                }),
+                notify: granted("notify"),
+                send_data: granted("send-data"),
+            };
             let input = HookInput {
                 method: self.method.name,
                 kind: self.method.kind,
@@ -322,7 +400,11 @@ impl Chain<'_> {
                 settings,
                 received_ms: self.request.received_ms,
             };
-            match policy.evaluate(&input, tenant.limits).await {
+            let verdict = policy.evaluate(&input, tenant.limits, grants).await.map(|(verdict, effects)| {
+                outgoing.extend(effects);
+                verdict
+            });
+            match verdict {
                 Ok(Verdict::Allow) => record("allow"),
                 Ok(Verdict::Deny { status, reason }) => {
                     record("deny");
@@ -331,10 +413,10 @@ impl Chain<'_> {
                 Ok(Verdict::Override(text)) => {
                     let target = match doc.as_mut() {
                         Some(target) => target,
-                        None => doc.insert(match serde_json::from_slice(self.request.body) {
-                            Ok(Value::Object(map)) => map,
-                            _ => unreachable!("the envelope parse accepted a JSON object"),
-                        }),
+                        None => match full_parse(self.request.body) {
+                            Ok(map) => doc.insert(map),
+                            Err(reason) => return Outcome::Malformed(reason),
+                        },
                     };
                     let checked = patch::parse_patch(&text).and_then(|patch| {
                         let may_add = self.method.kind == MethodKind::Connect;
@@ -358,14 +440,24 @@ impl Chain<'_> {
                 }
             }
         }
-        Outcome::Allowed(doc)
+        Outcome::Allowed(doc, outgoing)
+    }
+
+    /// sha256 of the method and the body bytes: a retried delivery of the same hook has the
+    /// same digest, so its state updates are applied once.
+    fn delivery_digest(&self) -> [u8; 32] {
+        let mut digest = Sha256::new();
+        digest.update(self.method.name.as_bytes());
+        digest.update(b"\n");
+        digest.update(self.request.body);
+        digest.finalize().into()
     }
 
     /// The body of an allowed hook: the received bytes, the patched document, and on
     /// `connect` the `restClientConfig` unless a policy set one.
-    fn allowed_body(&self, doc: Option<Map<String, Value>>) -> Body {
+    fn allowed_body(&self, doc: Option<Map<String, Value>>) -> Result<Body, String> {
         let connect = self.method.kind == MethodKind::Connect;
-        match doc {
+        Ok(match doc {
             Some(mut doc) => {
                 if connect && !doc.contains_key("restClientConfig") {
                     let config = serde_json::from_str(&self.tenant.rest_client_config).unwrap_or(Value::Null);
@@ -374,10 +466,16 @@ impl Chain<'_> {
                 Body::Json(Value::Object(doc).to_string().into_bytes())
             }
             None if connect => {
-                Body::Json(append_field(self.request.body, "restClientConfig", &self.tenant.rest_client_config))
+                let received = full_parse(self.request.body)?;
+                Body::Json(append_field(
+                    self.request.body,
+                    &received,
+                    "restClientConfig",
+                    &self.tenant.rest_client_config,
+                ))
             }
             None => Body::Echo,
-        }
+        })
     }
 
     fn rest_api_initiated(&self) -> bool {
@@ -388,26 +486,37 @@ impl Chain<'_> {
     }
 }
 
-/// Adds `"key": value` to a JSON object's bytes, keeping every received byte as it was.
-/// If the object already has the key, it is left unchanged (a mirror must not duplicate keys).
-fn append_field(object: &[u8], key: &str, value: &str) -> Vec<u8> {
-    if let Ok(map) = serde_json::from_slice::<Map<String, Value>>(object) {
-        if map.contains_key(key) {
-            return object.to_vec();
-        }
-        let end = object.iter().rposition(|b| *b == b'}').unwrap_or(object.len());
-        let mut out = Vec::with_capacity(object.len() + key.len() + value.len() + 4);
-        out.extend_from_slice(&object[..end]);
-        if !map.is_empty() {
-            out.push(b',');
-        }
-        out.extend_from_slice(Value::String(key.to_owned()).to_string().as_bytes());
-        out.push(b':');
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(&object[end..]);
-        return out;
+/// The whole body as a JSON object: the envelope parse skims what it does not need, so this
+/// full parse may still refuse it.
+fn full_parse(body: &[u8]) -> Result<Map<String, Value>, String> {
+    serde_json::from_slice(body).map_err(|err| BadHook::NotJson(err.to_string()).to_string())
+}
+
+/// Answers a body only a full parse refuses: 400, like any malformed body.
+fn malformed(decision: &mut Decision, reason: String) {
+    decision.status = 400;
+    decision.body = error_body(&reason, None);
+    decision.note = Some(reason);
+}
+
+/// Adds `"key": value` to the bytes of the JSON object `map` was parsed from, keeping every
+/// received byte as it was. If the object already has the key, it is left unchanged (a
+/// mirror must not duplicate keys).
+fn append_field(object: &[u8], map: &Map<String, Value>, key: &str, value: &str) -> Vec<u8> {
+    if map.contains_key(key) {
+        return object.to_vec();
     }
-    object.to_vec()
+    let end = object.iter().rposition(|b| *b == b'}').unwrap_or(object.len());
+    let mut out = Vec::with_capacity(object.len() + key.len() + value.len() + 4);
+    out.extend_from_slice(&object[..end]);
+    if !map.is_empty() {
+        out.push(b',');
+    }
+    out.extend_from_slice(Value::String(key.to_owned()).to_string().as_bytes());
+    out.push(b':');
+    out.extend_from_slice(value.as_bytes());
+    out.extend_from_slice(&object[end..]);
+    out
 }
 
 #[cfg(test)]
@@ -432,10 +541,24 @@ mod tests {
     fn appended_field_keeps_received_bytes() {
         let body = br#"{"a" : 1,  "b":"x"}
 "#;
-        let out = append_field(body, "restClientConfig", r#"{"m":{}}"#);
+        let append = |body: &[u8], key, value| append_field(body, &full_parse(body).unwrap(), key, value);
+        let out = append(body, "restClientConfig", r#"{"m":{}}"#);
         assert_eq!(String::from_utf8(out).unwrap(), "{\"a\" : 1,  \"b\":\"x\",\"restClientConfig\":{\"m\":{}}}\n");
-        assert_eq!(append_field(b"{ }", "k", "1"), b"{ \"k\":1}".to_vec());
-        assert_eq!(append_field(br#"{"k":2}"#, "k", "1"), br#"{"k":2}"#.to_vec());
+        assert_eq!(append(b"{ }", "k", "1"), b"{ \"k\":1}".to_vec());
+        assert_eq!(append(br#"{"k":2}"#, "k", "1"), br#"{"k":2}"#.to_vec());
+    }
+
+    #[test]
+    fn envelope_faults_are_named_for_what_they_are() {
+        let duplicate = parse_envelope(br#"{"appKey":"a","appKey":"b"}"#).unwrap_err();
+        assert_eq!(
+            duplicate.to_string(),
+            "body has an unusable appKey or sessionId: duplicate field `appKey` at line 1 column 22"
+        );
+        assert!(matches!(parse_envelope(br#"{"appKey":1}"#), Err(BadHook::BadEnvelope(_))));
+        // Skimmed by the envelope parse, refused by the full parse an override or connect needs.
+        assert!(parse_envelope(br#"{"appKey":"a","x":1e999}"#).is_ok());
+        assert!(full_parse(br#"{"appKey":"a","x":1e999}"#).unwrap_err().starts_with("body is not valid JSON: "));
     }
 
     mod properties {
@@ -458,6 +581,7 @@ mod tests {
                     }
                     Err(BadHook::NotObject) => prop_assert!(serde_json::from_slice::<Value>(&body).is_ok()),
                     Err(BadHook::NotJson(_)) => prop_assert!(serde_json::from_slice::<Value>(&body).is_err()),
+                    Err(BadHook::BadEnvelope(_)) => prop_assert!(serde_json::from_slice::<Value>(&body).is_ok()),
                     Err(BadHook::NotUtf8(at)) => prop_assert!(std::str::from_utf8(&body).is_err() && at <= body.len()),
                 }
             }

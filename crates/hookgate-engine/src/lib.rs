@@ -11,7 +11,7 @@ pub mod cases;
 mod decide;
 mod tenant;
 
-pub use decide::{BadHook, Body, Decision, HookRequest, PolicyRun};
+pub use decide::{BadHook, Body, Decision, HookRequest, PolicyRun, Services};
 
 /// Now, in milliseconds since the Unix epoch: a hook's reception time.
 pub fn now_ms() -> u64 {

@@ -1,6 +1,6 @@
 //! Tenants: a manifest with its policies compiled and validated.
 
-use hookgate_config::{ConfigError, DEFAULT_TENANT, Limits, TenantManifest};
+use hookgate_config::{ConfigError, DEFAULT_TENANT, Limits, PolicyDecl, TenantManifest};
 use hookgate_protocol::rest_client_config::{self, MethodEntry};
 use hookgate_runtime::{EvalLimits, Policy, Runtime};
 use std::collections::HashMap;
@@ -214,7 +214,7 @@ pub async fn build_tenant(runtime: &Runtime, name: &str, manifest: TenantManifes
     let mut problems = Vec::new();
     for (policy_name, decl) in &manifest.policies {
         let module = manifest.dir.join(&decl.module);
-        let loaded = match load_policy(runtime, (name, policy_name, log_rate), &module, &decl.settings, limits).await {
+        let loaded = match load_policy(runtime, (name, policy_name, log_rate), &module, decl, limits).await {
             Ok(policy) => LoadedPolicy::Ready(policy),
             Err(reason) => {
                 problems.push(format!("policy '{policy_name}' ({}): {reason}", module.display()));
@@ -251,7 +251,7 @@ async fn load_policy(
     runtime: &Runtime,
     (tenant, name, log_rate): (&str, &str, u32),
     module: &PathBuf,
-    settings: &str,
+    decl: &PolicyDecl,
     limits: EvalLimits,
 ) -> Result<Policy, String> {
     let bytes = std::fs::read(module).map_err(|err| format!("cannot read module: {err}"))?;
@@ -261,7 +261,13 @@ async fn load_policy(
         .await
         .map_err(|err| format!("compilation task failed: {err}"))?;
     let policy = compiled?.named(tenant, name, log_rate);
-    match policy.validate_settings(settings, limits).await {
+    if let Some(missing) = policy.capabilities().into_iter().find(|used| !decl.capabilities.iter().any(|c| c == used)) {
+        return Err(format!(
+            "the module imports hookgate:policy/{missing}, a capability this policy is not granted \
+             (add capabilities = [\"{missing}\"] to [policies.{name}] to grant it)"
+        ));
+    }
+    match policy.validate_settings(&decl.settings, limits).await {
         Ok(Ok(())) => Ok(policy),
         Ok(Err(reason)) => Err(format!("settings refused by the policy: {reason}")),
         Err(failure) => Err(format!("validate-settings failed: {failure}")),

@@ -13,3 +13,7 @@ pub mod rest_client_config;
 
 pub use fallback::{FallbackAnswer, OnError};
 pub use method::{Method, MethodKind};
+
+/// The host capabilities a manifest may grant a policy, by the names of their WIT interfaces
+/// (`log` every policy has).
+pub const CAPABILITIES: [&str; 3] = ["state", "notify", "send-data"];

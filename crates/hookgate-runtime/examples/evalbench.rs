@@ -8,7 +8,7 @@
 //! Arguments: module, payload file, concurrent tasks (default 1), settings JSON (default `{}`).
 //! Runs on a tokio runtime with the default worker count and prints evaluations per second.
 
-use hookgate_runtime::{EvalLimits, HookInput, MethodKind, Runtime, RuntimeConfig};
+use hookgate_runtime::{EvalLimits, Grants, HookInput, MethodKind, Runtime, RuntimeConfig};
 use std::time::Instant;
 
 const EVALUATIONS_PER_TASK: usize = 20_000;
@@ -34,7 +34,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         settings,
         received_ms: 0,
     };
-    println!("verdict: {:?}", policy.evaluate(&hook, limits).await);
+    println!("verdict: {:?}", policy.evaluate(&hook, limits, Grants::default()).await);
 
     let started = Instant::now();
     let mut set = tokio::task::JoinSet::new();
@@ -42,7 +42,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let policy = policy.clone();
         set.spawn(async move {
             for _ in 0..EVALUATIONS_PER_TASK {
-                policy.evaluate(&hook, limits).await.map_err(|failure| failure.to_string())?;
+                policy.evaluate(&hook, limits, Grants::default()).await.map_err(|failure| failure.to_string())?;
             }
             Ok::<(), String>(())
         });

@@ -1,6 +1,7 @@
 //! The per-store host state: the `log` import and the memory limiter.
 
 use crate::bindings::hookgate::policy::host::{Host, Level};
+use crate::capabilities::{Grants, Outgoing};
 use crate::policy::EvalLimits;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use std::num::NonZeroU32;
@@ -30,11 +31,30 @@ pub(crate) struct HostState {
     pub(crate) log_calls: u32,
     log_dropped: u32,
     log_rate: Arc<DefaultDirectRateLimiter>,
+    pub(crate) grants: Grants,
+    /// Updates made through `state` so far (the sequence number of the next one).
+    pub(crate) state_ops: u32,
+    pub(crate) outgoing: Vec<Outgoing>,
 }
 
 impl HostState {
-    pub(crate) fn new(tags: LogTags, limits: EvalLimits, log_rate: Arc<DefaultDirectRateLimiter>) -> Self {
-        HostState { tags, limits, memory_exceeded: false, log_calls: 0, log_dropped: 0, log_rate }
+    pub(crate) fn new(
+        tags: LogTags,
+        limits: EvalLimits,
+        log_rate: Arc<DefaultDirectRateLimiter>,
+        grants: Grants,
+    ) -> Self {
+        HostState {
+            tags,
+            limits,
+            memory_exceeded: false,
+            log_calls: 0,
+            log_dropped: 0,
+            log_rate,
+            grants,
+            state_ops: 0,
+            outgoing: Vec::new(),
+        }
     }
 
     /// Whether the evaluation was stopped for making too many log calls.

@@ -6,8 +6,10 @@
 //!   memory images, `keep_resident` resets, `pagemap_scan`), epoch interruption driven by a
 //!   1 ms ticker thread, and the default 4 GiB reservation (smaller ones add bounds checks).
 //! - [`Runtime::compile`] compiles a component once per sha256 digest and pre-instantiates it
-//!   ([`Policy`]); the linker holds only the `host` interface (`log`). A module importing
-//!   anything else is refused at load, with the import named.
+//!   ([`Policy`]); the linker holds the `host` interface (`log`) and the capabilities a
+//!   manifest may grant (`state`, `notify`, `send-data`; [`Policy::capabilities`] tells which a
+//!   module imports). A module importing anything else is refused at load, with the import
+//!   named.
 //! - [`Policy::evaluate`] gives **every evaluation a fresh instance**: nothing survives between
 //!   hooks. The instance runs under a memory cap (a store limiter) and a deadline counted in
 //!   running time.
@@ -21,12 +23,15 @@
 //! (`schedule`). A semaphore sized to the instance pool bounds how many evaluations run at once.
 
 mod bindings;
+mod capabilities;
 mod errors;
 mod host;
 mod policy;
 mod runtime;
 mod schedule;
 
+pub use capabilities::{Grants, Outgoing, StateAccess};
 pub use errors::{Failure, LoadError};
+pub use hookgate_state::StateBackend;
 pub use policy::{EvalLimits, HookInput, MethodKind, Policy, Verdict};
 pub use runtime::{Runtime, RuntimeConfig};

@@ -1,7 +1,8 @@
 //! A compiled, pre-instantiated policy and the evaluation of one hook.
 
-use crate::bindings::PolicyPre;
+use crate::bindings::CapablePolicyPre;
 use crate::bindings::hookgate::policy::types;
+use crate::capabilities::{Grants, Outgoing, capability_of};
 use crate::errors::Failure;
 use crate::host::{HostState, LogTags, log_rate};
 use crate::runtime::Inner;
@@ -15,7 +16,7 @@ use wasmtime::{Store, Trap};
 /// One compiled module, shared by every [`Policy`] loaded from the same bytes.
 pub(crate) struct Compiled {
     pub(crate) digest: String,
-    pub(crate) pre: PolicyPre<HostState>,
+    pub(crate) pre: CapablePolicyPre<HostState>,
 }
 
 /// A loaded policy: a compiled module plus the names its log lines carry. Cheap to clone.
@@ -113,8 +114,26 @@ impl Policy {
         &self.compiled.digest
     }
 
-    /// Evaluates one hook in a fresh instance.
-    pub async fn evaluate(&self, hook: &HookInput<'_>, limits: EvalLimits) -> Result<Verdict, Failure> {
+    /// The capabilities the module imports (`state`, `notify`, `send-data`), sorted.
+    pub fn capabilities(&self) -> Vec<&'static str> {
+        let engine = &self.runtime.engine;
+        let component = self.compiled.pre.instance_pre().component();
+        let mut used: Vec<_> =
+            component.component_type().imports(engine).filter_map(|(name, _)| capability_of(name)).collect();
+        used.sort_unstable();
+        used.dedup();
+        used
+    }
+
+    /// Evaluates one hook in a fresh instance, with the capabilities `grants` reach. The effects
+    /// it queued (notifications, messages) come with its verdict; a failed evaluation's are
+    /// dropped.
+    pub async fn evaluate(
+        &self,
+        hook: &HookInput<'_>,
+        limits: EvalLimits,
+        grants: Grants,
+    ) -> Result<(Verdict, Vec<Outgoing>), Failure> {
         let input = types::Hook {
             method: hook.method,
             kind: match hook.kind {
@@ -129,11 +148,14 @@ impl Policy {
             settings: hook.settings,
             received_ms: hook.received_ms,
         };
-        let verdict = self
-            .run(hook.method, limits, async |store, world| world.call_evaluate(store, input).await)
-            .await?
-            .map_err(Failure::Error)?;
-        match verdict {
+        let (verdict, outgoing) = self
+            .run(hook.method, limits, grants, async |store, world| {
+                let verdict = world.call_evaluate(&mut *store, input).await?;
+                Ok((verdict, std::mem::take(&mut store.data_mut().outgoing)))
+            })
+            .await?;
+        let verdict = verdict.map_err(Failure::Error)?;
+        let verdict = match verdict {
             types::Verdict::Deny(denial) if denial.reason.len() > limits.max_output_bytes => {
                 Err(Failure::OutputTooLarge(denial.reason.len(), limits.max_output_bytes))
             }
@@ -148,13 +170,16 @@ impl Policy {
                 Err(Failure::BadOutput(format!("deny status {} is not a 4xx or 5xx status", denial.status)))
             }
             types::Verdict::Override(patch) => Ok(Verdict::Override(patch)),
-        }
+        }?;
+        Ok((verdict, outgoing))
     }
 
     /// Asks the policy whether it accepts `settings` (JSON). `Ok(Err(reason))` is a refusal.
     pub async fn validate_settings(&self, settings: &str, limits: EvalLimits) -> Result<Result<(), String>, Failure> {
-        self.run("validate-settings", limits, async |store, world| world.call_validate_settings(store, settings).await)
-            .await
+        self.run("validate-settings", limits, Grants::default(), async |store, world| {
+            world.call_validate_settings(store, settings).await
+        })
+        .await
     }
 
     /// Runs `call` against a fresh instance under the limits, and classifies failures.
@@ -162,7 +187,8 @@ impl Policy {
         &self,
         method: &str,
         limits: EvalLimits,
-        call: impl AsyncFnOnce(&mut Store<HostState>, &crate::bindings::Policy) -> wasmtime::Result<R>,
+        grants: Grants,
+        call: impl AsyncFnOnce(&mut Store<HostState>, &crate::bindings::CapablePolicy) -> wasmtime::Result<R>,
     ) -> Result<R, Failure> {
         let _permit = self
             .runtime
@@ -172,7 +198,7 @@ impl Policy {
             .map_err(|_| Failure::Instantiate("runtime is shutting down".into()))?;
         let tags =
             LogTags { tenant: Arc::clone(&self.tenant), policy: Arc::clone(&self.name), method: Arc::from(method) };
-        let state = HostState::new(tags, limits, Arc::clone(&self.log_rate));
+        let state = HostState::new(tags, limits, Arc::clone(&self.log_rate), grants);
         let mut store = Store::new(&self.runtime.engine, state);
         store.limiter(|state| state);
         // The deadline counts running time; long evaluations take turns on the long lane.

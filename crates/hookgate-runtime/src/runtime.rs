@@ -1,6 +1,6 @@
 //! The process-wide engine, its epoch ticker and the compile cache.
 
-use crate::bindings::{Policy as PolicyWorld, PolicyPre};
+use crate::bindings::{CapablePolicy, CapablePolicyPre};
 use crate::errors::LoadError;
 use crate::host::HostState;
 use crate::policy::Policy;
@@ -87,8 +87,9 @@ impl Runtime {
         let engine = Engine::new(&wasm)?;
 
         let mut linker = Linker::new(&engine);
-        // Links `host` (log) and the types-only `types` instance every wit-bindgen guest imports.
-        PolicyWorld::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)?;
+        // Links `host` (log), the types-only `types` instance every wit-bindgen guest imports,
+        // and the capabilities (checked against the manifest's grants at load and at each call).
+        CapablePolicy::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)?;
 
         let inner = Arc::new(Inner {
             engine,
@@ -123,7 +124,7 @@ impl Runtime {
             None => {
                 let component = Component::new(&self.inner.engine, bytes).map_err(LoadError::Compile)?;
                 let pre = self.inner.linker.instantiate_pre(&component).map_err(LoadError::Link)?;
-                let pre = PolicyPre::new(pre).map_err(LoadError::Link)?;
+                let pre = CapablePolicyPre::new(pre).map_err(LoadError::Link)?;
                 let compiled = Arc::new(crate::policy::Compiled { digest: hex::encode(digest), pre });
                 let mut cache = self.lock_cache();
                 cache.retain(|_, weak| weak.strong_count() > 0);

@@ -10,7 +10,7 @@ use crate::{Hook, MethodKind, Verdict};
 #[allow(missing_docs, clippy::all)]
 pub mod bindings {
     wit_bindgen::generate!({
-        world: "policy",
+        world: "capable-policy",
         path: "../../wit/hookgate.wit",
         pub_export_macro: true,
         export_macro_name: "__hookgate_export_policy",

@@ -46,6 +46,7 @@ use std::fmt;
 
 use serde::de::DeserializeOwned;
 
+pub mod capabilities;
 pub mod json;
 pub mod log;
 #[cfg(not(target_arch = "wasm32"))]
@@ -54,6 +55,7 @@ pub mod testing;
 #[cfg(target_arch = "wasm32")]
 mod guest;
 
+pub use capabilities::{Scope, StateError, notify, send_data, state};
 pub use json::RawValue;
 
 /// The kind of a WCS REST method; it decides what a denial or a failure means.

@@ -32,12 +32,15 @@ pub(crate) async fn hook(
     let body = read_body(body, &headers, state.body_limit).await?;
     let tenants = state.policies.tenants().load();
     let decision = tenants
-        .decide(HookRequest {
-            method,
-            body: &body,
-            authorization: headers.get(header::AUTHORIZATION).map(|value| value.as_bytes()),
-            received_ms,
-        })
+        .decide(
+            HookRequest {
+                method,
+                body: &body,
+                authorization: headers.get(header::AUTHORIZATION).map(|value| value.as_bytes()),
+                received_ms,
+            },
+            &state.services,
+        )
         .await?;
     drop(tenants);
     let seconds = started.elapsed().as_secs_f64();

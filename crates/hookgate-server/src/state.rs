@@ -2,6 +2,7 @@
 
 use crate::decision_log::DecisionLog;
 use crate::metrics::Metrics;
+use hookgate_engine::Services;
 use hookgate_registry::Registry;
 use std::sync::Arc;
 
@@ -16,11 +17,18 @@ pub struct AppState {
     pub(crate) metrics: Arc<Metrics>,
     /// The decision log, when enabled.
     pub(crate) decisions: Option<DecisionLog>,
+    /// What the policies' capabilities reach.
+    pub(crate) services: Services,
 }
 
 impl AppState {
     /// State serving the registry's tenants, accepting bodies up to `body_limit` bytes.
-    pub fn new(policies: Arc<Registry>, body_limit: usize, decisions: Option<DecisionLog>) -> AppState {
-        AppState { policies, body_limit, metrics: Arc::new(Metrics::default()), decisions }
+    pub fn new(
+        policies: Arc<Registry>,
+        body_limit: usize,
+        decisions: Option<DecisionLog>,
+        services: Services,
+    ) -> AppState {
+        AppState { policies, body_limit, metrics: Arc::new(Metrics::default()), decisions, services }
     }
 }

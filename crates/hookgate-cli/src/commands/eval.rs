@@ -77,7 +77,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         authorization: args.authorization.as_deref().map(str::as_bytes),
         received_ms,
     };
-    match tokio.block_on(tenants.decide(request)) {
+    match tokio.block_on(tenants.decide(request, &hookgate_engine::Services::in_process())) {
         Ok(decision) => {
             print_decision(&decision, &body)?;
             Ok(ExitCode::SUCCESS)

@@ -127,7 +127,8 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         tracing::info!(policies = %policies.display(), tenants = ?names, "policy tree loaded, watching for changes");
 
         let decisions = DecisionLog::start(&decisions).context("cannot open the decision log")?;
-        let state = AppState::new(registry, config.body_limit.unwrap_or(DEFAULT_BODY_LIMIT), decisions);
+        let services = hookgate_engine::Services::in_process();
+        let state = AppState::new(registry, config.body_limit.unwrap_or(DEFAULT_BODY_LIMIT), decisions, services);
         let (stop, stopped) = watch::channel(false);
         let mut servers = tokio::task::JoinSet::new();
 

@@ -3,6 +3,7 @@
 
 #![allow(unreachable_pub, missing_docs)]
 
+mod capabilities;
 mod cli;
 mod common;
 mod fallbacks;

@@ -1,0 +1,179 @@
+//! The host imports a manifest grants per policy: `state`, `notify` and `send-data`.
+//!
+//! Every capability is linked for every module, so one compiled module serves tenants with
+//! different grants; what a module may use is checked at load ([`Policy::capabilities`]
+//! against the manifest) and again at each call (an ungranted call traps).
+//!
+//! [`Policy::capabilities`]: crate::Policy::capabilities
+
+use crate::bindings::hookgate::policy::{notify, send_data, state};
+use crate::host::HostState;
+use hookgate_protocol::CAPABILITIES;
+use hookgate_state::{OpId, Scope, StateBackend, StateError};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Effects one evaluation may queue (notifications and messages together).
+const MAX_OUTGOING: usize = 100;
+
+/// The capability an import of a component belongs to (`hookgate:policy/state@0.1.0` →
+/// `state`); `None` for imports every policy may have.
+pub(crate) fn capability_of(import: &str) -> Option<&'static str> {
+    let interface = import.strip_prefix("hookgate:policy/")?;
+    let name = interface.split('@').next().unwrap_or(interface);
+    CAPABILITIES.into_iter().find(|capability| *capability == name)
+}
+
+/// What the granted capabilities reach during one evaluation.
+#[derive(Clone, Default)]
+pub struct Grants {
+    /// The `state` backend, for this tenant and this hook delivery; `None` if not granted.
+    pub state: Option<StateAccess>,
+    /// Whether `notify` is granted.
+    pub notify: bool,
+    /// Whether `send-data` is granted.
+    pub send_data: bool,
+}
+
+/// A tenant's view of the state backend during one hook delivery.
+#[derive(Clone)]
+pub struct StateAccess {
+    /// The shared backend.
+    pub backend: Arc<dyn StateBackend>,
+    /// The tenant whose keys the policy sees.
+    pub tenant: Arc<str>,
+    /// sha256 of the hook delivery (method and body), the idempotency key of its updates.
+    pub hook: [u8; 32],
+}
+
+/// An effect a policy asked for, carried out by the caller once the hook is answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outgoing {
+    /// An event for the tenant's WebSocket subscribers; `data` is JSON.
+    Notify {
+        /// Event type.
+        event_type: String,
+        /// Object id.
+        id: String,
+        /// JSON data.
+        data: String,
+    },
+    /// A `/rest-api/data/send` call; `payload` is JSON.
+    SendData {
+        /// The WCS session to deliver to.
+        session_id: String,
+        /// JSON payload.
+        payload: String,
+    },
+}
+
+impl HostState {
+    /// The state access of this evaluation and the id of its next update.
+    fn state_access(&mut self) -> wasmtime::Result<(StateAccess, OpId)> {
+        let access =
+            self.grants.state.clone().ok_or_else(|| wasmtime::format_err!("capability 'state' is not granted"))?;
+        let op = OpId { hook: access.hook, seq: self.state_ops };
+        self.state_ops += 1;
+        Ok((access, op))
+    }
+
+    fn queue(&mut self, capability: &str, granted: bool, effect: Outgoing) -> wasmtime::Result<Result<(), String>> {
+        if !granted {
+            return Err(wasmtime::format_err!("capability '{capability}' is not granted"));
+        }
+        if self.outgoing.len() >= MAX_OUTGOING {
+            return Ok(Err(format!("at most {MAX_OUTGOING} notifications and messages per evaluation")));
+        }
+        let (Outgoing::Notify { data: json, .. } | Outgoing::SendData { payload: json, .. }) = &effect;
+        if json.len() > self.limits.max_output_bytes {
+            return Ok(Err(format!(
+                "{} bytes is over the limit of {} bytes",
+                json.len(),
+                self.limits.max_output_bytes
+            )));
+        }
+        if let Err(err) = serde_json::from_str::<&serde_json::value::RawValue>(json) {
+            return Ok(Err(format!("not JSON: {err}")));
+        }
+        self.outgoing.push(effect);
+        Ok(Ok(()))
+    }
+}
+
+fn scope(scope: state::Scope) -> Scope {
+    match scope {
+        state::Scope::Tenant => Scope::Tenant,
+        state::Scope::Session(session) => Scope::Session(session),
+    }
+}
+
+fn ttl(ms: u64) -> Option<Duration> {
+    (ms > 0).then(|| Duration::from_millis(ms))
+}
+
+fn error(err: StateError) -> state::StateError {
+    match err {
+        StateError::Unavailable(reason) => state::StateError::Unavailable(reason),
+        StateError::Invalid(reason) => state::StateError::Invalid(reason),
+    }
+}
+
+type StateResult<T> = wasmtime::Result<Result<T, state::StateError>>;
+
+impl state::Host for HostState {
+    async fn get(&mut self, scope_: state::Scope, key: String) -> StateResult<Option<String>> {
+        let (access, _) = self.state_access()?;
+        Ok(access.backend.get(&access.tenant, &scope(scope_), &key).await.map_err(error))
+    }
+
+    async fn set(&mut self, scope_: state::Scope, key: String, value: String, ttl_ms: u64) -> StateResult<()> {
+        let (access, op) = self.state_access()?;
+        Ok(access.backend.set(&access.tenant, &scope(scope_), &key, &value, ttl(ttl_ms), op).await.map_err(error))
+    }
+
+    async fn delete(&mut self, scope_: state::Scope, key: String) -> StateResult<bool> {
+        let (access, op) = self.state_access()?;
+        Ok(access.backend.delete(&access.tenant, &scope(scope_), &key, op).await.map_err(error))
+    }
+
+    async fn incr(&mut self, scope_: state::Scope, key: String, delta: i64, ttl_ms: u64) -> StateResult<i64> {
+        let (access, op) = self.state_access()?;
+        Ok(access.backend.incr(&access.tenant, &scope(scope_), &key, delta, ttl(ttl_ms), op).await.map_err(error))
+    }
+
+    async fn compare_and_set(
+        &mut self,
+        scope_: state::Scope,
+        key: String,
+        expected: Option<String>,
+        value: Option<String>,
+        ttl_ms: u64,
+    ) -> StateResult<bool> {
+        let (access, op) = self.state_access()?;
+        let (expected, value) = (expected.as_deref(), value.as_deref());
+        Ok(access
+            .backend
+            .compare_and_set(&access.tenant, &scope(scope_), &key, expected, value, ttl(ttl_ms), op)
+            .await
+            .map_err(error))
+    }
+
+    async fn keys(&mut self, scope_: state::Scope, prefix: String) -> StateResult<Vec<String>> {
+        let (access, _) = self.state_access()?;
+        Ok(access.backend.keys(&access.tenant, &scope(scope_), &prefix).await.map_err(error))
+    }
+}
+
+impl notify::Host for HostState {
+    fn publish(&mut self, event_type: String, id: String, data: String) -> wasmtime::Result<Result<(), String>> {
+        let granted = self.grants.notify;
+        self.queue("notify", granted, Outgoing::Notify { event_type, id, data })
+    }
+}
+
+impl send_data::Host for HostState {
+    fn send(&mut self, session_id: String, payload: String) -> wasmtime::Result<Result<(), String>> {
+        let granted = self.grants.send_data;
+        self.queue("send-data", granted, Outgoing::SendData { session_id, payload })
+    }
+}

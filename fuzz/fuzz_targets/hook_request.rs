@@ -8,12 +8,13 @@
 //! chains, so no policy module (and no wasm) is involved: `defaultApp` without authentication,
 //! `hmacApp` (HMAC-MD5) and `basicApp` (HTTP Basic), with `pendingApp` pending and no `_default`.
 //!
-//! Checks: a refusal (400) names the body's real fault (see [`envelope_fault`] and [`skims`]
-//! for the two known engine bugs, carved out so that the run stays green until they are fixed); an accepted body is a JSON object whose
-//! `sessionId` is reported; the kind and catalogue name are the method's; each appKey reaches
-//! its tenant (or the pending/no-tenant fallback, where only events are echoed); a refusal
-//! body is a JSON error; an allowed answer keeps every received field, and an allowed `connect`
-//! carries the received or the tenant's `restClientConfig` unless it is REST-API-initiated.
+//! Checks: a refusal (400) names the body's real fault; an accepted body is a JSON object
+//! whose `sessionId` is reported; the kind and catalogue name are the method's; each appKey
+//! reaches its tenant (or the pending/no-tenant fallback, where only events are echoed); a
+//! refusal body is a JSON error; an allowed answer keeps every received field, and an allowed
+//! `connect` carries the received or the tenant's `restClientConfig` unless it is
+//! REST-API-initiated. Two engine bugs this target found are carved out, so that the run stays
+//! green until they are fixed: see [`envelope_fault`] and [`skims`].
 
 #![no_main]
 

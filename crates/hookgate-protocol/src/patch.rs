@@ -135,6 +135,20 @@ mod tests {
         assert!(check_fields(&obj(json!({"published":1})), &target, &declared, true, "connect").is_err());
     }
 
+    /// Found by the `merge_patch` fuzz target: serde_json writes this number as
+    /// `1.0000000000001337e+32` and, without its `float_roundtrip` feature, read that text back
+    /// one unit in the last place off, so the document a policy override produced (the text
+    /// the next policy and WCS receive) changed a field the override did not touch.
+    #[test]
+    fn merged_documents_read_back_unchanged() {
+        let mut target: Map<String, Value> =
+            serde_json::from_str(r#"{"big":100000000000013368089053625086406,"name":"Cam"}"#).unwrap();
+        assert_eq!(target["big"].as_f64(), Some(1.0000000000001337e32));
+        merge(&mut target, &parse_patch(r#"{"name":"cam"}"#).unwrap());
+        let text = Value::Object(target.clone()).to_string();
+        assert_eq!(serde_json::from_str::<Map<String, Value>>(&text).unwrap(), target, "{text}");
+    }
+
     #[test]
     fn override_text_must_be_an_object() {
         assert!(matches!(parse_patch("{not json"), Err(PatchError::NotJson(_))));

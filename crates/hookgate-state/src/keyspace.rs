@@ -54,18 +54,23 @@ impl Keyspace {
 
     /// Sets `key`, replacing its value and expiry. The caller has checked the quota for a new key.
     pub(crate) fn put(&mut self, scope: &Scope, key: &str, value: String, expires_at: Option<Instant>) {
-        let keys = self.scopes.entry(scope.clone()).or_default();
-        let old = keys.insert(key.to_owned(), Entry { value, expires_at });
-        match old {
-            Some(old) => {
-                if old.expires_at == expires_at {
+        let old_expiry = match self.scopes.get_mut(scope).and_then(|keys| keys.get_mut(key)) {
+            Some(entry) => {
+                entry.value = value;
+                if entry.expires_at == expires_at {
                     return;
                 }
-                if let Some(at) = old.expires_at {
-                    self.expiries.remove(&(at, scope.clone(), key.to_owned()));
-                }
+                std::mem::replace(&mut entry.expires_at, expires_at)
             }
-            None => self.len += 1,
+            None => {
+                let keys = self.scopes.entry(scope.clone()).or_default();
+                keys.insert(key.to_owned(), Entry { value, expires_at });
+                self.len += 1;
+                None
+            }
+        };
+        if let Some(at) = old_expiry {
+            self.expiries.remove(&(at, scope.clone(), key.to_owned()));
         }
         if let Some(at) = expires_at {
             self.expiries.insert((at, scope.clone(), key.to_owned()));
@@ -153,7 +158,7 @@ mod tests {
         space.sweep(now + Duration::from_secs(1));
         assert_eq!(space.len(), 2);
         assert!(space.get(&Scope::Tenant, "short").is_none());
-        assert!(space.scopes.get(&session).is_none(), "an emptied session's map is dropped");
+        assert!(!space.scopes.contains_key(&session), "an emptied session's map is dropped");
         space.sweep(now + Duration::from_secs(8));
         assert_eq!(space.get(&Scope::Tenant, "long").map(|e| e.value.as_str()), Some("2"));
         space.sweep(now + Duration::from_secs(9));

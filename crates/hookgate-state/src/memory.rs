@@ -111,10 +111,7 @@ impl MemoryState {
         }
         let mut tenants = self.tenants.write().unwrap_or_else(PoisonError::into_inner);
         let shared = tenants.entry(tenant.to_owned()).or_insert_with(|| {
-            Arc::new(Mutex::new(Tenant {
-                keys: Keyspace::default(),
-                journal: Journal::new(self.config.journal_ttl),
-            }))
+            Arc::new(Mutex::new(Tenant { keys: Keyspace::default(), journal: Journal::new(self.config.journal_ttl) }))
         });
         Arc::clone(shared)
     }
@@ -194,9 +191,7 @@ fn lock(tenant: &Mutex<Tenant>) -> MutexGuard<'_, Tenant> {
 impl StateBackend for MemoryState {
     async fn get(&self, tenant: &str, scope: &Scope, key: &str) -> Result<Option<String>, StateError> {
         self.check_key(scope, key)?;
-        Ok(self
-            .with_keys(tenant, |keys| keys.get(scope, key).map(|entry| entry.value.clone()))
-            .flatten())
+        Ok(self.with_keys(tenant, |keys| keys.get(scope, key).map(|entry| entry.value.clone())).flatten())
     }
 
     async fn set(
@@ -221,9 +216,7 @@ impl StateBackend for MemoryState {
 
     async fn delete(&self, tenant: &str, scope: &Scope, key: &str, op: OpId) -> Result<bool, StateError> {
         self.check_key(scope, key)?;
-        self.update(tenant, op, Call::new(Kind::Delete, scope, key), |keys, _| {
-            Ok(keys.remove(scope, key).is_some())
-        })
+        self.update(tenant, op, Call::new(Kind::Delete, scope, key), |keys, _| Ok(keys.remove(scope, key).is_some()))
     }
 
     async fn incr(
@@ -250,9 +243,7 @@ impl StateBackend for MemoryState {
                 }
             };
             let next = current.checked_add(delta).ok_or_else(|| {
-                StateError::Invalid(format!(
-                    "incr of key {key:?} ({current}) by {delta} overflows a 64-bit integer"
-                ))
+                StateError::Invalid(format!("incr of key {key:?} ({current}) by {delta} overflows a 64-bit integer"))
             })?;
             let expires_at = match ttl.filter(|ttl| !ttl.is_zero()) {
                 Some(_) => self.expiry(now, scope, ttl),

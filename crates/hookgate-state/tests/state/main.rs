@@ -2,10 +2,10 @@
 
 /// Store and `OpId` helpers.
 mod common;
-/// Replayed `OpId`s: first result returned, update not applied twice; the journal window.
-mod idempotency;
 /// Atomicity under concurrency: `incr` totals, `compare_and_set` winners.
 mod concurrency;
+/// Replayed `OpId`s: first result returned, update not applied twice; the journal window.
+mod idempotency;
 /// Key, value, session-id and per-tenant quota limits.
 mod limits;
 /// The exact semantics of each call (`incr`, `compare_and_set`, `keys`, …).

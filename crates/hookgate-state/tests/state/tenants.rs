@@ -23,4 +23,3 @@ async fn tenants_never_see_each_others_keys() {
     assert_eq!(state.keys("alice", &T, "").await.unwrap(), ["k", "n"]);
     assert_eq!(state.get("bob", &T, "k").await.unwrap().as_deref(), Some("bob's"));
 }
-

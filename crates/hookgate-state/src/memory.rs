@@ -52,6 +52,17 @@ impl Default for MemoryStateConfig {
 
 /// The in-process [`StateBackend`]: all tenants' keys in this process's memory.
 ///
+/// # Expiry
+///
+/// - `set` and a successful `compare_and_set` that stores a value replace the key's expiry:
+///   with `ttl`, or none (`set` without a TTL makes a key permanent again, as in Redis).
+/// - `incr` with a TTL resets the expiry; without one it keeps the key's current expiry (a new
+///   key gets none).
+/// - A zero TTL means none, as `ttl-ms` 0 does in the WIT.
+/// - Session-scoped keys get at most [`MemoryStateConfig::session_ttl`] whenever they are
+///   given an expiry, including none: a shorter TTL wins, a longer one or none is capped.
+/// - An expired key is absent to every call, and no longer counts toward the key quota.
+///
 /// Time is [`tokio::time::Instant`], so tests drive expiry with `tokio::time::pause` and
 /// `advance`. Outside a runtime it is the system's monotonic clock.
 #[derive(Debug)]
@@ -118,19 +129,23 @@ impl MemoryState {
 
     /// Checks the sizes of `key` and of the session id of `scope`.
     fn check_key(&self, scope: &Scope, key: &str) -> Result<(), StateError> {
+        self.check_scope(scope)?;
         let max = self.config.max_key_bytes;
-        if let Scope::Session(session) = scope
-            && session.len() > max
-        {
-            return Err(StateError::Invalid(format!(
-                "session id is {} bytes; the limit is {max} bytes",
-                session.len()
-            )));
-        }
         if key.len() > max {
             return Err(StateError::Invalid(format!("key is {} bytes; the limit is {max} bytes", key.len())));
         }
         Ok(())
+    }
+
+    /// Checks the size of the session id of `scope`: it is stored with every key of the session.
+    fn check_scope(&self, scope: &Scope) -> Result<(), StateError> {
+        let max = self.config.max_key_bytes;
+        match scope {
+            Scope::Session(session) if session.len() > max => {
+                Err(StateError::Invalid(format!("session id is {} bytes; the limit is {max} bytes", session.len())))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Checks the size of a value about to be stored at `key`.
@@ -290,7 +305,7 @@ impl StateBackend for MemoryState {
     }
 
     async fn keys(&self, tenant: &str, scope: &Scope, prefix: &str) -> Result<Vec<String>, StateError> {
-        self.check_key(scope, "")?;
+        self.check_scope(scope)?;
         Ok(self.with_keys(tenant, |keys| keys.keys(scope, prefix)).unwrap_or_default())
     }
 

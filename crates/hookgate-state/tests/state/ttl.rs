@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use hookgate_state::StateBackend;
+use hookgate_state::{MemoryState, MemoryStateConfig, StateBackend};
 use tokio::time::advance;
 
 use crate::common::{T, fresh, store};
@@ -71,10 +71,7 @@ async fn compare_and_set_sees_an_expired_key_as_absent() {
 
 #[tokio::test(start_paused = true)]
 async fn expired_keys_free_their_quota() {
-    let state = hookgate_state::MemoryState::new(hookgate_state::MemoryStateConfig {
-        max_keys_per_tenant: 3,
-        ..Default::default()
-    });
+    let state = MemoryState::new(MemoryStateConfig { max_keys_per_tenant: 3, ..Default::default() });
     for key in ["a", "b", "c"] {
         state.set("t", &T, key, "v", Some(SEC), fresh()).await.unwrap();
     }

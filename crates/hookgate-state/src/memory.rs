@@ -4,7 +4,7 @@
 //! one tenant, removes what has expired there (O(expired), through time-ordered indexes), then
 //! runs to completion without awaiting. That makes every update atomic, including the journal
 //! lookup, the update and the record, so two concurrent deliveries of one hook apply it once.
-//! Tenants never share a lock or a key.
+//! Tenants share nothing but a brief read lock on the map of tenants.
 //!
 //! There is no background task: expired keys and journal entries are removed by the next call
 //! for the same tenant. What an idle tenant keeps is bounded by the limits it was held to.

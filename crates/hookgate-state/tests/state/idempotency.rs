@@ -106,3 +106,13 @@ async fn journal_entries_expire_after_the_window() {
     assert_eq!(state.incr("t", &T, "n", 1, None, op(1, 0)).await.unwrap(), 3, "after the window: applied");
     assert_eq!(state.incr("t", &T, "n", 1, None, op(1, 1)).await.unwrap(), 4);
 }
+
+#[tokio::test]
+async fn a_retry_after_the_session_ended_does_not_bring_its_keys_back() {
+    let state = store();
+    let s = session("s1");
+    assert_eq!(state.incr("t", &s, "publishing", 1, None, op(1, 0)).await.unwrap(), 1);
+    assert_eq!(state.end_session("t", "s1").await.unwrap(), 1);
+    assert_eq!(state.incr("t", &s, "publishing", 1, None, op(1, 0)).await.unwrap(), 1);
+    assert!(state.keys("t", &s, "").await.unwrap().is_empty());
+}

@@ -1,13 +1,16 @@
 //! [`MemoryState`]: the in-process backend, for one hookgate process (the default).
 //!
 //! Each tenant has its own keyspace and idempotency journal behind its own mutex: a call locks
-//! one tenant, removes what has expired there (O(expired), through time-ordered indexes), then
+//! one tenant, removes some of what has expired there (through time-ordered indexes), then
 //! runs to completion without awaiting. That makes every update atomic, including the journal
 //! lookup, the update and the record, so two concurrent deliveries of one hook apply it once.
 //! Tenants share nothing but a brief read lock on the map of tenants.
 //!
-//! There is no background task: expired keys and journal entries are removed by the next call
-//! for the same tenant. What an idle tenant keeps is bounded by the limits it was held to.
+//! There is no background task: expired keys and journal entries are removed by the calls for
+//! the same tenant, at most [`SWEEP_BUDGET`] of each per call so that no call holds the lock
+//! for long after a mass expiry (a busy tenant's journal after a quiet night). A call adds at
+//! most one key and one journal entry, so the backlog always drains; until then expired
+//! entries are invisible. What an idle tenant keeps is bounded by the limits it was held to.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
@@ -18,6 +21,9 @@ use tokio::time::Instant;
 use crate::journal::{Call, Journal, Kind, Outcome};
 use crate::keyspace::Keyspace;
 use crate::{OpId, Scope, StateBackend, StateError};
+
+/// How many expired keys, and how many expired journal hooks, one call removes at most.
+const SWEEP_BUDGET: usize = 64;
 
 /// The limits and lifetimes of a [`MemoryState`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,12 +94,13 @@ impl MemoryState {
         Arc::new(MemoryState { config, tenants: RwLock::new(HashMap::new()) })
     }
 
-    /// Runs `f` on the tenant's keys, once expired ones are gone; none if it has none.
-    fn with_keys<T>(&self, tenant: &str, f: impl FnOnce(&mut Keyspace) -> T) -> Option<T> {
+    /// Runs `f` on the tenant's keys and the time; none if the tenant has no keys yet.
+    fn with_keys<T>(&self, tenant: &str, f: impl FnOnce(&mut Keyspace, Instant) -> T) -> Option<T> {
         let shared = self.tenants.read().unwrap_or_else(PoisonError::into_inner).get(tenant).cloned()?;
         let mut tenant = lock(&shared);
-        tenant.sweep(Instant::now());
-        Some(f(&mut tenant.keys))
+        let now = Instant::now();
+        tenant.sweep(now);
+        Some(f(&mut tenant.keys, now))
     }
 
     /// Runs the update `call` once per `op`: replays the recorded result if there is one, else
@@ -109,7 +116,7 @@ impl MemoryState {
         let mut tenant = lock(&shared);
         let now = Instant::now();
         tenant.sweep(now);
-        if let Some(recorded) = tenant.journal.replay(op, call) {
+        if let Some(recorded) = tenant.journal.replay(now, op, call) {
             return recorded;
         }
         let result = apply(&mut tenant.keys, now);
@@ -162,7 +169,9 @@ impl MemoryState {
         Ok(())
     }
 
-    /// Checks that the tenant may add `key`, which it does not hold yet.
+    /// Checks that the tenant may add `key`, which it does not hold yet. Expired keys not yet
+    /// swept never cause a refusal: the call's sweep removed some if any were left, and a tenant
+    /// at the limit less one removed key is below it.
     fn check_quota(&self, tenant: &str, keys: &Keyspace, key: &str) -> Result<(), StateError> {
         let max = self.config.max_keys_per_tenant;
         if keys.len() >= max {
@@ -192,8 +201,8 @@ impl MemoryState {
 
 impl Tenant {
     fn sweep(&mut self, now: Instant) {
-        self.keys.sweep(now);
-        self.journal.sweep(now);
+        self.keys.sweep(now, SWEEP_BUDGET);
+        self.journal.sweep(now, SWEEP_BUDGET);
     }
 }
 
@@ -208,7 +217,7 @@ fn lock(tenant: &Mutex<Tenant>) -> MutexGuard<'_, Tenant> {
 impl StateBackend for MemoryState {
     async fn get(&self, tenant: &str, scope: &Scope, key: &str) -> Result<Option<String>, StateError> {
         self.check_key(scope, key)?;
-        Ok(self.with_keys(tenant, |keys| keys.get(scope, key).map(|entry| entry.value.clone())).flatten())
+        Ok(self.with_keys(tenant, |keys, now| keys.get(scope, key, now).map(|entry| entry.value.clone())).flatten())
     }
 
     async fn set(
@@ -223,7 +232,7 @@ impl StateBackend for MemoryState {
         self.check_key(scope, key)?;
         self.check_value(key, value)?;
         self.update(tenant, op, Call::new(Kind::Set, scope, key), |keys, now| {
-            if keys.get(scope, key).is_none() {
+            if keys.get(scope, key, now).is_none() {
                 self.check_quota(tenant, keys, key)?;
             }
             keys.put(scope, key, value.to_owned(), self.expiry(now, scope, ttl));
@@ -233,7 +242,9 @@ impl StateBackend for MemoryState {
 
     async fn delete(&self, tenant: &str, scope: &Scope, key: &str, op: OpId) -> Result<bool, StateError> {
         self.check_key(scope, key)?;
-        self.update(tenant, op, Call::new(Kind::Delete, scope, key), |keys, _| Ok(keys.remove(scope, key).is_some()))
+        self.update(tenant, op, Call::new(Kind::Delete, scope, key), |keys, now| {
+            Ok(keys.remove(scope, key, now).is_some())
+        })
     }
 
     async fn incr(
@@ -247,7 +258,7 @@ impl StateBackend for MemoryState {
     ) -> Result<i64, StateError> {
         self.check_key(scope, key)?;
         self.update(tenant, op, Call::new(Kind::Incr, scope, key), |keys, now| {
-            let (current, expires_at) = match keys.get(scope, key) {
+            let (current, expires_at) = match keys.get(scope, key, now) {
                 Some(entry) => {
                     let current = entry.value.parse::<i64>().map_err(|_| {
                         StateError::Invalid(format!("key {key:?} holds a value that is not a 64-bit integer"))
@@ -286,7 +297,7 @@ impl StateBackend for MemoryState {
             self.check_value(key, value)?;
         }
         self.update(tenant, op, Call::new(Kind::CompareAndSet, scope, key), |keys, now| {
-            let current = keys.get(scope, key).map(|entry| entry.value.as_str());
+            let current = keys.get(scope, key, now).map(|entry| entry.value.as_str());
             if current != expected {
                 return Ok(false);
             }
@@ -299,7 +310,7 @@ impl StateBackend for MemoryState {
                     keys.put(scope, key, value.to_owned(), self.expiry(now, scope, ttl));
                 }
                 None => {
-                    keys.remove(scope, key);
+                    keys.remove(scope, key, now);
                 }
             }
             Ok(true)
@@ -308,11 +319,11 @@ impl StateBackend for MemoryState {
 
     async fn keys(&self, tenant: &str, scope: &Scope, prefix: &str) -> Result<Vec<String>, StateError> {
         self.check_scope(scope)?;
-        Ok(self.with_keys(tenant, |keys| keys.keys(scope, prefix)).unwrap_or_default())
+        Ok(self.with_keys(tenant, |keys, now| keys.keys(scope, prefix, now)).unwrap_or_default())
     }
 
     async fn end_session(&self, tenant: &str, session: &str) -> Result<usize, StateError> {
         let session = Scope::Session(session.to_owned());
-        Ok(self.with_keys(tenant, |keys| keys.clear(&session)).unwrap_or(0))
+        Ok(self.with_keys(tenant, |keys, now| keys.clear(&session, now)).unwrap_or(0))
     }
 }

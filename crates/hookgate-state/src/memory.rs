@@ -73,6 +73,23 @@ impl Default for MemoryStateConfig {
 ///
 /// Time is [`tokio::time::Instant`], so tests drive expiry with `tokio::time::pause` and
 /// `advance`. Outside a runtime it is the system's monotonic clock.
+///
+/// # Example
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), hookgate_state::StateError> {
+/// use hookgate_state::{MemoryState, MemoryStateConfig, OpId, Scope, StateBackend};
+///
+/// let state = MemoryState::new(MemoryStateConfig::default());
+/// // The first update of a hook delivery (`hook` is sha256 of its method and body).
+/// let op = OpId { hook: [7; 32], seq: 0 };
+/// assert_eq!(state.incr("tenant", &Scope::Tenant, "publishers", 1, None, op).await?, 1);
+/// // WCS retries the same hook: the update is replayed, not applied again.
+/// assert_eq!(state.incr("tenant", &Scope::Tenant, "publishers", 1, None, op).await?, 1);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct MemoryState {
     config: MemoryStateConfig,

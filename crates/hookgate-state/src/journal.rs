@@ -3,8 +3,10 @@
 //! Entries are grouped by hook delivery: one map entry per hook digest holds that evaluation's
 //! updates sorted by position, so a delivery costs one 32-byte key however many updates it
 //! makes. Hooks expire `ttl` after their first update, in the order they were first seen, so a
-//! FIFO queue is a complete time-ordered index and a sweep costs O(expired).
+//! FIFO queue is a complete time-ordered index and a sweep costs O(expired). A sweep may stop
+//! early, so lookups also check expiry: an expired hook is unknown even while still stored.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::Duration;
@@ -108,12 +110,27 @@ struct Record {
     result: Result<Value, StateError>,
 }
 
+/// One hook delivery's recorded updates.
+#[derive(Debug)]
+struct Hook {
+    /// None if `ttl` is too long to represent: then it never expires.
+    expires_at: Option<Instant>,
+    /// Sorted by position.
+    ops: Vec<(u32, Record)>,
+}
+
+impl Hook {
+    fn live(&self, now: Instant) -> bool {
+        self.expires_at.is_none_or(|at| at > now)
+    }
+}
+
 /// One tenant's journal.
 #[derive(Debug)]
 pub(crate) struct Journal {
     ttl: Duration,
-    /// Hook digest → its updates, sorted by position.
-    hooks: HashMap<[u8; 32], Vec<(u32, Record)>>,
+    /// Hook digest → its updates.
+    hooks: HashMap<[u8; 32], Hook>,
     /// (expiry, hook) in expiry order; one entry per key of `hooks` that can expire.
     order: VecDeque<(Instant, [u8; 32])>,
 }
@@ -123,20 +140,25 @@ impl Journal {
         Journal { ttl, hooks: HashMap::new(), order: VecDeque::new() }
     }
 
-    /// Forgets the hooks whose window ended at or before `now`.
-    pub(crate) fn sweep(&mut self, now: Instant) {
-        while let Some(&(at, hook)) = self.order.front() {
+    /// Forgets up to `budget` of the hooks whose window ended at or before `now`, oldest first.
+    pub(crate) fn sweep(&mut self, now: Instant, budget: usize) {
+        for _ in 0..budget {
+            let Some(&(at, hook)) = self.order.front() else { break };
             if at > now {
                 break;
             }
             self.order.pop_front();
-            self.hooks.remove(&hook);
+            // A hook recorded again after it expired has a newer entry further back.
+            if self.hooks.get(&hook).is_some_and(|recorded| recorded.expires_at == Some(at)) {
+                self.hooks.remove(&hook);
+            }
         }
     }
 
-    /// The recorded result of `op`, if any, as the type `call` returns.
-    pub(crate) fn replay<T: Outcome>(&self, op: OpId, call: Call) -> Option<Result<T, StateError>> {
-        let ops = self.hooks.get(&op.hook)?;
+    /// The result of `op` recorded within the window that includes `now`, if any, as the type
+    /// `call` returns.
+    pub(crate) fn replay<T: Outcome>(&self, now: Instant, op: OpId, call: Call) -> Option<Result<T, StateError>> {
+        let ops = &self.hooks.get(&op.hook).filter(|hook| hook.live(now))?.ops;
         let index = ops.binary_search_by_key(&op.seq, |(seq, _)| *seq).ok()?;
         let record = &ops[index].1;
         if record.call != call {
@@ -163,12 +185,19 @@ impl Journal {
 
     /// Records the result of `op`, made at `now`.
     pub(crate) fn record(&mut self, now: Instant, op: OpId, call: Call, result: Result<Value, StateError>) {
-        let ops = self.hooks.entry(op.hook).or_insert_with(|| {
-            if let Some(at) = now.checked_add(self.ttl) {
-                self.order.push_back((at, op.hook));
+        let hook = match self.hooks.entry(op.hook) {
+            Entry::Occupied(hook) if hook.get().live(now) => hook.into_mut(),
+            entry => {
+                let expires_at = now.checked_add(self.ttl);
+                if let Some(at) = expires_at {
+                    self.order.push_back((at, op.hook));
+                }
+                // Most evaluations make one update; a second grows it to four.
+                let hook = Hook { expires_at, ops: Vec::with_capacity(1) };
+                entry.insert_entry(hook).into_mut()
             }
-            Vec::new()
-        });
+        };
+        let ops = &mut hook.ops;
         let record = Record { call, result };
         match ops.binary_search_by_key(&op.seq, |(seq, _)| *seq) {
             Ok(index) => ops[index].1 = record,
@@ -198,10 +227,10 @@ mod tests {
         let incr = Call::new(Kind::Incr, &Scope::Tenant, "n");
         journal.record(now, op(1, 1), incr, Ok(Value::Int(7)));
         journal.record(now, op(1, 0), incr, Ok(Value::Int(6)));
-        assert_eq!(journal.replay::<i64>(op(1, 0), incr), Some(Ok(6)));
-        assert_eq!(journal.replay::<i64>(op(1, 1), incr), Some(Ok(7)));
-        assert_eq!(journal.replay::<i64>(op(1, 2), incr), None);
-        assert_eq!(journal.replay::<i64>(op(2, 0), incr), None);
+        assert_eq!(journal.replay::<i64>(now, op(1, 0), incr), Some(Ok(6)));
+        assert_eq!(journal.replay::<i64>(now, op(1, 1), incr), Some(Ok(7)));
+        assert_eq!(journal.replay::<i64>(now, op(1, 2), incr), None);
+        assert_eq!(journal.replay::<i64>(now, op(2, 0), incr), None);
         assert_eq!(journal.hooks(), 1);
     }
 
@@ -211,14 +240,14 @@ mod tests {
         let mut journal = Journal::new(Duration::from_secs(60));
         journal.record(now, op(1, 0), Call::new(Kind::Incr, &Scope::Tenant, "n"), Ok(Value::Int(1)));
         let Some(Err(StateError::Invalid(msg))) =
-            journal.replay::<bool>(op(1, 0), Call::new(Kind::Delete, &Scope::Tenant, "n"))
+            journal.replay::<bool>(now, op(1, 0), Call::new(Kind::Delete, &Scope::Tenant, "n"))
         else {
             panic!("expected a mismatch error");
         };
         assert!(msg.contains("update #0 of this hook delivery is a delete"), "{msg}");
         assert!(msg.contains("the first delivery's was an incr:"), "{msg}");
         let Some(Err(StateError::Invalid(msg))) =
-            journal.replay::<i64>(op(1, 0), Call::new(Kind::Incr, &Scope::Session("s".into()), "n"))
+            journal.replay::<i64>(now, op(1, 0), Call::new(Kind::Incr, &Scope::Session("s".into()), "n"))
         else {
             panic!("expected a mismatch error");
         };
@@ -228,18 +257,39 @@ mod tests {
     #[test]
     fn sweep_forgets_hooks_after_the_window() {
         let start = Instant::now();
+        let now = start + Duration::from_secs(10);
         let mut journal = Journal::new(Duration::from_secs(10));
         let set = Call::new(Kind::Set, &Scope::Tenant, "k");
         journal.record(start, op(1, 0), set, Ok(Value::Unit));
         journal.record(start + Duration::from_secs(5), op(2, 0), set, Ok(Value::Unit));
         journal.record(start + Duration::from_secs(6), op(1, 1), set, Ok(Value::Unit));
-        journal.sweep(start + Duration::from_secs(9));
+        journal.sweep(start + Duration::from_secs(9), usize::MAX);
         assert_eq!(journal.hooks(), 2);
-        journal.sweep(start + Duration::from_secs(10));
+        journal.sweep(now, usize::MAX);
         assert_eq!(journal.hooks(), 1);
-        assert_eq!(journal.replay::<()>(op(1, 1), set), None);
-        assert_eq!(journal.replay::<()>(op(2, 0), set), Some(Ok(())));
-        journal.sweep(start + Duration::from_secs(15));
+        assert_eq!(journal.replay::<()>(now, op(1, 1), set), None);
+        assert_eq!(journal.replay::<()>(now, op(2, 0), set), Some(Ok(())));
+        journal.sweep(start + Duration::from_secs(15), usize::MAX);
         assert_eq!(journal.hooks(), 0);
+    }
+
+    #[test]
+    fn an_expired_hook_is_unknown_before_it_is_swept_and_recorded_afresh() {
+        let start = Instant::now();
+        let later = start + Duration::from_secs(10);
+        let mut journal = Journal::new(Duration::from_secs(10));
+        let incr = Call::new(Kind::Incr, &Scope::Tenant, "n");
+        journal.record(start, op(1, 0), incr, Ok(Value::Int(1)));
+        journal.record(start, op(2, 0), incr, Ok(Value::Int(2)));
+        journal.sweep(later, 1);
+        assert_eq!(journal.hooks(), 1, "a budget of one sweeps one hook");
+        assert_eq!(journal.replay::<i64>(later, op(2, 0), incr), None, "expired, though still stored");
+        journal.record(later, op(2, 0), incr, Ok(Value::Int(3)));
+        // The stale queue entry of the first window must not remove the second.
+        journal.sweep(later, usize::MAX);
+        assert_eq!(journal.replay::<i64>(later, op(2, 0), incr), Some(Ok(3)));
+        journal.sweep(later + Duration::from_secs(10), usize::MAX);
+        assert_eq!(journal.hooks(), 0);
+        assert!(journal.order.is_empty());
     }
 }

@@ -1,8 +1,10 @@
 //! One tenant's keys, by scope, with a time-ordered index of their expiries.
 //!
 //! Every key that can expire has one entry in `expiries`, so removing what has expired costs
-//! O(expired · log n) and nothing scans the whole store. Each scope's keys are a `BTreeMap`, so
-//! a prefix listing is a range scan that comes out sorted.
+//! O(expired · log n) and nothing scans the whole store. A sweep may stop early (to bound the
+//! time a call holds the tenant's lock), so every read also checks expiry: an expired key that
+//! is still stored is absent to every call. Each scope's keys are a `BTreeMap`, so a prefix
+//! listing is a range scan that comes out sorted.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Bound;
@@ -18,90 +20,103 @@ pub(crate) struct Entry {
     pub(crate) expires_at: Option<Instant>,
 }
 
+impl Entry {
+    fn live(&self, now: Instant) -> bool {
+        self.expires_at.is_none_or(|at| at > now)
+    }
+}
+
 /// One tenant's keys.
 #[derive(Debug, Default)]
 pub(crate) struct Keyspace {
     scopes: HashMap<Scope, BTreeMap<String, Entry>>,
     /// (expiry, scope, key) of every key with an expiry.
     expiries: BTreeSet<(Instant, Scope, String)>,
-    /// The number of keys across all scopes (the quota counts them all).
+    /// The number of stored keys across all scopes, expired ones not yet swept included.
     len: usize,
 }
 
 impl Keyspace {
-    /// How many keys the tenant holds.
+    /// How many keys are stored, expired ones not yet swept included.
     pub(crate) fn len(&self) -> usize {
         self.len
     }
 
-    /// Removes the keys whose expiry is at or before `now`.
-    pub(crate) fn sweep(&mut self, now: Instant) {
-        while let Some((at, _, _)) = self.expiries.first() {
-            if *at > now {
+    /// Removes up to `budget` of the keys whose expiry is at or before `now`, earliest first.
+    pub(crate) fn sweep(&mut self, now: Instant, budget: usize) {
+        for _ in 0..budget {
+            if self.expiries.first().is_none_or(|(at, _, _)| *at > now) {
                 break;
             }
             let Some((at, scope, key)) = self.expiries.pop_first() else { break };
-            if self.get(&scope, &key).is_some_and(|entry| entry.expires_at == Some(at)) {
+            if self.scopes.get(&scope).and_then(|keys| keys.get(&key)).is_some_and(|e| e.expires_at == Some(at)) {
                 self.take(&scope, &key);
             }
         }
     }
 
-    /// The entry of `key` (the caller has swept, so it has not expired).
-    pub(crate) fn get(&self, scope: &Scope, key: &str) -> Option<&Entry> {
-        self.scopes.get(scope)?.get(key)
+    /// The entry of `key`, unless it has expired at `now`.
+    pub(crate) fn get(&self, scope: &Scope, key: &str, now: Instant) -> Option<&Entry> {
+        self.scopes.get(scope)?.get(key).filter(|entry| entry.live(now))
     }
 
-    /// Sets `key`, replacing its value and expiry. The caller has checked the quota for a new key.
+    /// Sets `key`, replacing its value and expiry (and an expired entry, in place). The caller
+    /// has checked the quota for a new key.
     pub(crate) fn put(&mut self, scope: &Scope, key: &str, value: String, expires_at: Option<Instant>) {
-        let keys = self.scopes.entry(scope.clone()).or_default();
-        let old = keys.insert(key.to_owned(), Entry { value, expires_at });
-        match old {
-            Some(old) => {
-                if old.expires_at == expires_at {
+        let old_expiry = match self.scopes.get_mut(scope).and_then(|keys| keys.get_mut(key)) {
+            Some(entry) => {
+                entry.value = value;
+                if entry.expires_at == expires_at {
                     return;
                 }
-                if let Some(at) = old.expires_at {
-                    self.expiries.remove(&(at, scope.clone(), key.to_owned()));
-                }
+                std::mem::replace(&mut entry.expires_at, expires_at)
             }
-            None => self.len += 1,
+            None => {
+                let keys = self.scopes.entry(scope.clone()).or_default();
+                keys.insert(key.to_owned(), Entry { value, expires_at });
+                self.len += 1;
+                None
+            }
+        };
+        if let Some(at) = old_expiry {
+            self.expiries.remove(&(at, scope.clone(), key.to_owned()));
         }
         if let Some(at) = expires_at {
             self.expiries.insert((at, scope.clone(), key.to_owned()));
         }
     }
 
-    /// Removes `key`; its entry if it was set.
-    pub(crate) fn remove(&mut self, scope: &Scope, key: &str) -> Option<Entry> {
+    /// Removes `key`; its entry if it was set and had not expired at `now`.
+    pub(crate) fn remove(&mut self, scope: &Scope, key: &str, now: Instant) -> Option<Entry> {
         let entry = self.take(scope, key)?;
         if let Some(at) = entry.expires_at {
             self.expiries.remove(&(at, scope.clone(), key.to_owned()));
         }
-        Some(entry)
+        Some(entry).filter(|entry| entry.live(now))
     }
 
-    /// The keys of `scope` that start with `prefix`, sorted.
-    pub(crate) fn keys(&self, scope: &Scope, prefix: &str) -> Vec<String> {
+    /// The keys of `scope` that start with `prefix` and have not expired at `now`, sorted.
+    pub(crate) fn keys(&self, scope: &Scope, prefix: &str, now: Instant) -> Vec<String> {
         let Some(keys) = self.scopes.get(scope) else { return Vec::new() };
         keys.range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
-            .map(|(key, _)| key)
-            .take_while(|key| key.starts_with(prefix))
-            .cloned()
+            .take_while(|(key, _)| key.starts_with(prefix))
+            .filter(|(_, entry)| entry.live(now))
+            .map(|(key, _)| key.clone())
             .collect()
     }
 
-    /// Removes every key of `scope`; how many there were.
-    pub(crate) fn clear(&mut self, scope: &Scope) -> usize {
+    /// Removes every key of `scope`; how many there were that had not expired at `now`.
+    pub(crate) fn clear(&mut self, scope: &Scope, now: Instant) -> usize {
         let Some(keys) = self.scopes.remove(scope) else { return 0 };
         self.len -= keys.len();
-        let count = keys.len();
+        let mut live = 0;
         for (key, entry) in keys {
+            live += usize::from(entry.live(now));
             if let Some(at) = entry.expires_at {
                 self.expiries.remove(&(at, scope.clone(), key));
             }
         }
-        count
+        live
     }
 
     /// Removes `key` from its scope map (dropping the map when it empties), not from the index.
@@ -122,18 +137,21 @@ mod tests {
 
     use super::*;
 
+    const SEC: Duration = Duration::from_secs(1);
+
     #[test]
     fn keys_lists_a_prefix_sorted_per_scope() {
+        let now = Instant::now();
         let mut space = Keyspace::default();
         let session = Scope::Session("s1".into());
         for key in ["b", "a/2", "a/1", "a", "ab", "a/10"] {
             space.put(&Scope::Tenant, key, "v".into(), None);
         }
         space.put(&session, "a/3", "v".into(), None);
-        assert_eq!(space.keys(&Scope::Tenant, "a/"), ["a/1", "a/10", "a/2"]);
-        assert_eq!(space.keys(&Scope::Tenant, ""), ["a", "a/1", "a/10", "a/2", "ab", "b"]);
-        assert_eq!(space.keys(&session, "a"), ["a/3"]);
-        assert!(space.keys(&Scope::Session("other".into()), "").is_empty());
+        assert_eq!(space.keys(&Scope::Tenant, "a/", now), ["a/1", "a/10", "a/2"]);
+        assert_eq!(space.keys(&Scope::Tenant, "", now), ["a", "a/1", "a/10", "a/2", "ab", "b"]);
+        assert_eq!(space.keys(&session, "a", now), ["a/3"]);
+        assert!(space.keys(&Scope::Session("other".into()), "", now).is_empty());
         assert_eq!(space.len(), 7);
     }
 
@@ -142,22 +160,45 @@ mod tests {
         let now = Instant::now();
         let mut space = Keyspace::default();
         let session = Scope::Session("s1".into());
-        space.put(&Scope::Tenant, "short", "1".into(), Some(now + Duration::from_secs(1)));
-        space.put(&Scope::Tenant, "long", "2".into(), Some(now + Duration::from_secs(5)));
+        space.put(&Scope::Tenant, "short", "1".into(), Some(now + SEC));
+        space.put(&Scope::Tenant, "long", "2".into(), Some(now + 5 * SEC));
         space.put(&Scope::Tenant, "forever", "3".into(), None);
-        space.put(&session, "s", "4".into(), Some(now + Duration::from_secs(1)));
+        space.put(&session, "s", "4".into(), Some(now + SEC));
         // Re-setting moves the key in the index instead of leaving a stale entry.
-        space.put(&Scope::Tenant, "long", "2".into(), Some(now + Duration::from_secs(9)));
+        space.put(&Scope::Tenant, "long", "2".into(), Some(now + 9 * SEC));
         assert_eq!(space.expiries.len(), 3);
 
-        space.sweep(now + Duration::from_secs(1));
+        space.sweep(now + SEC, usize::MAX);
         assert_eq!(space.len(), 2);
-        assert!(space.get(&Scope::Tenant, "short").is_none());
         assert!(!space.scopes.contains_key(&session), "an emptied session's map is dropped");
-        space.sweep(now + Duration::from_secs(8));
-        assert_eq!(space.get(&Scope::Tenant, "long").map(|e| e.value.as_str()), Some("2"));
-        space.sweep(now + Duration::from_secs(9));
+        space.sweep(now + 8 * SEC, usize::MAX);
+        assert_eq!(space.get(&Scope::Tenant, "long", now + 8 * SEC).map(|e| e.value.as_str()), Some("2"));
+        space.sweep(now + 9 * SEC, usize::MAX);
         assert_eq!(space.len(), 1);
+        assert!(space.expiries.is_empty());
+    }
+
+    #[test]
+    fn a_bounded_sweep_leaves_expired_keys_invisible() {
+        let now = Instant::now();
+        let later = now + SEC;
+        let mut space = Keyspace::default();
+        for i in 0..10 {
+            space.put(&Scope::Tenant, &format!("k{i}"), "v".into(), Some(now + SEC));
+        }
+        space.put(&Scope::Tenant, "kept", "v".into(), None);
+        space.sweep(later, 4);
+        assert_eq!(space.len(), 7, "4 of 10 expired keys swept");
+        assert_eq!(space.keys(&Scope::Tenant, "k", later), ["kept"]);
+        assert!(space.get(&Scope::Tenant, "k9", later).is_none());
+        assert!(space.remove(&Scope::Tenant, "k9", later).is_none(), "an expired key did not exist");
+        // Re-setting an expired key replaces it in place.
+        space.put(&Scope::Tenant, "k8", "new".into(), None);
+        assert_eq!(space.len(), 6);
+        assert_eq!(space.get(&Scope::Tenant, "k8", later).map(|e| e.value.as_str()), Some("new"));
+        space.sweep(later, usize::MAX);
+        assert_eq!(space.keys(&Scope::Tenant, "", later), ["k8", "kept"]);
+        assert_eq!(space.len(), 2);
         assert!(space.expiries.is_empty());
     }
 
@@ -166,13 +207,14 @@ mod tests {
         let now = Instant::now();
         let mut space = Keyspace::default();
         let session = Scope::Session("s1".into());
-        space.put(&session, "a", "1".into(), Some(now + Duration::from_secs(1)));
+        space.put(&session, "a", "1".into(), Some(now + SEC));
         space.put(&session, "b", "1".into(), None);
-        space.put(&Scope::Tenant, "c", "1".into(), Some(now + Duration::from_secs(1)));
-        assert_eq!(space.clear(&session), 2);
-        assert_eq!(space.clear(&session), 0);
-        assert_eq!(space.remove(&Scope::Tenant, "c").map(|e| e.value), Some("1".into()));
-        assert!(space.remove(&Scope::Tenant, "c").is_none());
+        space.put(&session, "expired", "1".into(), Some(now));
+        space.put(&Scope::Tenant, "c", "1".into(), Some(now + SEC));
+        assert_eq!(space.clear(&session, now), 2, "the expired key is removed but not counted");
+        assert_eq!(space.clear(&session, now), 0);
+        assert_eq!(space.remove(&Scope::Tenant, "c", now).map(|e| e.value), Some("1".into()));
+        assert!(space.remove(&Scope::Tenant, "c", now).is_none());
         assert_eq!(space.len(), 0);
         assert!(space.expiries.is_empty() && space.scopes.is_empty());
     }

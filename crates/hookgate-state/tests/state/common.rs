@@ -3,6 +3,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use hookgate_state::{MemoryState, MemoryStateConfig, OpId, Scope};
 
+/// The tenant's own scope.
 pub(crate) const T: Scope = Scope::Tenant;
 
 /// A store with the default config.

@@ -106,3 +106,25 @@ async fn journal_entries_expire_after_the_window() {
     assert_eq!(state.incr("t", &T, "n", 1, None, op(1, 0)).await.unwrap(), 3, "after the window: applied");
     assert_eq!(state.incr("t", &T, "n", 1, None, op(1, 1)).await.unwrap(), 4);
 }
+
+#[tokio::test]
+async fn a_retry_after_the_session_ended_does_not_bring_its_keys_back() {
+    let state = store();
+    let s = session("s1");
+    assert_eq!(state.incr("t", &s, "publishing", 1, None, op(1, 0)).await.unwrap(), 1);
+    assert_eq!(state.end_session("t", "s1").await.unwrap(), 1);
+    assert_eq!(state.incr("t", &s, "publishing", 1, None, op(1, 0)).await.unwrap(), 1);
+    assert!(state.keys("t", &s, "").await.unwrap().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_mass_of_expired_journal_entries_is_forgotten_at_once() {
+    let state = MemoryState::new(MemoryStateConfig { journal_ttl: Duration::from_secs(60), ..Default::default() });
+    for hook in 0..1000 {
+        state.incr("t", &T, "n", 1, None, op(hook, 0)).await.unwrap();
+    }
+    advance(Duration::from_secs(60)).await;
+    // Far more hooks expired than one call sweeps; the last one is forgotten all the same.
+    assert_eq!(state.incr("t", &T, "n", 1, None, op(999, 0)).await.unwrap(), 1001);
+    assert_eq!(state.incr("t", &T, "n", 1, None, op(999, 0)).await.unwrap(), 1001, "recorded afresh");
+}

@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use hookgate_state::StateBackend;
+use hookgate_state::{MemoryState, MemoryStateConfig, StateBackend};
 use tokio::time::advance;
 
 use crate::common::{T, fresh, store};
@@ -71,10 +71,7 @@ async fn compare_and_set_sees_an_expired_key_as_absent() {
 
 #[tokio::test(start_paused = true)]
 async fn expired_keys_free_their_quota() {
-    let state = hookgate_state::MemoryState::new(hookgate_state::MemoryStateConfig {
-        max_keys_per_tenant: 3,
-        ..Default::default()
-    });
+    let state = MemoryState::new(MemoryStateConfig { max_keys_per_tenant: 3, ..Default::default() });
     for key in ["a", "b", "c"] {
         state.set("t", &T, key, "v", Some(SEC), fresh()).await.unwrap();
     }
@@ -83,4 +80,22 @@ async fn expired_keys_free_their_quota() {
     for key in ["d", "e", "f"] {
         state.set("t", &T, key, "v", None, fresh()).await.unwrap();
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_mass_expiry_is_invisible_at_once_though_swept_in_batches() {
+    let state = MemoryState::new(MemoryStateConfig { max_keys_per_tenant: 1000, ..Default::default() });
+    for i in 0..1000 {
+        state.set("t", &T, &format!("k{i:04}"), "v", Some(SEC), fresh()).await.unwrap();
+    }
+    advance(SEC).await;
+    assert!(state.keys("t", &T, "k").await.unwrap().is_empty());
+    assert_eq!(state.get("t", &T, "k0999").await.unwrap(), None);
+    assert!(!state.delete("t", &T, "k0998", fresh()).await.unwrap());
+    assert_eq!(state.incr("t", &T, "k0997", 1, None, fresh()).await.unwrap(), 1, "an expired counter is 0");
+    // Unswept expired keys never make the quota refuse a key.
+    for i in 0..999 {
+        state.set("t", &T, &format!("new{i:04}"), "v", None, fresh()).await.unwrap();
+    }
+    assert_eq!(state.keys("t", &T, "").await.unwrap().len(), 1000);
 }

@@ -13,21 +13,21 @@
 //! reaches its tenant (or the pending/no-tenant fallback, where only events are echoed); a
 //! refusal body is a JSON error; an allowed answer keeps every received field, and an allowed
 //! `connect` carries the received or the tenant's `restClientConfig` unless it is
-//! REST-API-initiated. Two engine bugs this target found are carved out, so that the run stays
-//! green until they are fixed: see [`envelope_fault`] and [`skims`].
+//! REST-API-initiated. It found two engine bugs, now fixed and kept as regression seeds in its
+//! corpus: a skimmed-only body that panicked the override path, and envelope faults (`appKey`
+//! twice, or not a string) misnamed "not valid JSON".
 
 #![no_main]
 
 use hookgate_config::{AuthConfig, BasicAuth, Limits, Secret, TenantManifest, parse_tenant};
-use hookgate_engine::{BadHook, Body, Decision, HookRequest, Tenant, TenantSet};
+use hookgate_engine::{BadHook, Body, Decision, HookRequest, Services, Tenant, TenantSet};
 use hookgate_protocol::rest_client_config::{self, MethodEntry};
 use hookgate_protocol::{Method, MethodKind};
 use hookgate_runtime::EvalLimits;
 use libfuzzer_sys::fuzz_target;
-use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::de::IgnoredAny;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
-use std::fmt;
 use std::path::Path;
 use std::sync::{Arc, LazyLock};
 use std::task::{Context, Poll, Waker};
@@ -79,7 +79,7 @@ fn tenant(name: &str, auth: AuthConfig) -> Tenant {
         slots: Arc::new(tokio::sync::Semaphore::new(manifest.limits.max_concurrent as usize)),
         manifest,
         policies: HashMap::new(),
-        limits: EvalLimits { timeout_ms: 50, memory_mb: 32, max_output_bytes: 64 * 1024 },
+        limits: EvalLimits::default(),
         generation: 1,
         loaded_at: std::time::SystemTime::UNIX_EPOCH,
     }
@@ -95,63 +95,21 @@ static TENANTS: LazyLock<TenantSet> = LazyLock::new(|| {
         .with_pending(PENDING)
 });
 
+static SERVICES: LazyLock<Services> = LazyLock::new(Services::in_process);
+
 /// Runs `decide` to completion: with empty chains nothing in it waits.
 fn decide(request: HookRequest<'_>) -> Result<Decision, BadHook> {
-    let mut future = std::pin::pin!(TENANTS.decide(request));
+    let mut future = std::pin::pin!(TENANTS.decide(request, &SERVICES));
     match future.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
         Poll::Ready(result) => result,
         Poll::Pending => panic!("decide waited although no policy runs"),
     }
 }
 
-/// Whether `body` is a JSON object that the envelope parse refuses as "not valid JSON" although
-/// it is JSON: its `appKey` or `sessionId` appears twice, or is neither a string nor null.
-/// WCS never sends such a body and it is refused (400) rather than routed, but the message and
-/// the `NotJson` variant misname the fault (reported; the fix belongs in hookgate-engine).
-fn envelope_fault(body: &[u8]) -> bool {
-    struct Fault(bool);
-    impl<'de> Deserialize<'de> for Fault {
-        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-            deserializer.deserialize_map(FaultVisitor)
-        }
-    }
-    struct FaultVisitor;
-    impl<'de> Visitor<'de> for FaultVisitor {
-        type Value = Fault;
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a JSON object")
-        }
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fault, A::Error> {
-            let (mut app_key, mut session_id, mut fault) = (0, 0, false);
-            while let Some(key) = map.next_key::<String>()? {
-                let seen = match key.as_str() {
-                    "appKey" => &mut app_key,
-                    "sessionId" => &mut session_id,
-                    _ => {
-                        map.next_value::<IgnoredAny>()?;
-                        continue;
-                    }
-                };
-                *seen += 1;
-                let text = matches!(map.next_value::<Value>()?, Value::String(_) | Value::Null);
-                fault |= *seen > 1 || !text;
-            }
-            Ok(Fault(fault))
-        }
-    }
-    serde_json::from_slice::<Fault>(body).is_ok_and(|fault| fault.0)
-}
-
-/// Whether serde_json's skimming pass (the one that skips a value) accepts `body`.
-///
-/// Known engine bug (reported, the fix belongs in hookgate-engine): the envelope parse reads
-/// `appKey` and `sessionId` and only skims every other field, so it accepts a body that
-/// serde_json cannot read as a document: a number out of `f64` range (`"x":1e999`) or a lone
-/// surrogate escape (`"x":"\ud800"`). Such a hook is routed, an allowed `connect` gets no
-/// `restClientConfig` (the splice needs the parsed object), and a policy override reaches the
-/// `unreachable!` of `Chain::evaluate` (decide.rs): the handler panics, WCS gets an empty reply.
-/// Once the envelope parse refuses these bodies, the accepted branch's early return that uses
-/// this goes.
+/// Whether serde_json's skimming pass (the one that skips a value) accepts `body`. The
+/// envelope parse reads `appKey` and `sessionId` and only skims the rest, so it accepts bodies a
+/// full parse refuses (a number out of `f64` range, a lone surrogate escape); where hookgate
+/// needs the full document (an override, the `connect` splice) such a body is answered 400.
 fn skims(body: &[u8]) -> bool {
     serde_json::from_slice::<IgnoredAny>(body).is_ok()
 }
@@ -181,15 +139,20 @@ fuzz_target!(|data: &[u8]| {
             return;
         }
         Err(BadHook::NotJson(message)) => {
-            let json = serde_json::from_slice::<Value>(body).is_ok();
-            assert!(!json || envelope_fault(body), "JSON body refused as not JSON: {message}");
+            assert!(serde_json::from_slice::<Value>(body).is_err(), "JSON body refused as not JSON: {message}");
+            return;
+        }
+        Err(BadHook::BadEnvelope(message)) => {
+            let object = serde_json::from_slice::<Value>(body).is_ok_and(|value| value.is_object());
+            assert!(object, "a body refused for its envelope is not a JSON object: {message}");
             return;
         }
         Ok(decision) => decision,
     };
-    assert!(!envelope_fault(body), "a body with a duplicated or non-string appKey/sessionId was accepted");
     let Ok(received) = serde_json::from_slice::<Map<String, Value>>(body) else {
         assert!(skims(body), "an accepted body is not JSON");
+        // Never a rewritten answer built from a body that cannot be read as a document.
+        assert!(matches!(decision.body, Body::Echo) || decision.status != 200, "unreadable body rewritten");
         return;
     };
     let text = |key: &str| received.get(key).and_then(Value::as_str).unwrap_or_default();

@@ -103,4 +103,12 @@ mod tests {
         let err = config.validate().expect_err("initial backoff above the maximum is refused");
         assert_eq!(err.to_string(), "send_data.backoff_initial_ms = 5000 is out of range 0..=1000");
     }
+
+    #[test]
+    fn a_send_data_table_fills_in_defaults_and_refuses_unknown_keys() {
+        let config: OutboxConfig = toml::from_str("timeout_ms = 500\nmax_in_flight = 8\n").unwrap();
+        assert_eq!(config, OutboxConfig { timeout_ms: 500, max_in_flight: 8, ..OutboxConfig::default() });
+        let err = toml::from_str::<OutboxConfig>("timeout = 500\n").unwrap_err();
+        assert!(err.to_string().contains("unknown field `timeout`"), "{err}");
+    }
 }

@@ -153,7 +153,7 @@ mod tests {
             operation_id: String::new(),
             payload: serde_json::Value::Null,
         };
-        let err = Job::prepare(&target, &message).expect_err("credentials in the URL are refused");
+        let Err(err) = Job::prepare(&target, &message) else { panic!("credentials in the URL are refused") };
         let text = format!("{err} {err:?}");
         assert!(!text.contains("hunter2"), "{text}");
         assert!(text.contains("admin@wcs1"), "{text}");

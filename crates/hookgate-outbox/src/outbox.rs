@@ -160,8 +160,11 @@ impl Sender {
 
         self.jobs.close();
         let drain = async {
-            while let Some(job) = self.jobs.recv().await {
+            // The slot first, then the message: a message is never held while waiting, so one
+            // cut off by the deadline is still in the queue and gets counted below.
+            loop {
                 let permit = slots.clone().acquire_owned().await.expect("the semaphore is never closed");
+                let Some(job) = self.jobs.recv().await else { break };
                 sends.spawn(deliver(self.client.clone(), job, self.settings.clone(), self.stats.clone(), permit));
             }
             while sends.join_next().await.is_some() {}

@@ -91,10 +91,7 @@ fn send_url(base_url: &str) -> Result<Url, TargetError> {
     if url.query().is_some() || url.fragment().is_some() {
         return Err(TargetError::QueryOrFragment);
     }
-    url.path_segments_mut()
-        .expect("an http URL always has a path")
-        .pop_if_empty()
-        .extend(["rest-api", "data", "send"]);
+    url.path_segments_mut().expect("an http URL always has a path").pop_if_empty().extend(["rest-api", "data", "send"]);
     Ok(url)
 }
 

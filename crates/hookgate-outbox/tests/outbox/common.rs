@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 /// How the fake WCS answers one request.
 #[derive(Debug, Clone, Copy)]
-pub enum Reply {
+pub(crate) enum Reply {
     /// Answer at once with this status.
     Status(u16),
     /// Answer 200 after this long.
@@ -24,10 +24,10 @@ pub enum Reply {
 
 /// One request as WCS saw it.
 #[derive(Debug, Clone)]
-pub struct Received {
-    pub headers: HeaderMap,
-    pub body: Bytes,
-    pub peer: SocketAddr,
+pub(crate) struct Received {
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Bytes,
+    pub(crate) peer: SocketAddr,
 }
 
 struct Shared {
@@ -39,13 +39,13 @@ struct Shared {
 
 /// A WCS node serving `/rest-api/data/send`: it answers the scripted replies in order, then
 /// `otherwise` for every further request.
-pub struct FakeWcs {
-    pub base_url: String,
+pub(crate) struct FakeWcs {
+    pub(crate) base_url: String,
     shared: Arc<Shared>,
 }
 
 impl FakeWcs {
-    pub async fn start(script: &[Reply], otherwise: Reply) -> FakeWcs {
+    pub(crate) async fn start(script: &[Reply], otherwise: Reply) -> FakeWcs {
         let shared = Arc::new(Shared {
             received: Mutex::new(Vec::new()),
             script: Mutex::new(script.iter().copied().collect()),
@@ -56,17 +56,19 @@ impl FakeWcs {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local address");
         tokio::spawn(async move {
-            axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await.expect("fake WCS serves")
+            axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+                .await
+                .expect("fake WCS serves")
         });
         FakeWcs { base_url: format!("http://{addr}"), shared }
     }
 
-    pub fn received(&self) -> Vec<Received> {
+    pub(crate) fn received(&self) -> Vec<Received> {
         self.shared.received.lock().unwrap().clone()
     }
 
     /// Lets `n` held requests answer.
-    pub fn release(&self, n: usize) {
+    pub(crate) fn release(&self, n: usize) {
         self.shared.gate.add_permits(n);
     }
 }
@@ -93,7 +95,7 @@ async fn data_send(
 }
 
 /// A base URL where nothing listens: a port bound, read and released.
-pub fn refusing_url() -> String {
+pub(crate) fn refusing_url() -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     let addr = listener.local_addr().expect("local address");
     drop(listener);
@@ -101,15 +103,15 @@ pub fn refusing_url() -> String {
 }
 
 /// Defaults, with a short timeout and short backoff so that failing tests end quickly.
-pub fn fast_config() -> OutboxConfig {
+pub(crate) fn fast_config() -> OutboxConfig {
     OutboxConfig { timeout_ms: 200, backoff_initial_ms: 10, backoff_max_ms: 20, ..OutboxConfig::default() }
 }
 
-pub fn target(base_url: &str) -> Target {
+pub(crate) fn target(base_url: &str) -> Target {
     Target { base_url: base_url.to_owned(), basic: None }
 }
 
-pub fn message(n: usize) -> DataMessage {
+pub(crate) fn message(n: usize) -> DataMessage {
     DataMessage {
         node_id: "Hw47CFMBEchV0pBMDr29IxjudnJ1sj0Y@192.168.1.101".into(),
         session_id: format!("/192.168.1.102:{n}/192.168.1.101:8443"),
@@ -119,7 +121,7 @@ pub fn message(n: usize) -> DataMessage {
 }
 
 /// Waits until `done` holds for the counters (at most 10 s) and returns them.
-pub async fn wait_for(outbox: &Outbox, done: impl Fn(&OutboxStats) -> bool) -> OutboxStats {
+pub(crate) async fn wait_for(outbox: &Outbox, done: impl Fn(&OutboxStats) -> bool) -> OutboxStats {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let stats = outbox.stats();
@@ -132,6 +134,6 @@ pub async fn wait_for(outbox: &Outbox, done: impl Fn(&OutboxStats) -> bool) -> O
 }
 
 /// Every accepted message is accounted for once.
-pub fn settled(stats: &OutboxStats) -> bool {
+pub(crate) fn settled(stats: &OutboxStats) -> bool {
     stats.sent + stats.failed == stats.queued
 }

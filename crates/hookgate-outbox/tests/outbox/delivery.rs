@@ -31,8 +31,10 @@ async fn the_documented_body_arrives_exactly() {
 async fn basic_auth_is_sent_when_configured() {
     let wcs = FakeWcs::start(&[], Reply::Status(200)).await;
     let outbox = Outbox::start(fast_config()).unwrap();
-    let target =
-        Target { base_url: format!("{}/", wcs.base_url), basic: Some(("admin".into(), Secret::new(b"hunter2".to_vec()))) };
+    let target = Target {
+        base_url: format!("{}/", wcs.base_url),
+        basic: Some(("admin".into(), Secret::new(b"hunter2".to_vec()))),
+    };
     outbox.enqueue(target, message(1)).unwrap();
 
     wait_for(&outbox, |s| s.sent == 1).await;

@@ -31,10 +31,8 @@ async fn failures_log_ids_target_and_cause_but_not_payload_or_password() {
 
     let wcs = FakeWcs::start(&[Reply::Status(502)], Reply::Status(403)).await;
     let outbox = Outbox::start(fast_config()).unwrap();
-    let target = Target {
-        base_url: wcs.base_url.clone(),
-        basic: Some(("admin".into(), Secret::new(b"hunter2".to_vec()))),
-    };
+    let target =
+        Target { base_url: wcs.base_url.clone(), basic: Some(("admin".into(), Secret::new(b"hunter2".to_vec()))) };
     let message = DataMessage {
         node_id: "node-1".into(),
         session_id: "/10.0.0.2:5000/10.0.0.1:8443".into(),

@@ -6,6 +6,7 @@ use crate::errors::{Refused, StartError};
 use crate::message::{DataMessage, Job, Target};
 use crate::stats::{Counters, OutboxStats};
 use reqwest::Client;
+use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::sync::{Semaphore, mpsc, watch};
@@ -15,13 +16,18 @@ use tokio::time::Instant;
 /// Queues `send-data` messages and sends them in the background. Cheap to clone: every clone
 /// feeds the same queue and reads the same counters.
 ///
-/// One sender task takes messages off the queue as long as fewer than `max_in_flight` are being
-/// sent, and spawns one task per message for its attempts. A message therefore waits either in
-/// the queue (at most `queue_capacity`), in the sender's hand (one, waiting for a free slot), or
-/// in flight (at most `max_in_flight`).
+/// One sender task takes a message off the queue only when fewer than `max_in_flight` are being
+/// sent, and spawns one task per message for its attempts. A message is therefore either in the
+/// queue (at most `queue_capacity`) or in flight (at most `max_in_flight`).
 #[derive(Clone)]
 pub struct Outbox {
     inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Outbox {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Outbox").field("capacity", &self.inner.capacity).field("stats", &self.stats()).finish()
+    }
 }
 
 /// What the handles share.
@@ -101,7 +107,9 @@ impl Outbox {
 
     /// The counters, as of now.
     pub fn stats(&self) -> OutboxStats {
-        self.inner.stats.snapshot()
+        let queue = &self.inner.queue;
+        let waiting = queue.max_capacity().saturating_sub(queue.capacity()) as u64;
+        self.inner.stats.snapshot(waiting)
     }
 
     /// Stops taking messages and sends what is queued or in flight, for at most `grace`. What is

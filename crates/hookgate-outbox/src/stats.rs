@@ -3,9 +3,11 @@
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// A snapshot of the outbox counters. All counters only grow, from the start of the outbox.
+/// A snapshot of the outbox counters. All but `waiting` only grow, from the start of the outbox.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct OutboxStats {
+    /// Messages in the queue now, not yet taken by the sender (a gauge: is WCS keeping up?).
+    pub waiting: u64,
     /// Messages accepted by `enqueue`.
     pub queued: u64,
     /// Messages WCS answered with a 2xx.
@@ -40,9 +42,10 @@ impl Counters {
         counter.fetch_add(n, Ordering::Relaxed);
     }
 
-    /// Reads every counter.
-    pub(crate) fn snapshot(&self) -> OutboxStats {
+    /// Reads every counter; `waiting` comes from the queue, which the caller owns.
+    pub(crate) fn snapshot(&self, waiting: u64) -> OutboxStats {
         OutboxStats {
+            waiting,
             queued: self.queued.load(Ordering::Relaxed),
             sent: self.sent.load(Ordering::Relaxed),
             retried: self.retried.load(Ordering::Relaxed),

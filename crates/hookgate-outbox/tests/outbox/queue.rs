@@ -13,7 +13,7 @@ async fn a_full_queue_refuses_and_counts_drops() {
     assert!(results[..4].iter().all(Result::is_ok), "{results:?}");
     assert!(results[4..].iter().all(|r| matches!(r, Err(Refused::QueueFull { capacity: 4 }))), "{results:?}");
     assert_eq!(results[4].as_ref().unwrap_err().to_string(), "the send-data queue is full (4 messages waiting)");
-    assert_eq!(outbox.stats(), OutboxStats { queued: 4, dropped: 6, ..OutboxStats::default() });
+    assert_eq!(outbox.stats(), OutboxStats { waiting: 4, queued: 4, dropped: 6, ..OutboxStats::default() });
 
     let stats = wait_for(&outbox, |s| s.sent == 4).await;
     assert_eq!(stats, OutboxStats { queued: 4, sent: 4, dropped: 6, ..OutboxStats::default() });
@@ -27,6 +27,22 @@ async fn an_invalid_target_is_refused_and_counted() {
     let err = outbox.enqueue(https, message(1)).unwrap_err();
     assert!(matches!(&err, Refused::InvalidTarget { reason: TargetError::Scheme(s), .. } if s == "https"), "{err:?}");
     assert_eq!(outbox.stats(), OutboxStats { dropped: 1, ..OutboxStats::default() });
+}
+
+#[tokio::test]
+async fn sends_in_flight_are_bounded() {
+    let wcs = FakeWcs::start(&[], Reply::Hold).await;
+    let outbox = Outbox::start(OutboxConfig { max_in_flight: 2, timeout_ms: 10_000, ..fast_config() }).unwrap();
+    for n in 0..5 {
+        outbox.enqueue(target(&wcs.base_url), message(n)).unwrap();
+    }
+    // The sender takes a message only with a free slot, so once two are held, three wait.
+    let stats = wait_for(&outbox, |s| s.waiting == 3).await;
+    assert_eq!(wcs.received().len(), 2, "{stats:?}");
+
+    wcs.release(5);
+    let stats = wait_for(&outbox, |s| s.sent == 5).await;
+    assert_eq!(stats, OutboxStats { queued: 5, sent: 5, ..OutboxStats::default() });
 }
 
 /// The figure the brief asks for: 10,000 enqueues while the endpoint is down and 32 sends are

@@ -50,3 +50,19 @@ async fn held_sends_finish_within_the_grace() {
     outbox.shutdown(Duration::from_secs(10)).await;
     assert_eq!(handle.stats(), OutboxStats { queued: 3, sent: 3, ..OutboxStats::default() });
 }
+
+#[tokio::test]
+async fn dropping_every_handle_still_sends_the_queue() {
+    let wcs = FakeWcs::start(&[], Reply::Status(200)).await;
+    let outbox = Outbox::start(fast_config()).unwrap();
+    for n in 0..20 {
+        outbox.enqueue(target(&wcs.base_url), message(n)).unwrap();
+    }
+    drop(outbox);
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while wcs.received().len() < 20 {
+        assert!(Instant::now() < deadline, "only {} of 20 arrived", wcs.received().len());
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}

@@ -7,6 +7,7 @@ use crate::message::{DataMessage, Job, Target};
 use crate::stats::{Counters, OutboxStats};
 use reqwest::Client;
 use std::fmt;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::sync::{Semaphore, mpsc, watch};
@@ -185,10 +186,11 @@ impl Sender {
             Some(deadline) => tokio::time::timeout_at(deadline, drain).await.is_ok(),
         };
         if !drained {
-            let in_flight = sends.len();
             // Aborted deliveries count themselves as dropped when their future is dropped.
+            let dropped_before = self.stats.dropped.load(Ordering::Relaxed);
             sends.abort_all();
             while sends.join_next().await.is_some() {}
+            let in_flight = self.stats.dropped.load(Ordering::Relaxed) - dropped_before;
             let mut queued = 0;
             while self.jobs.try_recv().is_ok() {
                 queued += 1;

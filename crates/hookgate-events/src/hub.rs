@@ -1,0 +1,301 @@
+//! [`EventHub`]: fan-out of events to the connections that attached them.
+//!
+//! The index maps appKey → event type → object id → the subscribers of that topic (plus, per
+//! type, the subscribers attached without an id: `notification`). Each list is an immutable
+//! `Arc<[Subscriber]>` replaced whole on attach or detach, so [`EventHub::publish`] holds the
+//! read lock only for three hash lookups and an `Arc` clone, then queues outside the lock.
+//!
+//! Every connection has one bounded queue ([`Outbox`]). `publish` uses `try_send`: a full
+//! queue never makes it wait. The first event that finds a queue full marks the subscriber
+//! as overflowed and wakes its connection, which tells the client (code 7) and disconnects it;
+//! later events skip it. So a slow subscriber costs a publisher one failed `try_send`, and
+//! nobody else anything.
+
+use crate::protocol::event_message;
+use serde_json::Value;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
+use tokio::sync::{Notify, mpsc};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+/// The event bus between hooks (and policies) and WebSocket subscribers. Cheap to clone: all
+/// clones are one hub.
+#[derive(Clone, Default)]
+pub struct EventHub {
+    inner: Arc<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    index: RwLock<HashMap<String, HashMap<String, TypeSubscribers>>>,
+    next_outbox: AtomicU64,
+    connections: AtomicUsize,
+    subscriptions: AtomicUsize,
+    published: AtomicU64,
+    delivered: AtomicU64,
+    slow_disconnects: AtomicU64,
+}
+
+#[derive(Default)]
+struct TypeSubscribers {
+    /// Attached without an id (only `notification` allows it): every id of the type.
+    any: Arc<[Subscriber]>,
+    by_id: HashMap<String, Arc<[Subscriber]>>,
+}
+
+type Subscriber = Arc<Outbox>;
+
+/// Counters of the hub, for metrics and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HubStats {
+    /// WebSocket connections open now.
+    pub connections: usize,
+    /// Subscriptions attached now (one per connection, appKey, type and id).
+    pub subscriptions: usize,
+    /// Events published since start, with or without subscribers.
+    pub published: u64,
+    /// Event messages queued to subscribers since start.
+    pub delivered: u64,
+    /// Subscribers disconnected because their queue was full.
+    pub slow_disconnects: u64,
+}
+
+/// One connection's queue of event messages.
+pub(crate) struct Outbox {
+    id: u64,
+    tx: mpsc::Sender<Utf8Bytes>,
+    overflowed: AtomicBool,
+    /// Woken once, by the first event that finds the queue full.
+    pub(crate) overflow: Notify,
+}
+
+/// What one `attach` names: a tenant, an event type and an object id (`None`: every id).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct Topic {
+    pub(crate) app_key: String,
+    pub(crate) event_type: String,
+    pub(crate) id: Option<String>,
+}
+
+impl EventHub {
+    /// An empty hub.
+    pub fn new() -> Self {
+        EventHub::default()
+    }
+
+    /// Publishes an event of tenant `app_key` to the connections attached to
+    /// (`event_type`, `id`) — and, for `notification`, to those attached to every
+    /// notification. `data` is sent with its secrets masked ([`crate::mask_secrets`]).
+    ///
+    /// Never blocks or awaits: it is meant for the hook's hot path. Without subscribers it
+    /// costs a few hash lookups; with them, one serialisation plus one `try_send` each.
+    pub fn publish(&self, app_key: &str, event_type: &str, id: &str, mut data: Value) {
+        self.inner.published.fetch_add(1, Ordering::Relaxed);
+        let (exact, any) = {
+            let index = self.inner.index.read().unwrap_or_else(PoisonError::into_inner);
+            match index.get(app_key).and_then(|types| types.get(event_type)) {
+                Some(subscribers) => (subscribers.by_id.get(id).cloned(), subscribers.any.clone()),
+                None => return,
+            }
+        };
+        let exact = exact.unwrap_or_default();
+        if exact.is_empty() && any.is_empty() {
+            return;
+        }
+        crate::mask_secrets(&mut data);
+        let message = event_message(event_type, id, &data);
+        let mut delivered = 0;
+        for subscriber in exact.iter() {
+            delivered += self.offer(subscriber, &message);
+        }
+        // A connection attached both to this id and to every id gets the event once.
+        let already: HashSet<u64> =
+            if exact.is_empty() || any.is_empty() { HashSet::new() } else { exact.iter().map(|s| s.id).collect() };
+        for subscriber in any.iter().filter(|s| !already.contains(&s.id)) {
+            delivered += self.offer(subscriber, &message);
+        }
+        self.inner.delivered.fetch_add(delivered, Ordering::Relaxed);
+    }
+
+    /// The hub's counters now.
+    pub fn stats(&self) -> HubStats {
+        let inner = &self.inner;
+        HubStats {
+            connections: inner.connections.load(Ordering::Relaxed),
+            subscriptions: inner.subscriptions.load(Ordering::Relaxed),
+            published: inner.published.load(Ordering::Relaxed),
+            delivered: inner.delivered.load(Ordering::Relaxed),
+            slow_disconnects: inner.slow_disconnects.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Queues one message; 1 if queued.
+    fn offer(&self, subscriber: &Outbox, message: &Utf8Bytes) -> u64 {
+        if subscriber.overflowed.load(Ordering::Relaxed) {
+            return 0;
+        }
+        match subscriber.tx.try_send(message.clone()) {
+            Ok(()) => 1,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                if !subscriber.overflowed.swap(true, Ordering::Relaxed) {
+                    self.inner.slow_disconnects.fetch_add(1, Ordering::Relaxed);
+                    subscriber.overflow.notify_one();
+                }
+                0
+            }
+            // The connection is closing; it detaches everything on its way out.
+            Err(mpsc::error::TrySendError::Closed(_)) => 0,
+        }
+    }
+
+    /// A new connection's queue.
+    pub(crate) fn outbox(&self, capacity: usize) -> (Arc<Outbox>, mpsc::Receiver<Utf8Bytes>) {
+        let (tx, rx) = mpsc::channel(capacity);
+        let id = self.inner.next_outbox.fetch_add(1, Ordering::Relaxed);
+        (Arc::new(Outbox { id, tx, overflowed: AtomicBool::new(false), overflow: Notify::new() }), rx)
+    }
+
+    /// Takes one of the `limit` connection slots; `None` when all are taken.
+    pub(crate) fn open_connection(&self, limit: usize) -> Option<ConnectionSlot> {
+        let connections = &self.inner.connections;
+        connections
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| (open < limit).then_some(open + 1))
+            .ok()
+            .map(|_| ConnectionSlot { hub: self.clone() })
+    }
+
+    /// Adds the outbox to the topic's subscribers; false if it already was one.
+    pub(crate) fn attach(&self, outbox: &Subscriber, topic: &Topic) -> bool {
+        let mut index = self.inner.index.write().unwrap_or_else(PoisonError::into_inner);
+        let subscribers = index.entry(topic.app_key.clone()).or_default().entry(topic.event_type.clone()).or_default();
+        let list = match &topic.id {
+            Some(id) => subscribers.by_id.entry(id.clone()).or_default(),
+            None => &mut subscribers.any,
+        };
+        if list.iter().any(|s| s.id == outbox.id) {
+            return false;
+        }
+        *list = list.iter().cloned().chain(std::iter::once(outbox.clone())).collect();
+        self.inner.subscriptions.fetch_add(1, Ordering::Relaxed);
+        true
+    }
+
+    /// Removes the outbox from the topic's subscribers, and empty entries from the index.
+    pub(crate) fn detach(&self, outbox: &Outbox, topic: &Topic) {
+        let mut index = self.inner.index.write().unwrap_or_else(PoisonError::into_inner);
+        let Some(types) = index.get_mut(&topic.app_key) else { return };
+        let Some(subscribers) = types.get_mut(&topic.event_type) else { return };
+        let list = match &topic.id {
+            Some(id) => match subscribers.by_id.get_mut(id) {
+                Some(list) => list,
+                None => return,
+            },
+            None => &mut subscribers.any,
+        };
+        let before = list.len();
+        *list = list.iter().filter(|s| s.id != outbox.id).cloned().collect();
+        if list.len() < before {
+            self.inner.subscriptions.fetch_sub(1, Ordering::Relaxed);
+        }
+        if list.is_empty()
+            && let Some(id) = &topic.id
+        {
+            subscribers.by_id.remove(id);
+        }
+        if subscribers.any.is_empty() && subscribers.by_id.is_empty() {
+            types.remove(&topic.event_type);
+        }
+        if types.is_empty() {
+            index.remove(&topic.app_key);
+        }
+    }
+}
+
+/// One open connection, counted in [`HubStats::connections`] until dropped.
+pub(crate) struct ConnectionSlot {
+    hub: EventHub,
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.hub.inner.connections.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn topic(app_key: &str, event_type: &str, id: Option<&str>) -> Topic {
+        Topic { app_key: app_key.into(), event_type: event_type.into(), id: id.map(Into::into) }
+    }
+
+    #[test]
+    fn publish_reaches_exactly_the_matching_topics_once() {
+        let hub = EventHub::new();
+        let (a, mut a_rx) = hub.outbox(8);
+        let (b, mut b_rx) = hub.outbox(8);
+        assert!(hub.attach(&a, &topic("app1", "StreamStatusEvent", Some("s1"))));
+        assert!(!hub.attach(&a, &topic("app1", "StreamStatusEvent", Some("s1"))), "attach is idempotent");
+        assert!(hub.attach(&a, &topic("app1", "notification", None)));
+        assert!(hub.attach(&a, &topic("app1", "notification", Some("n1"))));
+        assert!(hub.attach(&b, &topic("app2", "StreamStatusEvent", Some("s1"))));
+
+        hub.publish("app1", "StreamStatusEvent", "s1", json!({"name": "s1", "token": "x"}));
+        hub.publish("app1", "StreamStatusEvent", "s2", json!({}));
+        hub.publish("app1", "notification", "n1", json!([]));
+        hub.publish("app1", "notification", "n2", json!([]));
+        let mut got = Vec::new();
+        while let Ok(message) = a_rx.try_recv() {
+            got.push(message.as_str().to_owned());
+        }
+        assert_eq!(
+            got,
+            [
+                r#"{"type":"StreamStatusEvent","id":"s1","data":{"name":"s1","token":"***"}}"#,
+                r#"{"type":"notification","id":"n1","data":[]}"#,
+                r#"{"type":"notification","id":"n2","data":[]}"#,
+            ]
+        );
+        assert!(b_rx.try_recv().is_err(), "another tenant's event never arrives");
+        assert_eq!(hub.stats().subscriptions, 4);
+        assert_eq!(hub.stats().delivered, 3);
+
+        for t in [topic("app1", "StreamStatusEvent", Some("s1")), topic("app1", "notification", None)] {
+            hub.detach(&a, &t);
+        }
+        hub.detach(&a, &topic("app1", "notification", Some("n1")));
+        hub.detach(&b, &topic("app2", "StreamStatusEvent", Some("s1")));
+        assert_eq!(hub.stats().subscriptions, 0);
+        assert!(hub.inner.index.read().expect("index").is_empty(), "empty entries are removed");
+    }
+
+    #[test]
+    fn a_full_queue_overflows_once_and_others_keep_receiving() {
+        let hub = EventHub::new();
+        let (slow, _slow_rx) = hub.outbox(2);
+        let (fast, mut fast_rx) = hub.outbox(2);
+        let t = topic("app", "StreamStatusEvent", Some("s"));
+        hub.attach(&slow, &t);
+        hub.attach(&fast, &t);
+        for _ in 0..10 {
+            hub.publish("app", "StreamStatusEvent", "s", json!({}));
+            assert!(fast_rx.try_recv().is_ok());
+        }
+        assert!(slow.overflowed.load(Ordering::Relaxed));
+        assert_eq!(hub.stats().slow_disconnects, 1);
+        assert_eq!(hub.stats().delivered, 12);
+    }
+
+    #[test]
+    fn connection_slots_are_limited_and_returned() {
+        let hub = EventHub::new();
+        let first = hub.open_connection(2).expect("slot 1");
+        let _second = hub.open_connection(2).expect("slot 2");
+        assert!(hub.open_connection(2).is_none());
+        drop(first);
+        assert!(hub.open_connection(2).is_some());
+    }
+}

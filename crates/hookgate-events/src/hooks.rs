@@ -76,7 +76,8 @@ pub fn event_key<'a>(method: &str, payload: &'a Value) -> Option<(&'static str, 
 /// regard to ASCII case: a key is masked when it *contains* one of them, so `authToken`,
 /// `sipPassword`, `clientSecret` and `Authorization` are all caught. Masking is recursive
 /// (objects inside arrays inside objects) and replaces the whole value, whatever its type.
-pub const MASKED_KEYS: &[&str] = &["token", "password", "passwd", "secret", "authorization", "auth", "credential", "cookie"];
+pub const MASKED_KEYS: &[&str] =
+    &["token", "password", "passwd", "secret", "authorization", "auth", "credential", "cookie"];
 
 /// What a masked value becomes.
 pub const MASK: &str = "***";
@@ -110,7 +111,8 @@ mod tests {
 
     #[test]
     fn every_catalogued_event_has_an_id_field_and_nothing_else_is_an_event() {
-        let payload = json!({"sessionId": "s", "name": "n", "mediaSessionId": "m", "callId": "c", "id": "i", "operationId": "o"});
+        let payload =
+            json!({"sessionId": "s", "name": "n", "mediaSessionId": "m", "callId": "c", "id": "i", "operationId": "o"});
         for (event, field) in EVENT_IDS {
             let (kind_name, id) = event_key(event, &payload).unwrap_or_else(|| panic!("{event} is an event"));
             assert_eq!(kind_name, *event);

@@ -171,7 +171,10 @@ mod tests {
             Answer::of(Code::InvalidRequest).to_text().as_str(),
             r#"{"status":400,"message":"Invalid request","code":5}"#
         );
-        assert_eq!(Answer::of(Code::NoAccess).to_text().as_str(), r#"{"status":400,"message":"Not access for dataset","code":4}"#);
+        assert_eq!(
+            Answer::of(Code::NoAccess).to_text().as_str(),
+            r#"{"status":400,"message":"Not access for dataset","code":4}"#
+        );
     }
 
     #[test]

@@ -80,7 +80,10 @@ impl EventService {
         let _ = stop.send(true);
         let grace = self.shared.limits.close_grace() * 2;
         if tokio::time::timeout(grace, async { while sessions.join_next().await.is_some() {} }).await.is_err() {
-            tracing::warn!(left = sessions.len(), "events listener: connections still open after the grace period, dropped");
+            tracing::warn!(
+                left = sessions.len(),
+                "events listener: connections still open after the grace period, dropped"
+            );
             sessions.shutdown().await;
         }
     }

@@ -28,7 +28,7 @@ use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request a
 use tokio_tungstenite::tungstenite::http::StatusCode;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
-use tokio_tungstenite::tungstenite::{Bytes, Message};
+use tokio_tungstenite::tungstenite::{Bytes, Message, Utf8Bytes};
 
 /// The only path served, as in the WCS document (`wss://{domain}/ws`).
 pub(crate) const PATH: &str = "/ws";
@@ -36,6 +36,9 @@ pub(crate) const PATH: &str = "/ws";
 /// Answers and pings waiting for the writer. A client that lets this many answers pile up
 /// is not reading them and is disconnected.
 const CONTROL_CAPACITY: usize = 16;
+
+/// Events written per flush, at most, when several are waiting.
+const WRITE_BATCH: usize = 64;
 
 /// Requests are small JSON objects: a small read buffer keeps 10,000 idle connections cheap
 /// (tungstenite's default is 128 KiB each).
@@ -61,6 +64,8 @@ impl Closing {
 /// What the writer is asked to send.
 enum Outgoing {
     Frame(Message),
+    /// The first of the events waiting in the outbox.
+    Events(Utf8Bytes),
     Close(Closing),
 }
 
@@ -107,7 +112,11 @@ pub(crate) async fn run(
     };
     let Some(_slot) = slot else {
         let message = format!("Too many connections: the server's limit of {} is reached", limits.max_connections);
-        let refusal = Closing::new(Some(Answer::with_message(Code::LimitReached, message)), CloseCode::Again, "server connection limit");
+        let refusal = Closing::new(
+            Some(Answer::with_message(Code::LimitReached, message)),
+            CloseCode::Again,
+            "server connection limit",
+        );
         close(&mut socket, refusal, limits.close_grace()).await;
         return drain(socket, limits.close_grace()).await;
     };
@@ -135,6 +144,7 @@ pub(crate) async fn run(
 }
 
 /// The handshake callback: only `GET /ws` is upgraded, anything else is a 404.
+#[expect(clippy::result_large_err, reason = "the signature tungstenite's handshake callback requires")]
 fn only_ws_path(request: &HttpRequest, response: Response) -> Result<Response, ErrorResponse> {
     if request.uri().path() == PATH {
         return Ok(response);
@@ -167,13 +177,12 @@ async fn drain(mut socket: Socket, grace: Duration) {
 async fn write_loop(
     mut sink: SplitSink<Socket, Message>,
     mut control: mpsc::Receiver<Outgoing>,
-    mut events: mpsc::Receiver<tokio_tungstenite::tungstenite::Utf8Bytes>,
+    mut events: mpsc::Receiver<Utf8Bytes>,
     outbox: Arc<Outbox>,
     limits: crate::EventsLimits,
 ) {
     let too_slow = || {
-        let message =
-            format!("Too slow: more than {} events were waiting; disconnected", limits.queue_capacity);
+        let message = format!("Too slow: more than {} events were waiting; disconnected", limits.queue_capacity);
         Closing::new(Some(Answer::with_message(Code::TooSlow, message)), CloseCode::Policy, "too slow")
     };
     loop {
@@ -184,17 +193,36 @@ async fn write_loop(
                 Some(out) => out,
                 None => return,
             },
-            Some(event) = events.recv() => Outgoing::Frame(Message::Text(event)),
+            Some(event) = events.recv() => Outgoing::Events(event),
         };
-        match next {
+        let sent = match next {
+            Outgoing::Close(closing) => return close(&mut sink, closing, limits.close_grace()).await,
             Outgoing::Frame(frame) => {
                 tokio::select! {
                     biased;
                     () = outbox.overflow.notified() => return close(&mut sink, too_slow(), limits.close_grace()).await,
-                    sent = sink.send(frame) => if sent.is_err() { return },
+                    sent = sink.send(frame) => sent,
                 }
             }
-            Outgoing::Close(closing) => return close(&mut sink, closing, limits.close_grace()).await,
+            // Events that queued up meanwhile go out with this one, in one write.
+            Outgoing::Events(first) => {
+                let batch = async {
+                    sink.feed(Message::Text(first)).await?;
+                    for _ in 1..WRITE_BATCH {
+                        let Ok(event) = events.try_recv() else { break };
+                        sink.feed(Message::Text(event)).await?;
+                    }
+                    sink.flush().await
+                };
+                tokio::select! {
+                    biased;
+                    () = outbox.overflow.notified() => return close(&mut sink, too_slow(), limits.close_grace()).await,
+                    sent = batch => sent,
+                }
+            }
+        };
+        if sent.is_err() {
+            return;
         }
     }
 }
@@ -336,7 +364,10 @@ impl Session {
                     let limit = self.shared.limits.max_connections_per_user;
                     let message = format!("Too many connections: this user already has {limit}");
                     let answer = Answer::with_message(Code::LimitReached, message);
-                    return Err(Refusal { answer, close: Some(Closing::new(None, CloseCode::Policy, "user connection limit")) });
+                    return Err(Refusal {
+                        answer,
+                        close: Some(Closing::new(None, CloseCode::Policy, "user connection limit")),
+                    });
                 };
                 self.user = Some(slot);
                 Ok(())

@@ -88,7 +88,10 @@ impl UserDirectory {
     pub(crate) fn load(path: &Path) -> Result<Self, EventsError> {
         let meta = std::fs::metadata(path).map_err(|source| EventsError::Read { path: path.to_owned(), source })?;
         let users = read(path)?;
-        Ok(UserDirectory { path: path.to_owned(), current: Mutex::new(Loaded { stamp: Some(Stamp::of(&meta)), users }) })
+        Ok(UserDirectory {
+            path: path.to_owned(),
+            current: Mutex::new(Loaded { stamp: Some(Stamp::of(&meta)), users }),
+        })
     }
 
     /// The user's rights, from the file as it is now.
@@ -105,7 +108,9 @@ impl UserDirectory {
                 Some(Err(err)) => {
                     tracing::error!(error = %err, "user directory not reloaded; the last good one stays in force");
                 }
-                None => tracing::error!(path = %self.path.display(), "user directory vanished; the last good one stays in force"),
+                None => {
+                    tracing::error!(path = %self.path.display(), "user directory vanished; the last good one stays in force")
+                }
             }
         }
         current.users.get(user_id).cloned()

@@ -10,9 +10,13 @@ async fn the_documents_request_is_answered_ok() {
     let mut client = server.connect().await;
     let token = token_for(ALICE, 3600);
     // The example request of the document, as it is (a policy-published type, no appKey).
-    let documented = json!({"auth": token, "action": "attach", "event": {"type": "issueUpdate", "id": "610217e481f6fc54736209e0"}});
+    let documented =
+        json!({"auth": token, "action": "attach", "event": {"type": "issueUpdate", "id": "610217e481f6fc54736209e0"}});
     assert_eq!(ask(&mut client, &documented).await, ok());
-    assert_eq!(ask(&mut client, &request("detach", &token, "issueUpdate", Some("610217e481f6fc54736209e0"))).await, ok());
+    assert_eq!(
+        ask(&mut client, &request("detach", &token, "issueUpdate", Some("610217e481f6fc54736209e0"))).await,
+        ok()
+    );
 }
 
 #[tokio::test]
@@ -51,8 +55,12 @@ async fn code_2_invalid_token_for_each_cause() {
         use rsa::pkcs8::{EncodePrivateKey as _, LineEnding};
         let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).expect("RSA key");
         let pem = key.to_pkcs8_pem(LineEnding::LF).expect("PEM");
-        jsonwebtoken::encode(&Header::new(Algorithm::RS256), &claims, &EncodingKey::from_rsa_pem(pem.as_bytes()).expect("key"))
-            .expect("sign")
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::RS256),
+            &claims,
+            &EncodingKey::from_rsa_pem(pem.as_bytes()).expect("key"),
+        )
+        .expect("sign")
     };
     let rs384 = jsonwebtoken::encode(
         &Header::new(Algorithm::RS384),
@@ -61,7 +69,8 @@ async fn code_2_invalid_token_for_each_cause() {
     )
     .expect("sign");
     let expired = sign(Algorithm::RS256, &json!({"iss": ISSUER, "exp": now() - 10, "data": {"id": ALICE}}));
-    let wrong_issuer = sign(Algorithm::RS256, &json!({"iss": "evil.example", "exp": now() + 3600, "data": {"id": ALICE}}));
+    let wrong_issuer =
+        sign(Algorithm::RS256, &json!({"iss": "evil.example", "exp": now() + 3600, "data": {"id": ALICE}}));
     let no_issuer = sign(Algorithm::RS256, &json!({"exp": now() + 3600, "data": {"id": ALICE}}));
     let no_exp = sign(Algorithm::RS256, &json!({"iss": ISSUER, "data": {"id": ALICE}}));
     let no_user = sign(Algorithm::RS256, &json!({"iss": ISSUER, "exp": now() + 3600}));

@@ -11,10 +11,7 @@ async fn the_servers_connection_limit_is_a_precise_answer() {
     let _second = server.connect().await;
     let mut third = server.connect().await;
     let (messages, close) = until_close(&mut third).await;
-    assert_eq!(
-        messages,
-        [refused(6, "Too many connections: the server's limit of 2 is reached")],
-    );
+    assert_eq!(messages, [refused(6, "Too many connections: the server's limit of 2 is reached")],);
     assert_eq!(close.expect("close frame").code, CloseCode::Again);
     drop(_first);
     server.until("the first connection to be counted out", |stats| stats.connections < 2).await;
@@ -90,7 +87,9 @@ async fn a_slow_subscriber_is_told_and_dropped_while_a_fast_one_keeps_receiving(
     assert!(events.len() < published as usize, "the slow one did not get everything: {}", events.len());
     assert!(events.iter().enumerate().all(|(i, event)| event["data"]["n"] == i), "what it got is in order, no gap");
     assert_eq!(close.expect("close frame").reason.as_str(), "too slow");
-    server.until("the slow subscription to be detached", |stats| stats.subscriptions == 2 && stats.connections == 1).await;
+    server
+        .until("the slow subscription to be detached", |stats| stats.subscriptions == 2 && stats.connections == 1)
+        .await;
 }
 
 #[tokio::test]

@@ -133,6 +133,53 @@ fn load_key(config: &KeyConfig, events: &EventsConfig) -> Result<VerifyingKey, E
 #[cfg(test)]
 mod tests {
     use super::*;
+    use jsonwebtoken::{EncodingKey, Header};
+
+    const SECRET_A: &[u8] = b"0123456789abcdef0123456789abcdef-a";
+    const SECRET_B: &[u8] = b"0123456789abcdef0123456789abcdef-b";
+
+    fn verifier(dir: &std::path::Path) -> Verifier {
+        let key = |name: &str, secret: &[u8], kid: &str| {
+            let file = dir.join(name);
+            std::fs::write(&file, secret).expect("write key");
+            KeyConfig { algorithm: KeyAlgorithm::HS256, file, kid: Some(kid.into()) }
+        };
+        let keys = vec![key("a.key", SECRET_A, "a"), key("b.key", SECRET_B, "b")];
+        Verifier::load(&EventsConfig::new("iss", keys, dir.join("users.toml"))).expect("keys load")
+    }
+
+    fn token(secret: &[u8], kid: Option<&str>) -> String {
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = kid.map(Into::into);
+        let claims = serde_json::json!({"iss": "iss", "exp": jsonwebtoken::get_current_timestamp() + 60, "sub": "u"});
+        jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(secret)).expect("sign")
+    }
+
+    #[test]
+    fn a_kid_selects_its_key_and_without_one_every_key_of_the_algorithm_is_tried() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let verifier = verifier(dir.path());
+        assert_eq!(verifier.verify(&token(SECRET_B, Some("b"))).expect("kid b").user_id, "u");
+        assert_eq!(verifier.verify(&token(SECRET_B, None)).expect("rotation").user_id, "u");
+        assert!(matches!(verifier.verify(&token(SECRET_B, Some("a"))), Err(TokenError::Refused(_))));
+        assert!(matches!(verifier.verify(&token(SECRET_B, Some("c"))), Err(TokenError::NoKey(Algorithm::HS256))));
+    }
+
+    #[test]
+    fn unusable_keys_are_refused_at_load_with_the_file_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("k");
+        std::fs::write(&file, b"short").expect("write");
+        let config = |algorithm| {
+            EventsConfig::new("iss", vec![KeyConfig { algorithm, file: file.clone(), kid: None }], "users.toml")
+        };
+        let err = Verifier::load(&config(KeyAlgorithm::HS256)).err().expect("short secret");
+        assert!(err.to_string().ends_with("an HS256 secret must be at least 32 bytes, this one has 5"), "{err}");
+        let err = Verifier::load(&config(KeyAlgorithm::RS256)).err().expect("not a PEM");
+        assert_eq!(err.to_string(), format!("{}: not a usable RS256 key", file.display()));
+        let err = Verifier::load(&EventsConfig::new("iss", vec![], "users.toml")).err().expect("no keys");
+        assert_eq!(err.to_string(), "webSocketEvents.keys: at least one key is required");
+    }
 
     #[test]
     fn the_user_is_data_id_else_sub() {

@@ -100,8 +100,8 @@ pub fn mask_secrets(value: &mut Value) {
 }
 
 fn is_secret(key: &str) -> bool {
-    let key = key.to_ascii_lowercase();
-    MASKED_KEYS.iter().any(|part| key.contains(part))
+    let key = key.as_bytes();
+    MASKED_KEYS.iter().any(|part| key.windows(part.len()).any(|window| window.eq_ignore_ascii_case(part.as_bytes())))
 }
 
 #[cfg(test)]

@@ -7,6 +7,10 @@
 //! that stopped reading be told and dropped: the writer's pending send is raced against the
 //! overflow signal, so a socket that no longer drains cannot hide a full queue.
 //!
+//! The user's rights are read again at every ping: a user removed from the directory, or a
+//! subscription its entry no longer allows, ends the connection (code 3 or 4, close 1008
+//! `access revoked`), so a revocation takes effect within `ping_interval_ms`.
+//!
 //! Every way out sends at most one notice (an answer-shaped message with code 6, 7 or 8) and a
 //! close frame, each bounded by `close_grace_ms`, then detaches all of the connection's
 //! subscriptions.
@@ -268,6 +272,9 @@ impl Session {
                     return ReaderEnd::Close(Closing::new(None, CloseCode::Policy, "no successful request in time"));
                 }
                 _ = ping.tick() => {
+                    if let Some(revoked) = self.revoked() {
+                        return ReaderEnd::Close(revoked);
+                    }
                     if !heard {
                         return ReaderEnd::Close(Closing::new(None, CloseCode::Away, "no pong"));
                     }
@@ -373,6 +380,25 @@ impl Session {
                 Ok(())
             }
         }
+    }
+
+    /// Re-reads the user's rights (the directory may have changed since the attach): a user
+    /// removed, or a subscription no longer allowed, ends the connection.
+    fn revoked(&self) -> Option<Closing> {
+        let bound = self.user.as_ref()?;
+        let code = match self.shared.users.lookup(&bound.user_id) {
+            None => Code::UserNotExists,
+            Some(user)
+                if self
+                    .topics
+                    .iter()
+                    .all(|topic| user.app_keys.contains(&topic.app_key) && user.may_watch_type(&topic.event_type)) =>
+            {
+                return None;
+            }
+            Some(_) => Code::NoAccess,
+        };
+        Some(Closing::new(Some(Answer::of(code)), CloseCode::Policy, "access revoked"))
     }
 
     /// Deliveries go on until the newest token presented here expires.

@@ -150,3 +150,21 @@ async fn only_the_ws_path_is_served() {
         other => panic!("expected an HTTP 404, got {other}"),
     }
 }
+
+#[tokio::test]
+async fn access_removed_from_the_directory_ends_the_connection_at_the_next_ping() {
+    let server = Server::with_limits(EventsLimits { ping_interval_ms: 100, ..EventsLimits::default() }).await;
+    let mut alice = server.connect().await;
+    let mut bob = server.connect().await;
+    assert_eq!(ask(&mut alice, &attach(&token_for(ALICE, 3600), "StreamStatusEvent", Some("s"))).await, ok());
+    assert_eq!(ask(&mut bob, &attach(&token_for(BOB, 3600), "StreamStatusEvent", Some("s"))).await, ok());
+    // Alice loses app2, Bob is removed.
+    let next = server.users_path.with_extension("next");
+    std::fs::write(&next, "[users.\"5dad615eae019570fb4647ed\"]\napp_keys = [\"app1\"]\n").expect("write");
+    std::fs::rename(&next, &server.users_path).expect("rename into place");
+    for (client, code, message) in [(&mut alice, 4, "Not access for dataset"), (&mut bob, 3, "User not exists")] {
+        let (messages, close) = until_close(client).await;
+        assert_eq!(messages, [refused(code, message)]);
+        assert_eq!(close.expect("close frame").reason.as_str(), "access revoked");
+    }
+}

@@ -197,9 +197,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let (published, publishing, mut costs) = publisher.await?;
     costs.sort_unstable();
-    let expected = hub.stats().delivered;
     // Let the queues drain, then close every connection.
     tokio::time::sleep(Duration::from_millis(500)).await;
+    let expected = hub.stats().delivered;
     stop_server.send(true)?;
     server.await??;
     let mut latencies = Vec::new();
@@ -236,6 +236,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         percentile(&costs, 0.50) as f64 / 1000.0,
         percentile(&costs, 0.99) as f64 / 1000.0,
     );
-    println!("slow subscribers      {} dropped", stats.slow_disconnects);
+    println!(
+        "slow subscribers      {} dropped; events dropped by the fan-out: {}",
+        stats.slow_disconnects, stats.dropped
+    );
     Ok(())
 }

@@ -64,12 +64,17 @@ const EVENT_IDS: &[(&str, &str)] = &[
 /// assert_eq!(hookgate_events::event_key("publishStream", &payload), None);
 /// ```
 pub fn event_key<'a>(method: &str, payload: &'a Value) -> Option<(&'static str, &'a str)> {
+    let (event_type, field) = event_type(method)?;
+    Some((event_type, payload.get(field)?.as_str()?))
+}
+
+/// The event type a hook method publishes, and the payload field holding its id.
+pub(crate) fn event_type(method: &str) -> Option<(&'static str, &'static str)> {
     let (canonical, kind) = hookgate_protocol::method::lookup(method)?;
     if kind != MethodKind::Event {
         return None;
     }
-    let (_, field) = EVENT_IDS.iter().find(|(event, _)| *event == canonical)?;
-    Some((canonical, payload.get(field)?.as_str()?))
+    EVENT_IDS.iter().find(|(event, _)| *event == canonical).copied()
 }
 
 /// Parts of key names whose values are replaced by [`MASK`] in event data, compared without

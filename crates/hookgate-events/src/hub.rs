@@ -162,6 +162,27 @@ impl EventHub {
         }
     }
 
+    /// Publishes a WCS hook as its event ([`crate::event_key`]), if it is one. `body` is the
+    /// hook's JSON body as received. The body is parsed only when a connection of the tenant
+    /// is attached to the hook's event type, so a hook nobody watches costs a catalogue lookup
+    /// and two hash lookups. A body that is not JSON, or lacks the id field, publishes nothing.
+    pub fn publish_hook(&self, app_key: &str, method: &str, body: &str) {
+        let Some((event_type, _)) = crate::hooks::event_type(method) else { return };
+        let watched = {
+            let index = self.inner.index.read().unwrap_or_else(PoisonError::into_inner);
+            index.get(app_key).is_some_and(|types| types.contains_key(event_type))
+        };
+        if !watched {
+            self.inner.counters.published.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let Ok(payload) = serde_json::from_str::<Value>(body) else { return };
+        if let Some((event_type, id)) = crate::event_key(method, &payload) {
+            let id = id.to_owned();
+            self.publish(app_key, event_type, &id, payload);
+        }
+    }
+
     /// The hub's counters now.
     pub fn stats(&self) -> HubStats {
         let counters = &self.inner.counters;
@@ -358,6 +379,31 @@ mod tests {
         hub.detach(&b, &topic("app2", "StreamStatusEvent", Some("sentinel")));
         assert_eq!(hub.stats().subscriptions, 0);
         assert!(hub.inner.index.read().expect("index").is_empty(), "empty entries are removed");
+    }
+
+    #[tokio::test]
+    async fn a_hook_is_published_as_its_event_and_only_parsed_when_watched() {
+        let hub = EventHub::new();
+        let (a, mut a_rx) = hub.outbox(8);
+        hub.attach(&a, &topic("app1", "ErrorEvent", Some("sess")));
+        hub.publish_hook("app1", "ErrorStatusEvent", r#"{"appKey":"app1","sessionId":"sess","info":"x"}"#);
+        hub.publish_hook("app2", "ErrorEvent", "not JSON, but nobody in app2 watches: never parsed");
+        hub.publish_hook("app1", "publishStream", r#"{"sessionId":"sess"}"#);
+        hub.publish_hook("app1", "ErrorEvent", "not JSON");
+        hub.publish_hook("app1", "ErrorEvent", r#"{"appKey":"app1","sessionId":"sess","n":2}"#);
+        assert_eq!(
+            recv(&mut a_rx).await,
+            r#"{"type":"ErrorEvent","id":"sess","data":{"appKey":"app1","sessionId":"sess","info":"x"}}"#
+        );
+        assert_eq!(
+            recv(&mut a_rx).await,
+            r#"{"type":"ErrorEvent","id":"sess","data":{"appKey":"app1","sessionId":"sess","n":2}}"#
+        );
+        assert_eq!(
+            hub.stats().published,
+            3,
+            "the two events and the unwatched one; not the direct invocation nor the bad body"
+        );
     }
 
     #[tokio::test]

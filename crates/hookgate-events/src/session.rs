@@ -37,8 +37,7 @@ use tokio_tungstenite::tungstenite::{Bytes, Message, Utf8Bytes};
 /// The only path served, as in the WCS document (`wss://{domain}/ws`).
 pub(crate) const PATH: &str = "/ws";
 
-/// Answers and pings waiting for the writer. A client that lets this many answers pile up
-/// is not reading them and is disconnected.
+/// Answers and pings waiting for the writer.
 const CONTROL_CAPACITY: usize = 16;
 
 /// Events written per flush, at most, when several are waiting.
@@ -260,7 +259,7 @@ impl Session {
             let expiry = self.deadline;
             tokio::select! {
                 biased;
-                _ = shutdown.wait_for(|stop| *stop) => {
+                () = stopped(shutdown) => {
                     return ReaderEnd::Close(Closing::new(None, CloseCode::Away, "server shutting down"));
                 }
                 _ = &mut *writer => return ReaderEnd::WriterDone,
@@ -279,9 +278,8 @@ impl Session {
                         return ReaderEnd::Close(Closing::new(None, CloseCode::Away, "no pong"));
                     }
                     heard = false;
-                    if control.try_send(Outgoing::Frame(Message::Ping(Bytes::new()))).is_err() {
-                        return ReaderEnd::Close(Closing::new(None, CloseCode::Policy, "not reading"));
-                    }
+                    // A full control queue means answers are still waiting: this ping can be skipped.
+                    let _ = control.try_send(Outgoing::Frame(Message::Ping(Bytes::new())));
                 }
                 frame = stream.next() => {
                     let answer = match frame {
@@ -294,7 +292,10 @@ impl Session {
                         }
                     };
                     heard = true;
-                    if control.try_send(Outgoing::Frame(Message::Text(answer.answer.to_text()))).is_err() {
+                    // Requests sent in a burst wait here for the writer; a client that does not
+                    // read its answers for `close_grace_ms` is disconnected.
+                    let answer_text = Outgoing::Frame(Message::Text(answer.answer.to_text()));
+                    if !matches!(timeout(limits.close_grace(), control.send(answer_text)).await, Ok(Ok(()))) {
                         return ReaderEnd::Close(Closing::new(None, CloseCode::Policy, "answers not read"));
                     }
                     if let Some(closing) = answer.close {
@@ -414,6 +415,11 @@ impl Session {
             self.shared.hub.detach(&self.outbox, &topic);
         }
     }
+}
+
+/// Completes when the server stops (or is gone).
+async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
 }
 
 /// `error: cause: cause` on one line, for the log.

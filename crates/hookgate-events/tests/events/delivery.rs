@@ -122,3 +122,19 @@ async fn the_user_directory_is_reloaded_when_it_changes() {
     std::fs::rename(&next, &server.users_path).expect("rename into place");
     assert_eq!(ask(&mut client, &attach(&token, "StreamStatusEvent", Some("s"))).await, ok());
 }
+
+#[tokio::test]
+async fn a_burst_of_requests_is_answered_in_order() {
+    let server = Server::start().await;
+    let mut client = server.connect().await;
+    let token = token_for(ALICE, 3600);
+    for n in 0..100 {
+        send_text(&mut client, &attach(&token, "StreamStatusEvent", Some(&format!("s{n}"))).to_string()).await;
+    }
+    send_text(&mut client, "not json").await;
+    for _ in 0..100 {
+        assert_eq!(next_json(&mut client).await, ok());
+    }
+    assert_eq!(next_json(&mut client).await, refused(5, "Invalid request"));
+    assert_eq!(server.hub.stats().subscriptions, 200, "100 streams in both of Alice's tenants");
+}

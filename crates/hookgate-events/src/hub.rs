@@ -1,0 +1,444 @@
+//! [`EventHub`]: fan-out of events to the connections that attached them.
+//!
+//! The index maps appKey → event type → object id → the subscribers of that topic (plus, per
+//! type, the subscribers attached without an id: `notification`). Each list is an immutable
+//! `Arc<[Subscriber]>` replaced whole on attach or detach, so [`EventHub::publish`] holds the
+//! read lock only for three hash lookups and an `Arc` clone.
+//!
+//! **The caller pays O(1).** When someone listens, `publish` hands the event and the two
+//! subscriber lists to the hub's fan-out task through a bounded queue (`try_send`, so it
+//! never waits) and returns. That task masks secrets, serialises the message once, and
+//! `try_send`s the same bytes to every subscriber's connection queue, yielding to other tasks
+//! every [`FANOUT_YIELD`] subscribers. A hook's cost is the same for one subscriber or ten
+//! thousand (≈ 1 µs each when done inline, which is why it is not). A tokio task rather than
+//! a thread: waking a thread on a busy machine lets the kernel preempt the hook's worker in
+//! its favour (measured: the hook then waits out the whole fan-out), while waking a task only
+//! queues it. If the fan-out task is [`FANOUT_QUEUE`] events behind, further events are
+//! dropped and counted ([`HubStats::dropped`]) rather than slowing hooks. One task also keeps
+//! every subscriber's events in publish order.
+//!
+//! **Slow subscribers.** Every connection has one bounded queue ([`Outbox`]). The first event
+//! that finds it full marks the subscriber as overflowed and wakes its connection, which tells
+//! the client (code 7) and disconnects it; later events skip it. A slow subscriber costs the
+//! fan-out one failed `try_send`, and nobody else anything.
+
+use crate::protocol::event_message;
+use serde_json::Value;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
+use tokio::sync::{Notify, mpsc};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+/// Events waiting for the fan-out task, at most; past that, events are dropped and counted.
+pub const FANOUT_QUEUE: usize = 16 * 1024;
+
+/// Subscribers served between two yields of the fan-out task, so a topic with thousands of
+/// subscribers does not hold a runtime worker for milliseconds.
+pub const FANOUT_YIELD: usize = 256;
+
+/// The event bus between hooks (and policies) and WebSocket subscribers. Cheap to clone: all
+/// clones are one hub. Its fan-out task ends when the last clone is dropped.
+#[derive(Clone)]
+pub struct EventHub {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    index: RwLock<HashMap<String, HashMap<String, TypeSubscribers>>>,
+    fanout: mpsc::Sender<Job>,
+    next_outbox: AtomicU64,
+    counters: Arc<Counters>,
+}
+
+/// Shared with the fan-out task (which must not hold [`Inner`], or the hub would never end).
+#[derive(Default)]
+struct Counters {
+    connections: AtomicUsize,
+    subscriptions: AtomicUsize,
+    published: AtomicU64,
+    delivered: AtomicU64,
+    dropped: AtomicU64,
+    slow_disconnects: AtomicU64,
+}
+
+/// One event on its way to the fan-out task, with its subscribers as they were at `publish`.
+struct Job {
+    exact: Arc<[Subscriber]>,
+    any: Arc<[Subscriber]>,
+    event_type: String,
+    id: String,
+    data: Value,
+}
+
+#[derive(Default)]
+struct TypeSubscribers {
+    /// Attached without an id (only `notification` allows it): every id of the type.
+    any: Arc<[Subscriber]>,
+    by_id: HashMap<String, Arc<[Subscriber]>>,
+}
+
+type Subscriber = Arc<Outbox>;
+
+/// Counters of the hub, for metrics and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HubStats {
+    /// WebSocket connections open now.
+    pub connections: usize,
+    /// Subscriptions attached now (one per connection, appKey, type and id).
+    pub subscriptions: usize,
+    /// Events published since start, with or without subscribers.
+    pub published: u64,
+    /// Event messages queued to subscribers since start.
+    pub delivered: u64,
+    /// Events dropped because the fan-out task was [`FANOUT_QUEUE`] events behind.
+    pub dropped: u64,
+    /// Subscribers disconnected because their queue was full.
+    pub slow_disconnects: u64,
+}
+
+/// One connection's queue of event messages.
+pub(crate) struct Outbox {
+    id: u64,
+    tx: mpsc::Sender<Utf8Bytes>,
+    overflowed: AtomicBool,
+    /// Woken once, by the first event that finds the queue full.
+    pub(crate) overflow: Notify,
+}
+
+/// What one `attach` names: a tenant, an event type and an object id (`None`: every id).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct Topic {
+    pub(crate) app_key: String,
+    pub(crate) event_type: String,
+    pub(crate) id: Option<String>,
+}
+
+impl Default for EventHub {
+    fn default() -> Self {
+        EventHub::new()
+    }
+}
+
+impl EventHub {
+    /// An empty hub, with its fan-out task.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime (the fan-out task is spawned on the current one).
+    pub fn new() -> Self {
+        let (fanout, jobs) = mpsc::channel(FANOUT_QUEUE);
+        let counters = Arc::new(Counters::default());
+        tokio::spawn(fan_out(jobs, counters.clone()));
+        let inner = Inner { index: RwLock::default(), fanout, next_outbox: AtomicU64::new(0), counters };
+        EventHub { inner: Arc::new(inner) }
+    }
+
+    /// Publishes an event of tenant `app_key` to the connections attached to
+    /// (`event_type`, `id`) — and, for `notification`, to those attached to every
+    /// notification. `data` is sent with its secrets masked ([`crate::mask_secrets`]).
+    ///
+    /// Never blocks or awaits, and costs the same whatever the number of subscribers: it is
+    /// meant for the hook's hot path (see the module doc).
+    pub fn publish(&self, app_key: &str, event_type: &str, id: &str, data: Value) {
+        let counters = &self.inner.counters;
+        counters.published.fetch_add(1, Ordering::Relaxed);
+        let (exact, any) = {
+            let index = self.inner.index.read().unwrap_or_else(PoisonError::into_inner);
+            match index.get(app_key).and_then(|types| types.get(event_type)) {
+                Some(subscribers) => (subscribers.by_id.get(id).cloned().unwrap_or_default(), subscribers.any.clone()),
+                None => return,
+            }
+        };
+        if exact.is_empty() && any.is_empty() {
+            return;
+        }
+        let job = Job { exact, any, event_type: event_type.to_owned(), id: id.to_owned(), data };
+        match self.inner.fanout.try_send(job) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_) | mpsc::error::TrySendError::Closed(_)) => {
+                counters.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Publishes a WCS hook as its event ([`crate::event_key`]), if it is one. `body` is the
+    /// hook's JSON body as received. The body is parsed only when a connection of the tenant
+    /// is attached to the hook's event type, so a hook nobody watches costs a catalogue lookup
+    /// and two hash lookups. A body that is not JSON, or lacks the id field, publishes nothing.
+    pub fn publish_hook(&self, app_key: &str, method: &str, body: &str) {
+        let Some((event_type, _)) = crate::hooks::event_type(method) else { return };
+        let watched = {
+            let index = self.inner.index.read().unwrap_or_else(PoisonError::into_inner);
+            index.get(app_key).is_some_and(|types| types.contains_key(event_type))
+        };
+        if !watched {
+            self.inner.counters.published.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let Ok(payload) = serde_json::from_str::<Value>(body) else { return };
+        if let Some((event_type, id)) = crate::event_key(method, &payload) {
+            let id = id.to_owned();
+            self.publish(app_key, event_type, &id, payload);
+        }
+    }
+
+    /// The hub's counters now.
+    pub fn stats(&self) -> HubStats {
+        let counters = &self.inner.counters;
+        HubStats {
+            connections: counters.connections.load(Ordering::Relaxed),
+            subscriptions: counters.subscriptions.load(Ordering::Relaxed),
+            published: counters.published.load(Ordering::Relaxed),
+            delivered: counters.delivered.load(Ordering::Relaxed),
+            dropped: counters.dropped.load(Ordering::Relaxed),
+            slow_disconnects: counters.slow_disconnects.load(Ordering::Relaxed),
+        }
+    }
+
+    /// A new connection's queue.
+    pub(crate) fn outbox(&self, capacity: usize) -> (Arc<Outbox>, mpsc::Receiver<Utf8Bytes>) {
+        let (tx, rx) = mpsc::channel(capacity);
+        let id = self.inner.next_outbox.fetch_add(1, Ordering::Relaxed);
+        (Arc::new(Outbox { id, tx, overflowed: AtomicBool::new(false), overflow: Notify::new() }), rx)
+    }
+
+    /// Takes one of the `limit` connection slots; `None` when all are taken.
+    pub(crate) fn open_connection(&self, limit: usize) -> Option<ConnectionSlot> {
+        let connections = &self.inner.counters.connections;
+        connections
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| (open < limit).then_some(open + 1))
+            .ok()
+            .map(|_| ConnectionSlot { hub: self.clone() })
+    }
+
+    /// Adds the outbox to the topic's subscribers; false if it already was one.
+    pub(crate) fn attach(&self, outbox: &Subscriber, topic: &Topic) -> bool {
+        let mut index = self.inner.index.write().unwrap_or_else(PoisonError::into_inner);
+        let subscribers = index.entry(topic.app_key.clone()).or_default().entry(topic.event_type.clone()).or_default();
+        let list = match &topic.id {
+            Some(id) => subscribers.by_id.entry(id.clone()).or_default(),
+            None => &mut subscribers.any,
+        };
+        if list.iter().any(|s| s.id == outbox.id) {
+            return false;
+        }
+        *list = list.iter().cloned().chain(std::iter::once(outbox.clone())).collect();
+        self.inner.counters.subscriptions.fetch_add(1, Ordering::Relaxed);
+        true
+    }
+
+    /// Removes the outbox from the topic's subscribers, and empty entries from the index.
+    pub(crate) fn detach(&self, outbox: &Outbox, topic: &Topic) {
+        let mut index = self.inner.index.write().unwrap_or_else(PoisonError::into_inner);
+        let Some(types) = index.get_mut(&topic.app_key) else { return };
+        let Some(subscribers) = types.get_mut(&topic.event_type) else { return };
+        let list = match &topic.id {
+            Some(id) => match subscribers.by_id.get_mut(id) {
+                Some(list) => list,
+                None => return,
+            },
+            None => &mut subscribers.any,
+        };
+        let before = list.len();
+        *list = list.iter().filter(|s| s.id != outbox.id).cloned().collect();
+        if list.len() < before {
+            self.inner.counters.subscriptions.fetch_sub(1, Ordering::Relaxed);
+        }
+        if list.is_empty()
+            && let Some(id) = &topic.id
+        {
+            subscribers.by_id.remove(id);
+        }
+        if subscribers.any.is_empty() && subscribers.by_id.is_empty() {
+            types.remove(&topic.event_type);
+        }
+        if types.is_empty() {
+            index.remove(&topic.app_key);
+        }
+    }
+}
+
+/// The fan-out task: delivers each job in publish order until the hub is dropped.
+async fn fan_out(mut jobs: mpsc::Receiver<Job>, counters: Arc<Counters>) {
+    while let Some(mut job) = jobs.recv().await {
+        crate::mask_secrets(&mut job.data);
+        let message = event_message(&job.event_type, &job.id, &job.data);
+        // A connection attached both to this id and to every id gets the event once.
+        let already: HashSet<u64> = if job.exact.is_empty() || job.any.is_empty() {
+            HashSet::new()
+        } else {
+            job.exact.iter().map(|s| s.id).collect()
+        };
+        let subscribers = job.exact.iter().chain(job.any.iter().filter(|s| !already.contains(&s.id)));
+        let mut delivered = 0;
+        for (n, subscriber) in subscribers.enumerate() {
+            if n > 0 && n % FANOUT_YIELD == 0 {
+                tokio::task::yield_now().await;
+            }
+            delivered += offer(subscriber, &message, &counters);
+        }
+        counters.delivered.fetch_add(delivered, Ordering::Relaxed);
+    }
+}
+
+/// Queues one message to one connection; 1 if queued.
+fn offer(subscriber: &Outbox, message: &Utf8Bytes, counters: &Counters) -> u64 {
+    if subscriber.overflowed.load(Ordering::Relaxed) {
+        return 0;
+    }
+    match subscriber.tx.try_send(message.clone()) {
+        Ok(()) => 1,
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            if !subscriber.overflowed.swap(true, Ordering::Relaxed) {
+                counters.slow_disconnects.fetch_add(1, Ordering::Relaxed);
+                subscriber.overflow.notify_one();
+            }
+            0
+        }
+        // The connection is closing; it detaches everything on its way out.
+        Err(mpsc::error::TrySendError::Closed(_)) => 0,
+    }
+}
+
+/// One open connection, counted in [`HubStats::connections`] until dropped.
+pub(crate) struct ConnectionSlot {
+    hub: EventHub,
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.hub.inner.counters.connections.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::time::Duration;
+
+    fn topic(app_key: &str, event_type: &str, id: Option<&str>) -> Topic {
+        Topic { app_key: app_key.into(), event_type: event_type.into(), id: id.map(Into::into) }
+    }
+
+    /// The next message, waiting for the fan-out task.
+    async fn recv(rx: &mut mpsc::Receiver<Utf8Bytes>) -> String {
+        let message = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.expect("a message in time");
+        message.expect("the queue is open").as_str().to_owned()
+    }
+
+    async fn until(hub: &EventHub, ready: impl Fn(HubStats) -> bool) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !ready(hub.stats()) {
+            assert!(tokio::time::Instant::now() < deadline, "timed out: {:?}", hub.stats());
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn publish_reaches_exactly_the_matching_topics_once() {
+        let hub = EventHub::new();
+        let (a, mut a_rx) = hub.outbox(8);
+        let (b, mut b_rx) = hub.outbox(8);
+        assert!(hub.attach(&a, &topic("app1", "StreamStatusEvent", Some("s1"))));
+        assert!(!hub.attach(&a, &topic("app1", "StreamStatusEvent", Some("s1"))), "attach is idempotent");
+        assert!(hub.attach(&a, &topic("app1", "notification", None)));
+        assert!(hub.attach(&a, &topic("app1", "notification", Some("n1"))));
+        assert!(hub.attach(&b, &topic("app2", "StreamStatusEvent", Some("s1"))));
+        assert!(hub.attach(&b, &topic("app2", "StreamStatusEvent", Some("sentinel"))));
+
+        hub.publish("app1", "StreamStatusEvent", "s1", json!({"name": "s1", "token": "x"}));
+        hub.publish("app1", "StreamStatusEvent", "s2", json!({}));
+        hub.publish("app1", "notification", "n1", json!([]));
+        hub.publish("app1", "notification", "n2", json!([]));
+        hub.publish("app2", "StreamStatusEvent", "sentinel", json!({}));
+        let mut got = Vec::new();
+        for _ in 0..3 {
+            got.push(recv(&mut a_rx).await);
+        }
+        assert_eq!(
+            got,
+            [
+                r#"{"type":"StreamStatusEvent","id":"s1","data":{"name":"s1","token":"***"}}"#,
+                r#"{"type":"notification","id":"n1","data":[]}"#,
+                r#"{"type":"notification","id":"n2","data":[]}"#,
+            ]
+        );
+        // Events are fanned out in publish order: the sentinel shows nothing else reached b.
+        assert_eq!(recv(&mut b_rx).await, r#"{"type":"StreamStatusEvent","id":"sentinel","data":{}}"#);
+        until(&hub, |stats| stats.delivered == 4).await;
+        assert!(a_rx.try_recv().is_err(), "n1 arrived once");
+        assert_eq!(hub.stats().subscriptions, 5);
+
+        for t in [topic("app1", "StreamStatusEvent", Some("s1")), topic("app1", "notification", None)] {
+            hub.detach(&a, &t);
+        }
+        hub.detach(&a, &topic("app1", "notification", Some("n1")));
+        hub.detach(&b, &topic("app2", "StreamStatusEvent", Some("s1")));
+        hub.detach(&b, &topic("app2", "StreamStatusEvent", Some("sentinel")));
+        assert_eq!(hub.stats().subscriptions, 0);
+        assert!(hub.inner.index.read().expect("index").is_empty(), "empty entries are removed");
+    }
+
+    #[tokio::test]
+    async fn a_hook_is_published_as_its_event_and_only_parsed_when_watched() {
+        let hub = EventHub::new();
+        let (a, mut a_rx) = hub.outbox(8);
+        hub.attach(&a, &topic("app1", "ErrorEvent", Some("sess")));
+        hub.publish_hook("app1", "ErrorStatusEvent", r#"{"appKey":"app1","sessionId":"sess","info":"x"}"#);
+        hub.publish_hook("app2", "ErrorEvent", "not JSON, but nobody in app2 watches: never parsed");
+        hub.publish_hook("app1", "publishStream", r#"{"sessionId":"sess"}"#);
+        hub.publish_hook("app1", "ErrorEvent", "not JSON");
+        hub.publish_hook("app1", "ErrorEvent", r#"{"appKey":"app1","sessionId":"sess","n":2}"#);
+        assert_eq!(
+            recv(&mut a_rx).await,
+            r#"{"type":"ErrorEvent","id":"sess","data":{"appKey":"app1","sessionId":"sess","info":"x"}}"#
+        );
+        assert_eq!(
+            recv(&mut a_rx).await,
+            r#"{"type":"ErrorEvent","id":"sess","data":{"appKey":"app1","sessionId":"sess","n":2}}"#
+        );
+        assert_eq!(
+            hub.stats().published,
+            3,
+            "the two events and the unwatched one; not the direct invocation nor the bad body"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_overflows_once_and_others_keep_receiving() {
+        let hub = EventHub::new();
+        let (slow, _slow_rx) = hub.outbox(2);
+        let (fast, mut fast_rx) = hub.outbox(2);
+        let t = topic("app", "StreamStatusEvent", Some("s"));
+        hub.attach(&slow, &t);
+        hub.attach(&fast, &t);
+        for n in 0..10 {
+            hub.publish("app", "StreamStatusEvent", "s", json!(n));
+            assert_eq!(recv(&mut fast_rx).await, format!(r#"{{"type":"StreamStatusEvent","id":"s","data":{n}}}"#));
+        }
+        until(&hub, |stats| stats.delivered == 12).await;
+        assert!(slow.overflowed.load(Ordering::Relaxed));
+        assert_eq!(hub.stats().slow_disconnects, 1);
+    }
+
+    #[tokio::test]
+    async fn publishing_without_subscribers_queues_nothing() {
+        let hub = EventHub::new();
+        for _ in 0..(FANOUT_QUEUE + 10) {
+            hub.publish("app", "StreamStatusEvent", "s", json!({}));
+        }
+        assert_eq!(hub.stats(), HubStats { published: FANOUT_QUEUE as u64 + 10, ..HubStats::default() });
+    }
+
+    #[tokio::test]
+    async fn connection_slots_are_limited_and_returned() {
+        let hub = EventHub::new();
+        let first = hub.open_connection(2).expect("slot 1");
+        let _second = hub.open_connection(2).expect("slot 2");
+        assert!(hub.open_connection(2).is_none());
+        drop(first);
+        assert!(hub.open_connection(2).is_some());
+    }
+}

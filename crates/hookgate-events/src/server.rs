@@ -1,0 +1,133 @@
+//! The listener: accepts connections, counts them, and stops them all on shutdown.
+
+use crate::auth::Verifier;
+use crate::config::{EventsConfig, EventsLimits};
+use crate::errors::EventsError;
+use crate::hub::EventHub;
+use crate::session;
+use crate::users::UserDirectory;
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+/// Pause after a failed `accept` (e.g. out of file descriptors), so the loop does not spin.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// The event service, configured and ready to serve: keys read, user directory loaded.
+pub struct EventService {
+    shared: Arc<Shared>,
+}
+
+/// What every session of one service shares.
+pub(crate) struct Shared {
+    pub(crate) hub: EventHub,
+    pub(crate) verifier: Verifier,
+    pub(crate) users: UserDirectory,
+    pub(crate) limits: EventsLimits,
+    pub(crate) leeway_seconds: u64,
+    /// Open connections per bound user, for `max_connections_per_user`.
+    user_connections: Mutex<HashMap<String, usize>>,
+}
+
+impl EventService {
+    /// Checks the configuration and reads the key files and the user directory; the first
+    /// problem is the error.
+    pub fn new(config: &EventsConfig, hub: EventHub) -> Result<Self, EventsError> {
+        if let Some(key) = config.limits.first_zero() {
+            return Err(EventsError::Invalid { key, reason: "must be greater than 0".into() });
+        }
+        let shared = Shared {
+            hub,
+            verifier: Verifier::load(config)?,
+            users: UserDirectory::load(&config.users)?,
+            limits: config.limits.clone(),
+            leeway_seconds: config.leeway_seconds,
+            user_connections: Mutex::new(HashMap::new()),
+        };
+        Ok(EventService { shared: Arc::new(shared) })
+    }
+
+    /// Serves `/ws` on `listener` until `shutdown` completes; then stops accepting, closes
+    /// every connection with code 1001 ("server shutting down") and returns once they are
+    /// closed (each gets at most twice `close_grace_ms`).
+    pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()>) {
+        let (stop, stopped) = watch::channel(false);
+        let mut sessions = JoinSet::new();
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => break,
+                Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _peer)) => {
+                        // Answers and events are small: send each at once.
+                        let _ = stream.set_nodelay(true);
+                        let slot = self.shared.hub.open_connection(self.shared.limits.max_connections);
+                        sessions.spawn(session::run(self.shared.clone(), stream, slot, stopped.clone()));
+                    }
+                    Err(err) => {
+                        tracing::warn!(error = %err, "events listener: accept failed");
+                        tokio::time::sleep(ACCEPT_BACKOFF).await;
+                    }
+                },
+            }
+        }
+        drop(listener);
+        let _ = stop.send(true);
+        let grace = self.shared.limits.close_grace() * 2;
+        if tokio::time::timeout(grace, async { while sessions.join_next().await.is_some() {} }).await.is_err() {
+            tracing::warn!(
+                left = sessions.len(),
+                "events listener: connections still open after the grace period, dropped"
+            );
+            sessions.shutdown().await;
+        }
+    }
+}
+
+impl Shared {
+    /// Counts one more connection of `user_id`; `None` at the per-user limit.
+    pub(crate) fn open_user_slot(self: &Arc<Self>, user_id: &str) -> Option<UserSlot> {
+        let mut open = self.user_connections.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = open.entry(user_id.to_owned()).or_default();
+        if *count >= self.limits.max_connections_per_user {
+            return None;
+        }
+        *count += 1;
+        Some(UserSlot { shared: self.clone(), user_id: user_id.to_owned() })
+    }
+}
+
+/// A connection bound to its user, counted until dropped.
+pub(crate) struct UserSlot {
+    shared: Arc<Shared>,
+    pub(crate) user_id: String,
+}
+
+impl Drop for UserSlot {
+    fn drop(&mut self) {
+        let mut open = self.shared.user_connections.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = open.get_mut(&self.user_id) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.user_id);
+            }
+        }
+    }
+}
+
+/// Loads `config` and serves `/ws` on `listener` until `shutdown` completes
+/// ([`EventService::new`] then [`EventService::serve`]).
+pub async fn serve(
+    listener: TcpListener,
+    config: &EventsConfig,
+    hub: EventHub,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), EventsError> {
+    EventService::new(config, hub)?.serve(listener, shutdown).await;
+    Ok(())
+}

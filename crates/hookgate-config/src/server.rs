@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// The contents of `hookgate.toml`; every field is optional.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ServerFile {
     /// The policy tree.
@@ -21,9 +21,13 @@ pub struct ServerFile {
     /// The admin listener (health).
     #[serde(default)]
     pub admin: Listener,
-    /// The WebSocket event service listener, spelled as WCS spells it.
-    #[serde(default, rename = "webSocketEvents")]
-    pub web_socket_events: EventsListener,
+    /// The WebSocket event service (`address`, `port`, `issuer`, `keys`, `users`, `limits`),
+    /// spelled as WCS spells it; read by `hookgate_events::EventsConfig`.
+    #[serde(rename = "webSocketEvents")]
+    pub web_socket_events: Option<toml::Table>,
+    /// Where `send-data` messages go (`url`, `nodes`, `basic_user`, `basic_password_file`,
+    /// `outbox`); read by `hookgate_server::SendDataConfig`.
+    pub send_data: Option<toml::Table>,
     /// Logging.
     #[serde(default)]
     pub log: LogSettings,
@@ -54,16 +58,6 @@ pub struct Listener {
     pub listen: Option<String>,
 }
 
-/// The event service listener, given as `address` and `port`.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct EventsListener {
-    /// Host or IP address.
-    pub address: Option<String>,
-    /// TCP port.
-    pub port: Option<u16>,
-}
-
 /// Log output.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -72,16 +66,6 @@ pub struct LogSettings {
     pub format: Option<String>,
     /// A filter such as `info` or `hookgate=debug`.
     pub level: Option<String>,
-}
-
-impl EventsListener {
-    /// `address:port` when both are set.
-    pub fn socket_address(&self) -> Option<String> {
-        match (&self.address, self.port) {
-            (Some(address), Some(port)) => Some(format!("{address}:{port}")),
-            _ => None,
-        }
-    }
 }
 
 /// Reads `hookgate.toml`; relative paths in it are relative to the file's folder.

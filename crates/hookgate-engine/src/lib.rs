@@ -12,6 +12,7 @@ mod decide;
 mod tenant;
 
 pub use decide::{BadHook, Body, Decision, HookRequest, PolicyRun, Services};
+pub use hookgate_runtime::Outgoing;
 
 /// Now, in milliseconds since the Unix epoch: a hook's reception time.
 pub fn now_ms() -> u64 {

@@ -31,7 +31,7 @@ pub(crate) async fn hook(
     check_content_type(&headers)?;
     let body = read_body(body, &headers, state.body_limit).await?;
     let tenants = state.policies.tenants().load();
-    let decision = tenants
+    let mut decision = tenants
         .decide(
             HookRequest {
                 method,
@@ -55,6 +55,7 @@ pub(crate) async fn hook(
         fallback = decision.fallback.unwrap_or(""), note = decision.note.as_deref().unwrap_or(""),
         "hook answered"
     );
+    state.effects.after(&mut decision, method, &body);
     let status = StatusCode::from_u16(decision.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = match decision.body {
         AnswerBody::Echo => json_response(status, body),

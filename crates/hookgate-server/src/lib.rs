@@ -11,12 +11,14 @@
 
 mod admin;
 mod decision_log;
+mod effects;
 mod error;
 mod hooks;
 mod metrics;
 mod state;
 
 pub use decision_log::{DecisionLog, DecisionTarget};
+pub use effects::{DataSender, Effects, SendDataConfig};
 pub use error::ApiError;
 pub use hooks::GENERATION_HEADER;
 pub use state::AppState;

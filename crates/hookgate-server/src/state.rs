@@ -1,6 +1,7 @@
 //! What every request handler shares.
 
 use crate::decision_log::DecisionLog;
+use crate::effects::Effects;
 use crate::metrics::Metrics;
 use hookgate_engine::Services;
 use hookgate_registry::Registry;
@@ -19,6 +20,8 @@ pub struct AppState {
     pub(crate) decisions: Option<DecisionLog>,
     /// What the policies' capabilities reach.
     pub(crate) services: Services,
+    /// What happens once a hook is answered.
+    pub(crate) effects: Arc<Effects>,
 }
 
 impl AppState {
@@ -28,7 +31,8 @@ impl AppState {
         body_limit: usize,
         decisions: Option<DecisionLog>,
         services: Services,
+        effects: Arc<Effects>,
     ) -> AppState {
-        AppState { policies, body_limit, metrics: Arc::new(Metrics::default()), decisions, services }
+        AppState { policies, body_limit, metrics: Arc::new(Metrics::default()), decisions, services, effects }
     }
 }

@@ -1,12 +1,14 @@
 //! `hookgate serve`: the hook listener and the admin listener, with hot reload.
 
 use anyhow::{Context as _, Result, bail};
-use hookgate_config::{DecisionLogSettings, EventsListener, Listener, LogSettings, ServerFile};
+use hookgate_config::{DecisionLogSettings, Listener, LogSettings, ServerFile};
+use hookgate_events::{EventHub, EventService, EventsConfig};
 use hookgate_registry::Registry;
 use hookgate_runtime::{Runtime, RuntimeConfig};
-use hookgate_server::{AppState, DEFAULT_BODY_LIMIT, DecisionLog, DecisionTarget};
-use std::path::PathBuf;
+use hookgate_server::{AppState, DEFAULT_BODY_LIMIT, DataSender, DecisionLog, DecisionTarget, Effects, SendDataConfig};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::watch;
@@ -31,7 +33,8 @@ pub(crate) struct Args {
     /// Address of the admin listener (health, metrics, /api/policies) [default: off].
     #[arg(long, env = "HOOKGATE_ADMIN_LISTEN")]
     admin_listen: Option<String>,
-    /// Address of the WebSocket event service [default: off].
+    /// Address of the WebSocket event service, overriding `[webSocketEvents] address` and
+    /// `port` (its keys and users come from the config file) [default: off].
     #[arg(long, env = "HOOKGATE_EVENTS_LISTEN")]
     events_listen: Option<String>,
     /// Largest accepted hook body in bytes [default: 1048576].
@@ -60,13 +63,16 @@ fn effective(args: &Args) -> Result<ServerFile> {
         Some(path) => hookgate_config::load_server_file(path)?,
         None => ServerFile::default(),
     };
-    let events = match &args.events_listen {
-        Some(address) => {
-            let (host, port) = address.rsplit_once(':').context("--events-listen must be host:port")?;
-            EventsListener { address: Some(host.to_owned()), port: Some(port.parse().context("--events-listen port")?) }
-        }
-        None => file.web_socket_events,
-    };
+    let mut events = file.web_socket_events;
+    if let Some(address) = &args.events_listen {
+        let (host, port) = address.rsplit_once(':').context("--events-listen must be host:port")?;
+        let port: i64 = port.parse().context("--events-listen port")?;
+        let table = events
+            .as_mut()
+            .context("--events-listen needs a [webSocketEvents] table in the config file (issuer, keys, users)")?;
+        table.insert("address".into(), toml::Value::String(host.to_owned()));
+        table.insert("port".into(), toml::Value::Integer(port));
+    }
     Ok(ServerFile {
         policies: Some(args.policies.clone().or(file.policies).unwrap_or_else(|| PathBuf::from("policies"))),
         body_limit: Some(args.body_limit.or(file.body_limit).unwrap_or(DEFAULT_BODY_LIMIT)),
@@ -76,6 +82,7 @@ fn effective(args: &Args) -> Result<ServerFile> {
         },
         admin: Listener { listen: args.admin_listen.clone().or(file.admin.listen) },
         web_socket_events: events,
+        send_data: file.send_data,
         log: LogSettings {
             format: Some(args.log_format.clone().or(file.log.format).unwrap_or_else(|| "text".into())),
             level: Some(file.log.level.unwrap_or_else(|| "info".into())),
@@ -98,9 +105,25 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     super::init_logging(config.log.level.as_deref().unwrap_or("info"), config.log.format.as_deref() == Some("json"));
-    if let Some(events) = config.web_socket_events.socket_address() {
-        bail!("the WebSocket event service ({events}) is not part of this build yet; remove the setting");
-    }
+    let config_dir = args.config.as_deref().and_then(Path::parent).map(Path::to_owned).unwrap_or_default();
+    let events = match &config.web_socket_events {
+        Some(table) => {
+            let mut events: EventsConfig =
+                table.clone().try_into().context("invalid [webSocketEvents] in the config file")?;
+            events.resolve_relative_to(&config_dir);
+            Some(events)
+        }
+        None => None,
+    };
+    let send_data = match &config.send_data {
+        Some(table) => {
+            let mut send_data: SendDataConfig =
+                table.clone().try_into().context("invalid [send_data] in the config file")?;
+            send_data.basic_password_file = send_data.basic_password_file.map(|file| config_dir.join(file));
+            Some(send_data)
+        }
+        None => None,
+    };
     let policies = config.policies.clone().unwrap_or_default();
     let decisions = match config.decision_log.target.as_deref() {
         None | Some("off") => DecisionTarget::Off,
@@ -128,7 +151,10 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
 
         let decisions = DecisionLog::start(&decisions).context("cannot open the decision log")?;
         let services = hookgate_engine::Services::in_process();
-        let state = AppState::new(registry, config.body_limit.unwrap_or(DEFAULT_BODY_LIMIT), decisions, services);
+        let data = send_data.map(DataSender::start).transpose().context("cannot start send-data delivery")?;
+        let effects = Arc::new(Effects { hub: EventHub::new(), data });
+        let body_limit = config.body_limit.unwrap_or(DEFAULT_BODY_LIMIT);
+        let state = AppState::new(registry, body_limit, decisions, services, Arc::clone(&effects));
         let (stop, stopped) = watch::channel(false);
         let mut servers = tokio::task::JoinSet::new();
 
@@ -152,6 +178,18 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
                 header_timeout,
                 stopped_signal(&stopped),
             ));
+        }
+
+        if let Some(events) = &events {
+            let service = EventService::new(events, effects.hub.clone()).context("cannot start the event service")?;
+            let address = events.socket_address();
+            let listener = bind(&address).await.with_context(|| format!("cannot listen on {address}"))?;
+            println!("hookgate listening: events=ws://{}/ws", listener.local_addr()?);
+            let stopped = stopped_signal(&stopped);
+            servers.spawn(async move {
+                service.serve(listener, stopped).await;
+                Ok(())
+            });
         }
 
         shutdown_signal().await;

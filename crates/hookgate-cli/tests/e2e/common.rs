@@ -113,6 +113,8 @@ pub struct Server {
     pub base: String,
     /// The admin listener, when started with `--admin-listen`.
     pub admin: Option<String>,
+    /// `ws://…/ws` of the event service, when started with `--events-listen`.
+    pub events: Option<String>,
     client: reqwest::Client,
 }
 
@@ -136,8 +138,9 @@ impl Server {
         };
         let base = read("hookgate listening: hooks=");
         let admin = extra.contains(&"--admin-listen").then(|| read("hookgate listening: admin="));
+        let events = extra.contains(&"--events-listen").then(|| read("hookgate listening: events="));
         let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("client");
-        Server { child, base, admin, client }
+        Server { child, base, admin, events, client }
     }
 
     /// GETs a path of the admin listener: status and body text.

@@ -6,6 +6,7 @@
 mod capabilities;
 mod cli;
 mod common;
+mod events;
 mod fallbacks;
 mod hooks;
 mod limits;

@@ -143,7 +143,8 @@ fuzz_target!(|data: &[u8]| {
             return;
         }
         Err(BadHook::BadEnvelope(message)) => {
-            let object = serde_json::from_slice::<Value>(body).is_ok_and(|value| value.is_object());
+            // JSON to the skimming pass, an object (a full parse may still refuse another field).
+            let object = skims(body) && body.trim_ascii_start().starts_with(b"{");
             assert!(object, "a body refused for its envelope is not a JSON object: {message}");
             return;
         }

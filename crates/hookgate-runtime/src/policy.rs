@@ -33,7 +33,7 @@ pub struct Policy {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EvalLimits {
     /// Deadline in milliseconds of running time (1 ms granularity); time spent waiting for a
-    /// worker or for the long lane does not count.
+    /// worker or for the long lane does not count, up to 4× the deadline on the clock.
     pub timeout_ms: u64,
     /// Linear memory cap in MiB.
     pub memory_mb: u64,

@@ -6,7 +6,9 @@
 //! only run while it holds a permit of the long lane. The lane has fewer permits than there are
 //! workers, so long evaluations (a policy spinning to its deadline, a slow interpreter) take
 //! turns on some workers while the others stay free for the short evaluations of every tenant.
-//! Time spent waiting for a worker or for the lane does not count against the deadline.
+//! Time spent waiting for a worker or for the lane does not count against the deadline, but a
+//! long evaluation is also stopped once [`WALL_FACTOR`] times its budget has passed on the
+//! clock, so that many long evaluations sharing the lane still end in bounded time.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -16,6 +18,8 @@ use wasmtime::UpdateDeadline;
 
 /// Running time after which an evaluation is long and moves to the long lane.
 pub(crate) const SLICE: Duration = Duration::from_micros(500);
+/// A long evaluation is stopped after this many times its budget of wall-clock time.
+pub(crate) const WALL_FACTOR: u32 = 4;
 
 /// The clock of one evaluation: its budget, the time it spent waiting, and its lane permit.
 pub(crate) struct Turns {
@@ -42,13 +46,16 @@ impl Turns {
     /// give the worker and the lane back and wait for both again.
     pub(crate) fn tick(&self) -> UpdateDeadline {
         let waited = Duration::from_nanos(self.waited_ns.load(Ordering::Relaxed));
-        let running = self.started.elapsed().saturating_sub(waited);
-        if running >= self.budget {
+        let elapsed = self.started.elapsed();
+        let running = elapsed.saturating_sub(waited);
+        if running >= self.budget || elapsed >= self.budget * WALL_FACTOR {
             return UpdateDeadline::Interrupt;
         }
         if running < SLICE {
             return UpdateDeadline::Continue(1);
         }
+        // Release the lane before yielding so that the next long evaluation in line runs.
+        self.held.lock().unwrap_or_else(PoisonError::into_inner).take();
         let (waited_ns, lane, held) = (Arc::clone(&self.waited_ns), Arc::clone(&self.lane), Arc::clone(&self.held));
         // tokio's yield_now puts the task at the back of the run queue; a plain self-wake
         // (UpdateDeadline::Yield) lands in the LIFO slot and runs the guest again at once.
@@ -56,8 +63,6 @@ impl Turns {
             1,
             Box::pin(async move {
                 let yielded = Instant::now();
-                tokio::time::sleep(Duration::from_millis(1)).await;
-                held.lock().unwrap_or_else(PoisonError::into_inner).take();
                 tokio::task::yield_now().await;
                 // The lane is never closed; a closed one would only mean running unlaned.
                 let permit = lane.acquire_owned().await.ok();

@@ -54,7 +54,8 @@ function settings(raw) {
   if (normalize !== "lowercase" && normalize !== "none") {
     fail(`unknown variant \`${normalize}\`, expected \`lowercase\` or \`none\``);
   }
-  if (!Number.isInteger(status) || status < 0 || status > 65535) fail(`invalid value: ${JSON.stringify(status)}, expected u16`);
+  if (!Number.isInteger(status)) fail(`invalid type: ${JSON.stringify(status)}, expected u16`);
+  if (status < 0 || status > 65535) fail(`invalid value: integer \`${status}\`, expected u16`);
   if (status < 400 || status > 599) fail(`\`status\` is ${status} (expected 400..=599)`);
   if (deny.length > MAX_PATTERNS) fail(`${deny.length} deny patterns (at most ${MAX_PATTERNS})`);
   for (const p of deny) {

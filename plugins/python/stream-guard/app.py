@@ -56,8 +56,10 @@ def settings(raw: str) -> tuple[list[str], str, int]:
     if normalize not in ("lowercase", "none"):
         fail(f"unknown variant `{normalize}`, expected `lowercase` or `none`")
     status = doc.get("status", 403)
-    if not isinstance(status, int) or isinstance(status, bool) or not 0 <= status <= 65535:
-        fail(f"invalid value: {json.dumps(status)}, expected u16")
+    if not isinstance(status, int) or isinstance(status, bool):
+        fail(f"invalid type: {json.dumps(status)}, expected u16")
+    if not 0 <= status <= 65535:
+        fail(f"invalid value: integer `{status}`, expected u16")
     if not 400 <= status <= 599:
         fail(f"`status` is {status} (expected 400..=599)")
     if len(deny) > MAX_PATTERNS:

@@ -21,7 +21,8 @@ command -v clang >/dev/null || { echo "clang not found: run .ci/guest-toolchains
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-"$tools/wit-bindgen" c "$root/wit" --world policy --out-dir "$work/bindings" >/dev/null
+"$tools/wit-bindgen" c "$root/wit" --world policy --out-dir "$work/bindings" > "$work/wit-bindgen.log" 2>&1 \
+  || { cat "$work/wit-bindgen.log" >&2; exit 1; }
 clang --target=wasm32-wasi --sysroot=/usr -O2 -std=c11 -Wall -Wextra -Werror \
   -mexec-model=reactor -nostartfiles -Wl,--no-entry -Wl,--strip-all \
   -Wl,--initial-memory=1048576 \

@@ -75,7 +75,7 @@ static const char *pattern_problem(const hg_json *p) {
 static bool settings(const policy_string_t *raw, settings_t *s, policy_string_t *err) {
   const char *why = NULL;
   bool blank = true;
-  for (size_t i = 0; i < raw->len; i++) blank &= strchr(" \t\n\r", raw->ptr[i]) != NULL;
+  for (size_t i = 0; i < raw->len; i++) blank &= raw->ptr[i] && strchr(" \t\n\r", raw->ptr[i]);
   *s = (settings_t){hg_json_parse(blank ? "{}" : (const char *)raw->ptr, blank ? 2 : raw->len, &why), NULL, true, 403};
   if (!s->doc) return refuse(err, why, NULL);
   if (s->doc->type != HG_JSON_OBJECT) return refuse(err, "invalid type: ", hg_json_type_name(s->doc), ", expected struct Settings", NULL);

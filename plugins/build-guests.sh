@@ -31,7 +31,7 @@ digest() { # <lang> <dir>
   for extra in "plugins/$1/build.sh" "plugins/$1/sdk" "plugins/$1/package-lock.json"; do
     [ -e "$extra" ] && paths+=("$extra")
   done
-  find "${paths[@]}" -type f ! -path '*/__pycache__/*' ! -path '*/tests/*' ! -name '*.test.js' -print0 \
+  find "${paths[@]}" -type f ! -path '*/__pycache__/*' ! -path '*/tests/*' ! -name '*.test.js' ! -name '*.md' -print0 \
     | sort -z | xargs -0 sha256sum | sed "s|$root/||" | sha256sum | cut -d' ' -f1
 }
 

@@ -23,7 +23,10 @@ static const hg_json *prefix_of(const policy_string_t *raw, hg_json **doc, polic
     if (strcmp(m->key, "prefix") != 0) {
       policy_string_dup(err, "invalid settings: unknown field `");
       size_t klen = strlen(m->key), tail = sizeof "`, expected `prefix`" - 1;
-      err->ptr = realloc(err->ptr, err->len + klen + tail);
+      uint8_t *grown = hg_malloc(err->len + klen + tail);
+      memcpy(grown, err->ptr, err->len);
+      free(err->ptr);
+      err->ptr = grown;
       memcpy(err->ptr + err->len, m->key, klen);
       memcpy(err->ptr + err->len + klen, "`, expected `prefix`", tail);
       err->len += klen + tail;
@@ -58,7 +61,7 @@ bool exports_policy_evaluate(policy_hook_t *hook, policy_verdict_t *ret, policy_
   if (prefix && name && len >= prefix->len && memcmp(name, prefix->str, prefix->len) == 0) {
     static const char before[] = "stream name '", after[] = "' is not allowed";
     size_t rlen = sizeof before - 1 + len + sizeof after - 1;
-    char *reason = malloc(rlen);
+    char *reason = hg_malloc(rlen);
     memcpy(reason, before, sizeof before - 1);
     memcpy(reason + sizeof before - 1, name, len);
     memcpy(reason + sizeof before - 1 + len, after, sizeof after - 1);

@@ -13,6 +13,12 @@ typedef struct {
 
 static hg_json *value(parser *p, int depth);
 
+void *hg_malloc(size_t size) {
+  void *block = malloc(size);
+  if (!block) __builtin_trap();
+  return block;
+}
+
 static bool fail(parser *p, const char *why) {
   if (!p->error) p->error = why;
   return false;
@@ -51,7 +57,7 @@ static bool string(parser *p, char **out, size_t *out_len, bool *lone) {
   size_t start = ++p->i, end = start;
   while (end < p->n && p->s[end] != '"') end += p->s[end] == '\\' ? 2 : 1;
   if (end >= p->n) return fail(p, "unterminated string");
-  char *buf = malloc(end - start + 1); /* unescaping never makes a string longer */
+  char *buf = hg_malloc(end - start + 1); /* unescaping never makes a string longer */
   size_t len = 0;
   *lone = false;
   while (p->i < end) {
@@ -110,7 +116,7 @@ static bool number(parser *p, hg_json *v) {
     if (p->i == digits) return fail(p, "invalid number");
   }
   v->len = p->i - start;
-  v->str = malloc(v->len + 1);
+  v->str = hg_malloc(v->len + 1);
   memcpy(v->str, s + start, v->len);
   v->str[v->len] = 0;
   if (v->integer) {
@@ -169,7 +175,8 @@ static bool container(parser *p, hg_json *v, int depth) {
 static hg_json *value(parser *p, int depth) {
   ws(p);
   if (p->i >= p->n) { fail(p, "unexpected end of input"); return NULL; }
-  hg_json *v = calloc(1, sizeof *v);
+  hg_json *v = hg_malloc(sizeof *v);
+  *v = (hg_json){0};
   bool ok;
   switch (p->s[p->i]) {
     case '{': v->type = HG_JSON_OBJECT; ok = container(p, v, depth + 1); break;
@@ -229,7 +236,7 @@ const char *hg_json_type_name(const hg_json *v) {
 }
 
 char *hg_json_quote(const char *s, size_t len, size_t *out_len) {
-  char *out = malloc(len * 6 + 3), *o = out;
+  char *out = hg_malloc(len * 6 + 3), *o = out;
   *o++ = '"';
   for (size_t i = 0; i < len; i++) {
     unsigned char c = (unsigned char)s[i];

@@ -49,6 +49,10 @@ const char *hg_json_str(const hg_json *value, size_t *len);
 /* A JSON type name for messages: "null", "a boolean", "a number", "a string", ... */
 const char *hg_json_type_name(const hg_json *value);
 
+/* malloc that traps when memory is exhausted (the host then reports the policy's memory
+ * limit), so no policy writes through a NULL pointer: in wasm, address 0 is writable. */
+void *hg_malloc(size_t size);
+
 /* `s` as a JSON string literal (quotes included), escaped as the Rust SDK does; malloc'd. */
 char *hg_json_quote(const char *s, size_t len, size_t *out_len);
 

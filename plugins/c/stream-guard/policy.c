@@ -35,7 +35,7 @@ static bool refuse(policy_string_t *err, ...) {
   va_start(args, err);
   for (const char *part; (part = va_arg(args, const char *));) len += strlen(part);
   va_end(args);
-  char *buf = malloc(len + 1);
+  char *buf = hg_malloc(len + 1);
   strcpy(buf, prefix);
   va_start(args, err);
   for (const char *part; (part = va_arg(args, const char *));) strcat(buf, part);
@@ -181,7 +181,7 @@ static bool glob_match(const uint32_t *p, size_t pn, const uint32_t *t, size_t t
 
 static bool denied(const settings_t *s, const uint32_t *name, size_t n, const uint32_t *lower, size_t ln) {
   for (const hg_json *p = s->deny ? s->deny->child : NULL; p; p = p->next) {
-    uint32_t *pat = malloc((p->len + 1) * sizeof *pat);
+    uint32_t *pat = hg_malloc((p->len + 1) * sizeof *pat);
     size_t pn = decode(p->str, p->len, pat);
     bool hit = glob_match(pat, pn, name, n) || (lower && glob_match(pat, pn, lower, ln));
     free(pat);
@@ -206,18 +206,18 @@ bool exports_policy_evaluate(policy_hook_t *hook, policy_verdict_t *ret, policy_
   const char *name = hg_json_str(hg_json_get(payload, "name"), &len);
   ret->tag = HOOKGATE_POLICY_TYPES_VERDICT_ALLOW;
   if (name) {
-    uint32_t *cps = malloc((len + 1) * sizeof *cps), *lower = NULL;
+    uint32_t *cps = hg_malloc((len + 1) * sizeof *cps), *lower = NULL;
     size_t n = decode(name, len, cps), ln = 0;
     bool upper = false;
     for (size_t i = 0; i < n; i++) upper |= is_upper(cps[i]);
     if (s.lowercase && upper) {
-      lower = malloc((2 * n + 1) * sizeof *lower);
+      lower = hg_malloc((2 * n + 1) * sizeof *lower);
       ln = lowercase(cps, n, lower);
     }
     if (denied(&s, cps, n, lower, ln)) {
       static const char before[] = "stream name '", after[] = "' is forbidden";
       size_t rlen = sizeof before - 1 + len + sizeof after - 1;
-      char *reason = malloc(rlen);
+      char *reason = hg_malloc(rlen);
       memcpy(reason, before, sizeof before - 1);
       memcpy(reason + sizeof before - 1, name, len);
       memcpy(reason + sizeof before - 1 + len, after, sizeof after - 1);
@@ -225,11 +225,11 @@ bool exports_policy_evaluate(policy_hook_t *hook, policy_verdict_t *ret, policy_
       ret->val.deny.status = s.status;
       ret->val.deny.reason = (policy_string_t){(uint8_t *)reason, rlen};
     } else if (lower && (ln != n || memcmp(lower, cps, n * sizeof *cps) != 0)) {
-      char *utf8 = malloc(4 * ln + 1);
+      char *utf8 = hg_malloc(4 * ln + 1);
       size_t ulen = encode(lower, ln, utf8), qlen;
       char *quoted = hg_json_quote(utf8, ulen, &qlen);
       size_t plen = sizeof "{\"name\":}" - 1 + qlen;
-      char *patch = malloc(plen + 1);
+      char *patch = hg_malloc(plen + 1);
       strcpy(patch, "{\"name\":");
       strcat(patch, quoted);
       strcat(patch, "}");

@@ -9,6 +9,7 @@
 
 const MAX_PATTERNS = 1000;
 const MAX_PATTERN_LEN = 256; // bytes of UTF-8
+const MAX_DEPTH = 128; // nesting of arrays and objects, as the Rust SDK's scanner
 const KEYS = ["deny", "normalize", "status"];
 
 /** Decides one hook: `{tag: "allow"}`, `{tag: "deny", val: {status, reason}}` or `{tag: "override", val: patch}`. */
@@ -16,7 +17,7 @@ export function evaluate(hook) {
   const { deny, normalize, status } = settings(hook.settings);
   const name = strField(hook.payload, "name");
   if (name === undefined) return { tag: "allow" };
-  const lower = normalize === "lowercase" && [...name].some(isUppercase) ? name.toLowerCase() : undefined;
+  const lower = normalize === "lowercase" && [...name].some(isUppercase) ? lowercase(name) : undefined;
   if (deny.some((p) => globMatch(p, name) || (lower !== undefined && globMatch(p, lower)))) {
     return { tag: "deny", val: { status, reason: `stream name '${name}' is forbidden` } };
   }
@@ -80,6 +81,17 @@ function isUppercase(c) {
   return c.toLowerCase() !== c && c.toUpperCase() === c;
 }
 
+function isCased(c) {
+  return c !== undefined && (c.toLowerCase() !== c || c.toUpperCase() !== c);
+}
+
+// Its toLowerCase also lacks the final-sigma rule that Rust's to_lowercase applies: a Σ after a
+// cased character and not before one becomes ς (judged on the neighbours, as the C policy does).
+function lowercase(name) {
+  const cps = [...name];
+  return cps.map((c, i) => (c === "Σ" && isCased(cps[i - 1]) && !isCased(cps[i + 1]) ? "ς" : c.toLowerCase())).join("");
+}
+
 function utf8Length(s) {
   let n = 0;
   for (const c of s) {
@@ -89,8 +101,12 @@ function utf8Length(s) {
   return n;
 }
 
-/** The top-level string field `key`; undefined if absent, not a string, or the payload is not JSON. */
+/**
+ * The top-level string field `key`; undefined if absent, not a string, or the payload is not JSON
+ * (as for the Rust SDK, that includes nesting deeper than MAX_DEPTH).
+ */
 function strField(payload, key) {
+  if (tooDeep(payload)) return undefined;
   let doc;
   try {
     doc = JSON.parse(payload);
@@ -100,6 +116,26 @@ function strField(payload, key) {
   const value = doc !== null && typeof doc === "object" && !Array.isArray(doc) ? doc[key] : undefined;
   // Lone surrogates cannot cross the component boundary.
   return typeof value === "string" && value.isWellFormed() ? value : undefined;
+}
+
+/** Whether arrays/objects nest deeper than MAX_DEPTH (brackets inside strings do not count). */
+function tooDeep(text) {
+  let depth = 0;
+  let inString = false;
+  let escaped = false;
+  for (const c of text) {
+    if (inString) {
+      inString = escaped || c !== '"';
+      escaped = !escaped && c === "\\";
+    } else if (c === '"') {
+      inString = true;
+    } else if (c === "[" || c === "{") {
+      if (++depth > MAX_DEPTH) return true;
+    } else if (c === "]" || c === "}") {
+      depth--;
+    }
+  }
+  return false;
 }
 
 /** `*` matches any run of characters (also none), `?` exactly one; backtracks only to the last `*`. */

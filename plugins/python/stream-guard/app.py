@@ -14,6 +14,7 @@ from wit_world.imports.types import Denial, Hook, Verdict, Verdict_Allow, Verdic
 
 MAX_PATTERNS = 1000
 MAX_PATTERN_LEN = 256  # bytes of UTF-8
+MAX_DEPTH = 128  # nesting of arrays and objects, as the Rust SDK's scanner
 KEYS = ("deny", "normalize", "status")
 
 
@@ -85,7 +86,10 @@ def pattern_problem(p: str) -> str | None:
 
 
 def str_field(payload: str, key: str) -> str | None:
-    """The top-level string field `key`; None if absent, not a string, or the payload is not JSON."""
+    """The top-level string field `key`; None if absent, not a string, or the payload is not JSON
+    (as for the Rust SDK, that includes nesting deeper than MAX_DEPTH)."""
+    if too_deep(payload):
+        return None
     try:
         doc = json.loads(payload, parse_constant=_not_json)
     except (ValueError, RecursionError):
@@ -94,6 +98,24 @@ def str_field(payload: str, key: str) -> str | None:
     if not isinstance(value, str) or any(0xD800 <= ord(c) <= 0xDFFF for c in value):
         return None  # lone surrogates cannot cross the component boundary
     return value
+
+
+def too_deep(text: str) -> bool:
+    """Whether arrays/objects nest deeper than MAX_DEPTH (brackets inside strings do not count)."""
+    depth, in_string, escaped = 0, False, False
+    for c in text:
+        if in_string:
+            in_string = escaped or c != '"'
+            escaped = not escaped and c == "\\"
+        elif c == '"':
+            in_string = True
+        elif c in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return True
+        elif c in "]}":
+            depth -= 1
+    return False
 
 
 def _not_json(constant: str):

@@ -106,7 +106,8 @@ function utf8Length(s) {
  * (as for the Rust SDK, that includes nesting deeper than MAX_DEPTH).
  */
 function strField(payload, key) {
-  if (tooDeep(payload)) return undefined;
+  // The interpreter is slow at the character loop: run it only when the depth is possible.
+  if ((payload.match(/[[{]/g)?.length ?? 0) > MAX_DEPTH && tooDeep(payload)) return undefined;
   let doc;
   try {
     doc = JSON.parse(payload);

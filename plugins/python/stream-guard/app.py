@@ -88,7 +88,8 @@ def pattern_problem(p: str) -> str | None:
 def str_field(payload: str, key: str) -> str | None:
     """The top-level string field `key`; None if absent, not a string, or the payload is not JSON
     (as for the Rust SDK, that includes nesting deeper than MAX_DEPTH)."""
-    if too_deep(payload):
+    # The interpreter is slow at the character loop: run it only when the depth is possible.
+    if payload.count("[") + payload.count("{") > MAX_DEPTH and too_deep(payload):
         return None
     try:
         doc = json.loads(payload, parse_constant=_not_json)

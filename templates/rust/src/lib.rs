@@ -32,7 +32,9 @@ pub fn validate_settings(raw: &str) -> Result<(), String> {
 pub fn evaluate(hook: &Hook) -> Result<Verdict, String> {
     let s = settings(&hook.settings)?;
     match hook.str_field("name") {
-        Some(name) if name.starts_with(&s.prefix) => Ok(Verdict::forbid(format!("stream name '{name}' is not allowed"))),
+        Some(name) if name.starts_with(&s.prefix) => {
+            Ok(Verdict::forbid(format!("stream name '{name}' is not allowed")))
+        }
         _ => Ok(Verdict::Allow),
     }
 }

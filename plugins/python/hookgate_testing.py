@@ -10,6 +10,7 @@ load time, then evaluate gets a Hook built from the case.
 """
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -22,8 +23,11 @@ KINDS = {"connect": "CONNECT", "direct": "DIRECT", "event": "EVENT", "incoming":
 
 
 def bindings() -> None:
-    """Generates the wit_world package once, then puts it on sys.path."""
-    if not (BINDINGS / "wit_world" / "__init__.py").is_file():
+    """Generates the wit_world package (again when the WIT is newer), then puts it on sys.path."""
+    generated = BINDINGS / "wit_world" / "__init__.py"
+    wit = ROOT / "wit" / "hookgate.wit"
+    if not generated.is_file() or generated.stat().st_mtime < wit.stat().st_mtime:
+        shutil.rmtree(BINDINGS, ignore_errors=True)  # componentize-py refuses an existing folder
         subprocess.run([str(COMPONENTIZE_PY), "-d", str(ROOT / "wit"), "-w", "policy", "bindings", str(BINDINGS)],
                        check=True)
     sys.path.insert(0, str(BINDINGS))

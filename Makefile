@@ -47,3 +47,13 @@ bench: policies
 	@command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
 	cargo build --release -p hookgate-bench
 	$(BENCH) run --hookgate $(HOOKGATE) --policies policies $(BENCH_ARGS)
+
+# ---- guests: the non-Rust guest policies (plugins/{python,js,c}, templates/; plugins/README.md) ----
+# Installs the pinned guest toolchains, builds stream-guard in Python, JavaScript and C and the
+# templates, and runs their cases natively and through `hookgate test`.
+.PHONY: guests
+
+guests: host
+	.ci/guest-toolchains
+	plugins/build-guests.sh
+# ---- end guests ----

@@ -199,7 +199,7 @@ mod tests {
     #[test]
     fn cases() {
         hookgate_sdk::testing::run_dir(
-            concat!(env!("CARGO_MANIFEST_DIR"), "/tests"),
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../../cases/stream-guard"),
             evaluate,
             Some(validate_settings),
         );

@@ -6,7 +6,7 @@ use crate::capabilities::{Grants, Outgoing, capability_of};
 use crate::errors::Failure;
 use crate::host::{HostState, LogTags, log_rate};
 use crate::runtime::Inner;
-use crate::schedule::Turns;
+use crate::schedule::{Streak, Turns};
 use governor::DefaultDirectRateLimiter;
 pub use hookgate_protocol::MethodKind;
 use std::sync::Arc;
@@ -27,6 +27,7 @@ pub struct Policy {
     tenant: Arc<str>,
     name: Arc<str>,
     log_rate: Arc<DefaultDirectRateLimiter>,
+    streak: Arc<Streak>,
 }
 
 /// Limits of one evaluation.
@@ -97,7 +98,14 @@ pub enum Verdict {
 
 impl Policy {
     pub(crate) fn new(compiled: Arc<Compiled>, runtime: Arc<Inner>) -> Policy {
-        Policy { compiled, runtime, tenant: Arc::from(""), name: Arc::from(""), log_rate: log_rate(1_000) }
+        Policy {
+            compiled,
+            runtime,
+            tenant: Arc::from(""),
+            name: Arc::from(""),
+            log_rate: log_rate(1_000),
+            streak: Arc::default(),
+        }
     }
 
     /// The same policy for one tenant: the names its log lines carry, and the log lines per
@@ -106,6 +114,7 @@ impl Policy {
         self.tenant = Arc::from(tenant);
         self.name = Arc::from(name);
         self.log_rate = log_rate(log_lines_per_s);
+        self.streak = Arc::default();
         self
     }
 
@@ -202,9 +211,13 @@ impl Policy {
         let mut store = Store::new(&self.runtime.engine, state);
         store.limiter(|state| state);
         // The deadline counts running time; long evaluations take turns on the long lane.
-        let turns = Turns::new(Duration::from_millis(limits.timeout_ms), Arc::clone(&self.runtime.long_lane));
+        let turns = Arc::new(Turns::new(Duration::from_millis(limits.timeout_ms), Arc::clone(&self.runtime.long_lane)));
+        if self.streak.long() {
+            turns.enter_lane().await;
+        }
         store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |_| Ok(turns.tick()));
+        let ticks = Arc::clone(&turns);
+        store.epoch_deadline_callback(move |_| Ok(ticks.tick()));
 
         let outcome = match self.compiled.pre.instantiate_async(&mut store).await {
             Ok(world) => call(&mut store, &world).await,
@@ -212,6 +225,7 @@ impl Policy {
             Err(err) => return Err(Failure::Instantiate(format!("{err:#}"))),
         };
         store.data().finish();
+        self.streak.record(&turns);
         outcome.map_err(|err| {
             if store.data().memory_exceeded {
                 Failure::Memory(limits.memory_mb)

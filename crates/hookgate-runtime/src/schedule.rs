@@ -6,11 +6,14 @@
 //! only run while it holds a permit of the long lane. The lane has fewer permits than there are
 //! workers, so long evaluations (a policy spinning to its deadline, a slow interpreter) take
 //! turns on some workers while the others stay free for the short evaluations of every tenant.
+//! A policy whose recent evaluations were long enters the lane before it starts, so that its
+//! first half-millisecond does not run beside the short evaluations either ([`Streak`]).
+//!
 //! Time spent waiting for a worker or for the lane does not count against the deadline, but a
 //! long evaluation is also stopped once [`WALL_FACTOR`] times its budget has passed on the
 //! clock, so that many long evaluations sharing the lane still end in bounded time.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -21,6 +24,29 @@ pub(crate) const SLICE: Duration = Duration::from_micros(500);
 /// A long evaluation is stopped after this many times its budget of wall-clock time.
 pub(crate) const WALL_FACTOR: u32 = 4;
 
+/// Evaluations of a policy that enter the lane at once after one of its evaluations was long.
+const STREAK: u32 = 16;
+
+/// How recently a policy's evaluations were long: set by a long one, worn down by short ones.
+#[derive(Default)]
+pub(crate) struct Streak(AtomicU32);
+
+impl Streak {
+    /// Whether the next evaluation should enter the lane before it starts.
+    pub(crate) fn long(&self) -> bool {
+        self.0.load(Ordering::Relaxed) > 0
+    }
+
+    /// Records how an evaluation went.
+    pub(crate) fn record(&self, turns: &Turns) {
+        if turns.long.load(Ordering::Relaxed) {
+            self.0.store(STREAK, Ordering::Relaxed);
+        } else {
+            let _ = self.0.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+        }
+    }
+}
+
 /// The clock of one evaluation: its budget, the time it spent waiting, and its lane permit.
 pub(crate) struct Turns {
     budget: Duration,
@@ -28,6 +54,7 @@ pub(crate) struct Turns {
     waited_ns: Arc<AtomicU64>,
     lane: Arc<Semaphore>,
     held: Arc<Mutex<Option<OwnedSemaphorePermit>>>,
+    long: Arc<AtomicBool>,
 }
 
 impl Turns {
@@ -39,7 +66,18 @@ impl Turns {
             waited_ns: Arc::new(AtomicU64::new(0)),
             lane,
             held: Arc::new(Mutex::new(None)),
+            long: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// Enters the lane before the evaluation starts (the wait does not count as running).
+    pub(crate) async fn enter_lane(&self) {
+        let waiting = Instant::now();
+        let permit = Arc::clone(&self.lane).acquire_owned().await.ok();
+        *self.held.lock().unwrap_or_else(PoisonError::into_inner) = permit;
+        self.long.store(true, Ordering::Relaxed);
+        let waited = u64::try_from(waiting.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.waited_ns.fetch_add(waited, Ordering::Relaxed);
     }
 
     /// What to do at an epoch tick: interrupt past the budget, go on while short, otherwise
@@ -54,6 +92,7 @@ impl Turns {
         if running < SLICE {
             return UpdateDeadline::Continue(1);
         }
+        self.long.store(true, Ordering::Relaxed);
         // Release the lane before yielding so that the next long evaluation in line runs.
         self.held.lock().unwrap_or_else(PoisonError::into_inner).take();
         let (waited_ns, lane, held) = (Arc::clone(&self.waited_ns), Arc::clone(&self.lane), Arc::clone(&self.held));

@@ -1,7 +1,8 @@
 //! How guests share the tokio workers: deadlines in running time, and the long lane.
 //!
 //! Most evaluations finish in microseconds and never notice the epoch ticker: when a tick
-//! interrupts one that has run for less than [`SLICE`], it simply goes on. An evaluation that
+//! interrupts one that has run for less than [`SLICE`] of its thread's CPU time, it simply goes
+//! on (CPU time, so that a thread the OS preempted does not make a short evaluation look long). An evaluation that
 //! has run for a whole slice is *long*: from then on it yields its worker at every tick and may
 //! only run while it holds a permit of the long lane. The lane has fewer permits than there are
 //! workers, so long evaluations (a policy spinning to its deadline, a slow interpreter) take
@@ -51,6 +52,9 @@ impl Streak {
 pub(crate) struct Turns {
     budget: Duration,
     started: Instant,
+    /// The thread's CPU time when the evaluation started running on it; until its first yield
+    /// the evaluation stays on that thread.
+    cpu_started: Mutex<Duration>,
     waited_ns: Arc<AtomicU64>,
     lane: Arc<Semaphore>,
     held: Arc<Mutex<Option<OwnedSemaphorePermit>>>,
@@ -63,6 +67,7 @@ impl Turns {
         Turns {
             budget,
             started: Instant::now(),
+            cpu_started: Mutex::new(thread_cpu_time()),
             waited_ns: Arc::new(AtomicU64::new(0)),
             lane,
             held: Arc::new(Mutex::new(None)),
@@ -75,9 +80,12 @@ impl Turns {
         let waiting = Instant::now();
         let permit = Arc::clone(&self.lane).acquire_owned().await.ok();
         *self.held.lock().unwrap_or_else(PoisonError::into_inner) = permit;
-        self.long.store(true, Ordering::Relaxed);
+        // Not marked long: only running past the slice does that, so a policy that has become
+        // fast again wears its streak down.
         let waited = u64::try_from(waiting.elapsed().as_nanos()).unwrap_or(u64::MAX);
         self.waited_ns.fetch_add(waited, Ordering::Relaxed);
+        // The task may have moved to another thread while it waited.
+        *self.cpu_started.lock().unwrap_or_else(PoisonError::into_inner) = thread_cpu_time();
     }
 
     /// What to do at an epoch tick: interrupt past the budget, go on while short, otherwise
@@ -85,7 +93,12 @@ impl Turns {
     pub(crate) fn tick(&self) -> UpdateDeadline {
         let waited = Duration::from_nanos(self.waited_ns.load(Ordering::Relaxed));
         let elapsed = self.started.elapsed();
-        let running = elapsed.saturating_sub(waited);
+        let running = if self.long.load(Ordering::Relaxed) {
+            elapsed.saturating_sub(waited)
+        } else {
+            let started = *self.cpu_started.lock().unwrap_or_else(PoisonError::into_inner);
+            thread_cpu_time().saturating_sub(started)
+        };
         if running >= self.budget || elapsed >= self.budget * WALL_FACTOR {
             return UpdateDeadline::Interrupt;
         }
@@ -111,4 +124,11 @@ impl Turns {
             }),
         )
     }
+}
+
+/// CPU time of the calling thread (zero if the clock cannot be read, which makes every
+/// evaluation look short until its wall-clock checks catch it).
+fn thread_cpu_time() -> Duration {
+    use nix::time::{ClockId, clock_gettime};
+    clock_gettime(ClockId::CLOCK_THREAD_CPUTIME_ID).map_or(Duration::ZERO, Duration::from)
 }

@@ -92,6 +92,14 @@ const FAILURES: &[(&str, &str, bool, &str, &str, &str)] = &[
         "bad-output",
     ),
     (
+        "settings-refused",
+        r#"{ mode = "reject-settings" }"#,
+        true,
+        "",
+        "policy 'bad' is not loaded: settings refused by the policy: faulty: settings rejected as asked",
+        "not-loaded",
+    ),
+    (
         "not-loaded",
         r#"{ mode = "allow" }"#,
         false,
@@ -156,7 +164,7 @@ async fn every_cell_of_the_fallback_table_for_every_failure() {
             }
         }
     }
-    assert!(cells >= 66, "{cells} cells exercised");
+    assert!(cells >= 74, "{cells} cells exercised");
 
     // Each failed hook is counted under its cause, and its decision-log line names it.
     let (_, metrics) = server.admin_get("/metrics").await;

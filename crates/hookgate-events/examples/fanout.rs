@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 const ISSUER: &str = "bench";
 const APP_KEY: &str = "benchApp";
@@ -130,7 +131,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let stream = format!("stream-{}", i % args.streams);
         attaching.spawn(async move {
             let _permit = connecting.acquire_owned().await.expect("semaphore");
-            let (mut client, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws")).await?;
+            // A small read buffer, as the server uses: tungstenite's default is 128 KiB per socket.
+            let small = WebSocketConfig::default().read_buffer_size(4096);
+            let (mut client, _) =
+                tokio_tungstenite::connect_async_with_config(format!("ws://{addr}/ws"), Some(small), true).await?;
             let request =
                 json!({"auth": *token, "action": "attach", "event": {"type": "StreamStatusEvent", "id": stream}});
             client.send(Message::Text(request.to_string().into())).await?;

@@ -16,6 +16,7 @@
 //! | 6 | 400 | `Too many connections: …` / `Too many subscriptions: …` | a limit, named with its value; the connection limits also close the socket (1013 for the server's, 1008 for the user's) |
 //! | 7 | 400 | `Too slow: …` | sent unasked when the connection's queue overflowed, then close 1008 `too slow` |
 //! | 8 | 400 | `Token expired` | sent unasked when the newest token presented on the connection expires, then close 1008 `token expired` |
+//! | 3 / 4 | 400 | as above | sent unasked when the user directory no longer has the user / allows a subscription (checked at every ping), then close 1008 `access revoked` |
 //!
 //! Codes 1–5 are the document's (its list spells 5 "Inavlid request", its example answer
 //! "Invalid request"; the example is followed). 6–8 are hookgate's for what the document does
@@ -38,7 +39,8 @@
 //! # Layout
 //! - [`config`]: [`EventsConfig`], the `[webSocketEvents]` table.
 //! - [`hooks`]: [`event_key`] (which hooks are events, by which id) and [`mask_secrets`].
-//! - [`hub`]: [`EventHub`], the non-blocking fan-out with bounded per-connection queues.
+//! - [`hub`]: [`EventHub`]: `publish` costs the caller O(1); a fan-out task serves the bounded
+//!   per-connection queues.
 //! - [`protocol`]: requests, answers and event messages on the wire.
 //! - `auth`: JWT verification (one algorithm per key). `users`: the user directory.
 //! - `server`: [`EventService`], the listener. `session`: one connection.

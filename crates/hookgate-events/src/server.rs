@@ -131,3 +131,29 @@ pub async fn serve(
     EventService::new(config, hub)?.serve(listener, shutdown).await;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{KeyAlgorithm, KeyConfig};
+
+    #[tokio::test]
+    async fn a_configuration_that_cannot_serve_is_refused_with_the_key_or_file_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let key = dir.path().join("hs.key");
+        std::fs::write(&key, [7u8; 32]).expect("write key");
+        let users = dir.path().join("users.toml");
+        let keys = vec![KeyConfig { algorithm: KeyAlgorithm::HS256, file: key, kid: None }];
+        let config = EventsConfig::new("iss", keys, &users);
+
+        let err = EventService::new(&config, EventHub::new()).err().expect("no user directory");
+        assert_eq!(err.to_string(), format!("{}: cannot read", users.display()));
+
+        std::fs::write(&users, "[users.u]\napp_keys = [\"a\"]\n").expect("write users");
+        assert!(EventService::new(&config, EventHub::new()).is_ok());
+        let mut zero = config.clone();
+        zero.limits.queue_capacity = 0;
+        let err = EventService::new(&zero, EventHub::new()).err().expect("zero limit");
+        assert_eq!(err.to_string(), "webSocketEvents.queue_capacity: must be greater than 0");
+    }
+}

@@ -18,8 +18,10 @@ POLICIES := \
 run: host policies
 	$(HOOKGATE) serve --policies policies --admin-listen 127.0.0.1:8091
 
+# The tests of the Redis backends and of a fleet need a real redis-server: `.ci/with-redis`
+# installs it if missing, starts one on a free port for the run and stops it afterwards.
 test: toolchain host policies
-	cargo test --release --workspace
+	.ci/with-redis cargo test --release --workspace
 	cargo test --release --manifest-path plugins/Cargo.toml
 	$(HOOKGATE) check policies
 	$(HOOKGATE) test policies

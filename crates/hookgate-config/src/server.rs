@@ -40,6 +40,41 @@ pub struct ServerFile {
     pub header_read_timeout_ms: Option<u64>,
     /// Limits for tenants whose manifest does not set them.
     pub limits: Option<crate::Limits>,
+    /// State and events shared with other hookgate instances through Redis.
+    pub cluster: Option<ClusterSettings>,
+}
+
+/// `[cluster]`: several hookgate instances sharing the `state` capability and the event bus
+/// through one Redis. Absent, or without `redis_url`, each process keeps its own (in-process).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSettings {
+    /// `redis://[user@]host[:port][/db]`. Give the password in `redis_password_file`, not here,
+    /// so that it stays out of the config file (a password here is accepted and masked in
+    /// `--print-config`).
+    pub redis_url: Option<String>,
+    /// File holding the Redis password (first line), relative to the config file's folder.
+    pub redis_password_file: Option<PathBuf>,
+    /// The pub/sub channel of the event bus; instances sharing it share their events.
+    pub channel: Option<String>,
+    /// Longest a `state` call waits for Redis, in milliseconds.
+    pub call_timeout_ms: Option<u64>,
+}
+
+impl ClusterSettings {
+    /// These settings with the password of `redis_url`, if any, replaced by `***`.
+    pub fn masked(&self) -> ClusterSettings {
+        let redis_url = self.redis_url.as_deref().map(|raw| match url::Url::parse(raw) {
+            Ok(mut parsed) if parsed.password().is_some() => {
+                // Setting a password fails only for URLs that cannot have one.
+                let _ = parsed.set_password(Some("***"));
+                parsed.to_string()
+            }
+            Ok(_) => raw.to_owned(),
+            Err(_) => "(not a URL)".to_owned(),
+        });
+        ClusterSettings { redis_url, ..self.clone() }
+    }
 }
 
 /// Where the decision log goes.
@@ -76,10 +111,30 @@ pub fn load_server_file(path: &Path) -> Result<ServerFile, ConfigError> {
     if let Some(limits) = &file.limits {
         limits.check().map_err(|(key, reason)| ConfigError::Invalid { path: path.to_owned(), key, reason })?;
     }
-    if let (Some(policies), Some(dir)) = (&file.policies, path.parent())
-        && policies.is_relative()
-    {
-        file.policies = Some(dir.join(policies));
+    if let Some(dir) = path.parent() {
+        let relative_to_dir = |file: &mut Option<PathBuf>| {
+            if let Some(relative) = file.as_ref().filter(|file| file.is_relative()) {
+                *file = Some(dir.join(relative));
+            }
+        };
+        relative_to_dir(&mut file.policies);
+        if let Some(cluster) = &mut file.cluster {
+            relative_to_dir(&mut cluster.redis_password_file);
+        }
     }
     Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ClusterSettings;
+
+    #[test]
+    fn a_password_in_the_redis_url_is_masked() {
+        let with = |url: &str| ClusterSettings { redis_url: Some(url.into()), ..ClusterSettings::default() };
+        assert_eq!(with("redis://:hunter2@redis:6379/1").masked().redis_url.unwrap(), "redis://:***@redis:6379/1");
+        assert_eq!(with("redis://app:hunter2@redis/").masked().redis_url.unwrap(), "redis://app:***@redis/");
+        assert_eq!(with("redis://redis:6379").masked().redis_url.unwrap(), "redis://redis:6379");
+        assert_eq!(with("hunter2").masked().redis_url.unwrap(), "(not a URL)");
+    }
 }

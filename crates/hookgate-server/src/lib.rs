@@ -15,6 +15,7 @@ mod effects;
 mod error;
 mod hooks;
 mod metrics;
+mod service_metrics;
 mod state;
 
 pub use decision_log::{DecisionLog, DecisionTarget};

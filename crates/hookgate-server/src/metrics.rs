@@ -9,7 +9,10 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+use crate::effects::Effects;
+use crate::service_metrics::ServiceCollector;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HookLabels {
@@ -63,9 +66,11 @@ fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.000_01, 2.5, 15))
 }
 
-impl Default for Metrics {
-    fn default() -> Self {
+impl Metrics {
+    /// Every metric, with the counters of `effects` read at each scrape.
+    pub(crate) fn new(effects: Arc<Effects>) -> Self {
         let mut registry = Registry::with_prefix("hookgate");
+        registry.register_collector(Box::new(ServiceCollector::new(effects)));
         let hooks = Family::<HookLabels, Counter>::default();
         registry.register("hooks", "Hooks answered, by tenant, method, verdict and fallback cause", hooks.clone());
         let hook_seconds: Family<TenantLabels, Histogram, fn() -> Histogram> =
@@ -102,9 +107,7 @@ impl Default for Metrics {
             decision_log_dropped,
         }
     }
-}
 
-impl Metrics {
     /// Records one answered hook. `method` is the canonical name, or `other` for methods
     /// outside the catalogue (so a client cannot create label values at will).
     pub(crate) fn record(&self, decision: &Decision, method: &str, seconds: f64) {

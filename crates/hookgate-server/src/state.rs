@@ -33,6 +33,13 @@ impl AppState {
         services: Services,
         effects: Arc<Effects>,
     ) -> AppState {
-        AppState { policies, body_limit, metrics: Arc::new(Metrics::default()), decisions, services, effects }
+        AppState {
+            policies,
+            body_limit,
+            metrics: Arc::new(Metrics::new(Arc::clone(&effects))),
+            decisions,
+            services,
+            effects,
+        }
     }
 }

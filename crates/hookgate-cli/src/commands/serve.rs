@@ -1,7 +1,7 @@
 //! `hookgate serve`: the hook listener and the admin listener, with hot reload.
 
 use anyhow::{Context as _, Result, bail};
-use hookgate_config::{DecisionLogSettings, Listener, LogSettings, ServerFile};
+use hookgate_config::{ClusterSettings, DecisionLogSettings, Listener, LogSettings, ServerFile};
 use hookgate_events::{EventHub, EventService, EventsConfig};
 use hookgate_registry::Registry;
 use hookgate_runtime::{Runtime, RuntimeConfig};
@@ -37,6 +37,10 @@ pub(crate) struct Args {
     /// `port` (its keys and users come from the config file) [default: off].
     #[arg(long, env = "HOOKGATE_EVENTS_LISTEN")]
     events_listen: Option<String>,
+    /// Redis shared with other hookgate instances (`state` and events), overriding
+    /// `[cluster] redis_url` [default: none: this process keeps its own].
+    #[arg(long, env = "HOOKGATE_REDIS_URL")]
+    redis_url: Option<String>,
     /// Largest accepted hook body in bytes [default: 1048576].
     #[arg(long, env = "HOOKGATE_BODY_LIMIT")]
     body_limit: Option<usize>,
@@ -95,13 +99,20 @@ fn effective(args: &Args) -> Result<ServerFile> {
         header_read_timeout_ms: Some(
             args.header_read_timeout_ms.or(file.header_read_timeout_ms).unwrap_or(DEFAULT_HEADER_TIMEOUT_MS),
         ),
+        cluster: match (file.cluster, &args.redis_url) {
+            (cluster, None) => cluster,
+            (cluster, Some(url)) => {
+                Some(ClusterSettings { redis_url: Some(url.clone()), ..cluster.unwrap_or_default() })
+            }
+        },
     })
 }
 
 pub(crate) fn run(args: Args) -> Result<ExitCode> {
     let config = effective(&args)?;
     if args.print_config {
-        print!("{}", toml::to_string(&config).context("cannot print the configuration")?);
+        let printed = ServerFile { cluster: config.cluster.as_ref().map(ClusterSettings::masked), ..config };
+        print!("{}", toml::to_string(&printed).context("cannot print the configuration")?);
         return Ok(ExitCode::SUCCESS);
     }
     super::init_logging(config.log.level.as_deref().unwrap_or("info"), config.log.format.as_deref() == Some("json"));

@@ -4,7 +4,7 @@
 use crate::common::{Server, Tree};
 use serde_json::json;
 
-const QUOTA: &str = r#"
+pub const QUOTA: &str = r#"
 version = 1
 [policies.quota]
 module = "quota.wasm"
@@ -23,7 +23,7 @@ on_error = "LOG"
 
 /// A publishStream body. Each publish attempt has its own `mediaSessionId`, as in WCS; a
 /// retried delivery repeats the body byte for byte.
-fn publish(session: &str, name: &str, attempt: u32) -> Vec<u8> {
+pub fn publish(session: &str, name: &str, attempt: u32) -> Vec<u8> {
     json!({"appKey": "rooms", "sessionId": session, "mediaSessionId": format!("m-{session}-{name}-{attempt}"),
            "name": name, "published": true, "status": "NEW"})
     .to_string()

@@ -120,6 +120,9 @@ listen = "127.0.0.1:18002"
 timeout_ms = 25
 [decision_log]
 target = "stdout"
+[cluster]
+redis_url = "redis://:hunter2@redis-a:6379/0"
+redis_password_file = "redis.password"
 "#,
     )
     .unwrap();
@@ -137,6 +140,19 @@ target = "stdout"
     assert_eq!(printed["limits"]["timeout_ms"].as_integer(), Some(25));
     assert_eq!(printed["limits"]["memory_mb"].as_integer(), Some(32));
     assert_eq!(printed["decision_log"]["target"].as_str(), Some("stdout"));
+    assert_eq!(printed["cluster"]["redis_url"].as_str(), Some("redis://:***@redis-a:6379/0"), "the password is masked");
+    assert_eq!(
+        printed["cluster"]["redis_password_file"].as_str(),
+        Some(dir.path().join("redis.password").to_str().unwrap())
+    );
+    let out = Command::new(hookgate_bin())
+        .args(["serve", "--print-config", "--config", config.to_str().unwrap()])
+        .env("HOOKGATE_REDIS_URL", "redis://redis-b:6380")
+        .output()
+        .unwrap();
+    let printed: toml::Table = toml::from_str(&String::from_utf8_lossy(&out.stdout)).unwrap();
+    assert_eq!(printed["cluster"]["redis_url"].as_str(), Some("redis://redis-b:6380"), "the variable wins");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("hunter2"));
 
     std::fs::write(&config, "[limits]\ntimeout_ms = 0\n").unwrap();
     let out = Command::new(hookgate_bin())

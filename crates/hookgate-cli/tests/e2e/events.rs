@@ -40,15 +40,35 @@ async fn wcs() -> (String, Arc<Mutex<Vec<Value>>>) {
     (url, received)
 }
 
-fn token(user: &str) -> String {
+/// Writes `hookgate.toml` beside the tree: the event service (HS256 key, user `alice` of appKey
+/// `rooms`) and `extra` tables. Returns its path.
+pub fn events_config(tree: &Tree, extra: &str) -> std::path::PathBuf {
+    let dir = tree.path().join("..");
+    std::fs::write(dir.join("hs.key"), b"events-test-key-0123456789abcdef-and-more").unwrap();
+    std::fs::write(dir.join("users.toml"), "[users.alice]\napp_keys = [\"rooms\"]\n").unwrap();
+    let config = format!(
+        r#"
+[webSocketEvents]
+issuer = "hookgate-test"
+keys = [{{ algorithm = "HS256", file = "hs.key" }}]
+users = "users.toml"
+{extra}"#
+    );
+    std::fs::write(dir.join("hookgate.toml"), config).unwrap();
+    dir.join("hookgate.toml")
+}
+
+/// A token of `user` signed with the key of [`events_config`].
+pub fn token(user: &str) -> String {
     let claims = json!({"iss": "hookgate-test", "exp": 4102444800u64, "data": {"id": user}});
     let key = jsonwebtoken::EncodingKey::from_secret(b"events-test-key-0123456789abcdef-and-more");
     jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256), &claims, &key).unwrap()
 }
 
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+pub type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn next_json(socket: &mut Socket) -> Value {
+/// The next text message, as JSON (within 5 s).
+pub async fn next_json(socket: &mut Socket) -> Value {
     loop {
         let message = tokio::time::timeout(Duration::from_secs(5), socket.next())
             .await
@@ -61,7 +81,8 @@ async fn next_json(socket: &mut Socket) -> Value {
     }
 }
 
-async fn nothing_within(socket: &mut Socket, wait: Duration) {
+/// Fails if a text message arrives within `wait`.
+pub async fn nothing_within(socket: &mut Socket, wait: Duration) {
     if let Ok(Some(Ok(Message::Text(text)))) = tokio::time::timeout(wait, socket.next()).await {
         panic!("unexpected message: {text}");
     }
@@ -73,15 +94,8 @@ async fn hook_events_notifications_and_send_data_go_out_after_the_answer() {
     let tree = Tree::new();
     tree.tenant("rooms", ROOMS, &[("chat.wasm", "rust/chat-relay")]);
     tree.tenant("other", "version = 1\n[methods.StreamStatusEvent]\nchain = []\n", &[]);
-    let dir = tree.path().join("..");
-    std::fs::write(dir.join("hs.key"), b"events-test-key-0123456789abcdef-and-more").unwrap();
-    std::fs::write(dir.join("users.toml"), "[users.alice]\napp_keys = [\"rooms\"]\n").unwrap();
-    let config = format!(
+    let send_data = format!(
         r#"
-[webSocketEvents]
-issuer = "hookgate-test"
-keys = [{{ algorithm = "HS256", file = "hs.key" }}]
-users = "users.toml"
 [send_data]
 url = "{url}"
 nodes = {{ dead = "http://127.0.0.1:9" }}
@@ -89,9 +103,11 @@ nodes = {{ dead = "http://127.0.0.1:9" }}
 timeout_ms = 500
 "#
     );
-    std::fs::write(dir.join("hookgate.toml"), config).unwrap();
-    let config = dir.join("hookgate.toml");
-    let server = Server::start(&tree, &["--config", config.to_str().unwrap(), "--events-listen", "127.0.0.1:0"]);
+    let config = events_config(&tree, &send_data);
+    let server = Server::start(
+        &tree,
+        &["--config", config.to_str().unwrap(), "--admin-listen", "127.0.0.1:0", "--events-listen", "127.0.0.1:0"],
+    );
     let (mut socket, _) = tokio_tungstenite::connect_async(server.events.clone().unwrap()).await.unwrap();
 
     // The documented attach; then one StreamStatusEvent of that stream is delivered once.
@@ -150,4 +166,16 @@ timeout_ms = 500
             assert!(started.elapsed() < Duration::from_millis(250), "{node}: hook took {:?}", started.elapsed());
         }
     }
+
+    // The hub's and the outbox's counters are on /metrics.
+    let (status, metrics) = server.admin_get("/metrics").await;
+    assert_eq!(status, 200);
+    let value = |name: &str| -> u64 {
+        let line = metrics.lines().find_map(|line| line.strip_prefix(name)?.strip_prefix(' '));
+        line.unwrap_or_else(|| panic!("{name} not in /metrics:\n{metrics}")).parse().unwrap()
+    };
+    assert_eq!((value("hookgate_events_connections"), value("hookgate_events_subscriptions")), (1, 2));
+    assert!(value("hookgate_events_delivered_total") >= 3);
+    assert!(value("hookgate_send_data_queued_total") >= value("hookgate_send_data_sent_total"));
+    assert!(value("hookgate_send_data_sent_total") >= 1);
 }

@@ -1,0 +1,64 @@
+//! Metrics read from the services behind the hooks at each scrape: the WebSocket event hub
+//! and the `send-data` outbox. Their counters live in those crates; this collector only
+//! exports them, so there is no second copy to keep in step.
+
+use crate::effects::Effects;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use std::fmt;
+use std::sync::Arc;
+
+/// Exports [`hookgate_events::HubStats`] and [`hookgate_outbox::OutboxStats`] on each scrape.
+pub(crate) struct ServiceCollector {
+    effects: Arc<Effects>,
+}
+
+impl ServiceCollector {
+    /// A collector of `effects`' counters.
+    pub(crate) fn new(effects: Arc<Effects>) -> ServiceCollector {
+        ServiceCollector { effects }
+    }
+}
+
+impl fmt::Debug for ServiceCollector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ServiceCollector")
+    }
+}
+
+impl Collector for ServiceCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
+        let hub = self.effects.hub.stats();
+        let e = &mut encoder;
+        gauge(e, "events_connections", "WebSocket event-service connections open now", hub.connections)?;
+        gauge(e, "events_subscriptions", "Event subscriptions attached now", hub.subscriptions)?;
+        counter(e, "events_published", "Events published (hooks and notifications)", hub.published)?;
+        counter(e, "events_delivered", "Event messages queued to subscribers", hub.delivered)?;
+        counter(e, "events_dropped", "Events dropped because the fan-out fell behind", hub.dropped)?;
+        counter(e, "events_slow_disconnects", "Subscribers disconnected for a full queue", hub.slow_disconnects)?;
+        if let Some(data) = &self.effects.data {
+            let out = data.stats();
+            gauge(e, "send_data_waiting", "send-data messages queued, not yet taken by a sender", out.waiting)?;
+            counter(e, "send_data_queued", "send-data messages accepted", out.queued)?;
+            counter(e, "send_data_sent", "send-data messages WCS answered with a 2xx", out.sent)?;
+            counter(e, "send_data_retried", "send-data attempts after the first", out.retried)?;
+            counter(e, "send_data_failed", "send-data messages given up", out.failed)?;
+            counter(e, "send_data_dropped", "send-data messages refused or cut off by shutdown", out.dropped)?;
+        }
+        Ok(())
+    }
+}
+
+/// Encodes one counter named `name` (the registry adds its prefix and `_total`).
+pub(crate) fn counter(encoder: &mut DescriptorEncoder, name: &str, help: &str, value: u64) -> fmt::Result {
+    let metric = ConstCounter::new(value);
+    metric.encode(encoder.encode_descriptor(name, help, None, metric.metric_type())?)
+}
+
+/// Encodes one gauge named `name`.
+pub(crate) fn gauge(encoder: &mut DescriptorEncoder, name: &str, help: &str, value: impl TryInto<i64>) -> fmt::Result {
+    let metric = ConstGauge::new(value.try_into().unwrap_or(i64::MAX));
+    metric.encode(encoder.encode_descriptor(name, help, None, metric.metric_type())?)
+}

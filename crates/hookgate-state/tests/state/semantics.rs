@@ -1,10 +1,9 @@
-use hookgate_state::{StateBackend, StateError};
+use hookgate_state::{MemoryState, StateBackend, StateError, StateLimits};
 
-use crate::common::{T, fresh, session, store};
+use crate::common::{Backend, T, fresh, session};
 
-#[tokio::test]
-async fn get_set_delete() {
-    let state = store();
+async fn get_set_delete(backend: Backend) {
+    let state = backend.store().await;
     assert_eq!(state.get("t", &T, "k").await.unwrap(), None);
     state.set("t", &T, "k", "v", None, fresh()).await.unwrap();
     assert_eq!(state.get("t", &T, "k").await.unwrap().as_deref(), Some("v"));
@@ -15,9 +14,8 @@ async fn get_set_delete() {
     assert_eq!(state.get("t", &T, "k").await.unwrap(), None);
 }
 
-#[tokio::test]
-async fn incr_starts_from_zero_and_adds_signed_deltas() {
-    let state = store();
+async fn incr_starts_from_zero_and_adds_signed_deltas(backend: Backend) {
+    let state = backend.store().await;
     assert_eq!(state.incr("t", &T, "n", 5, None, fresh()).await.unwrap(), 5);
     assert_eq!(state.incr("t", &T, "n", -7, None, fresh()).await.unwrap(), -2);
     assert_eq!(state.incr("t", &T, "n", 0, None, fresh()).await.unwrap(), -2);
@@ -26,9 +24,8 @@ async fn incr_starts_from_zero_and_adds_signed_deltas() {
     assert_eq!(state.incr("t", &T, "m", 1, None, fresh()).await.unwrap(), 42);
 }
 
-#[tokio::test]
-async fn incr_of_a_non_integer_is_invalid_and_changes_nothing() {
-    let state = store();
+async fn incr_of_a_non_integer_is_invalid_and_changes_nothing(backend: Backend) {
+    let state = backend.store().await;
     for value in ["abc", "1.5", "", " 1", "99999999999999999999"] {
         state.set("t", &T, "k", value, None, fresh()).await.unwrap();
         assert_eq!(
@@ -40,9 +37,8 @@ async fn incr_of_a_non_integer_is_invalid_and_changes_nothing() {
     }
 }
 
-#[tokio::test]
-async fn incr_overflow_is_invalid_and_changes_nothing() {
-    let state = store();
+async fn incr_overflow_is_invalid_and_changes_nothing(backend: Backend) {
+    let state = backend.store().await;
     state.set("t", &T, "k", &i64::MAX.to_string(), None, fresh()).await.unwrap();
     let Err(StateError::Invalid(msg)) = state.incr("t", &T, "k", 1, None, fresh()).await else {
         panic!("overflow must be Invalid");
@@ -52,9 +48,8 @@ async fn incr_overflow_is_invalid_and_changes_nothing() {
     assert_eq!(state.incr("t", &T, "k", i64::MIN, None, fresh()).await.unwrap(), -1);
 }
 
-#[tokio::test]
-async fn compare_and_set_exact_semantics() {
-    let state = store();
+async fn compare_and_set_exact_semantics(backend: Backend) {
+    let state = backend.store().await;
     let cas = |expected: Option<&'static str>, value: Option<&'static str>| {
         let state = state.clone();
         async move { state.compare_and_set("t", &T, "k", expected, value, None, fresh()).await.unwrap() }
@@ -77,9 +72,8 @@ async fn compare_and_set_exact_semantics() {
     assert!(state.keys("t", &T, "").await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn keys_lists_a_prefix_sorted_within_one_scope() {
-    let state = store();
+async fn keys_lists_a_prefix_sorted_within_one_scope(backend: Backend) {
+    let state = backend.store().await;
     for key in ["pub/b", "pub/a", "sub/a", "pub/c/1", "pu", "pub/"] {
         state.set("t", &T, key, "1", None, fresh()).await.unwrap();
     }
@@ -91,9 +85,8 @@ async fn keys_lists_a_prefix_sorted_within_one_scope() {
     assert!(state.keys("unknown", &T, "").await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn scopes_are_separate_namespaces() {
-    let state = store();
+async fn scopes_are_separate_namespaces(backend: Backend) {
+    let state = backend.store().await;
     state.set("t", &T, "k", "tenant", None, fresh()).await.unwrap();
     state.set("t", &session("s1"), "k", "s1", None, fresh()).await.unwrap();
     state.set("t", &session("s2"), "k", "s2", None, fresh()).await.unwrap();
@@ -105,11 +98,26 @@ async fn scopes_are_separate_namespaces() {
 
 #[test]
 fn calls_work_without_a_runtime_clock() {
-    // The backend is sync inside; a plain executor without tokio's time driver is enough.
-    let state = store();
+    // The in-process backend is sync inside; a plain executor without tokio's time driver is
+    // enough.
+    let state = MemoryState::new(StateLimits::default());
     let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
     rt.block_on(async {
         state.set("t", &T, "k", "v", Some(std::time::Duration::from_secs(5)), fresh()).await.unwrap();
         assert_eq!(state.get("t", &T, "k").await.unwrap().as_deref(), Some("v"));
     });
+}
+
+on_each_backend! {
+    memory: #[tokio::test(start_paused = true)],
+    redis: #[tokio::test],
+    tests: [
+        get_set_delete,
+        incr_starts_from_zero_and_adds_signed_deltas,
+        incr_of_a_non_integer_is_invalid_and_changes_nothing,
+        incr_overflow_is_invalid_and_changes_nothing,
+        compare_and_set_exact_semantics,
+        keys_lists_a_prefix_sorted_within_one_scope,
+        scopes_are_separate_namespaces,
+    ]
 }

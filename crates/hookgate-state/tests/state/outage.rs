@@ -1,0 +1,88 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use hookgate_state::{BackendHealth, RedisState, RedisStateConfig, StateBackend, StateError};
+
+use crate::common::{RedisServer, T, fresh};
+
+/// A backend on `server` that gives up on a call after 500 ms.
+fn backend(server: &RedisServer) -> Arc<RedisState> {
+    RedisState::new(RedisStateConfig {
+        call_timeout: Duration::from_millis(500),
+        ..RedisStateConfig::new(server.url())
+    })
+    .expect("a well-formed URL")
+}
+
+/// The message of an `Unavailable` error; panics on anything else.
+fn unavailable<T: std::fmt::Debug>(result: Result<T, StateError>) -> String {
+    match result {
+        Err(StateError::Unavailable(msg)) => msg,
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn redis_down_at_start_then_up_recovers_without_a_new_backend() {
+    let mut server = RedisServer::stopped();
+    let state = backend(&server);
+    let address = server.url().replace("redis://", "");
+
+    let msg = unavailable(state.get("t", &T, "k").await);
+    assert!(msg.starts_with(&format!("Redis at {address}/0 failed get: ")), "{msg}");
+    unavailable(state.incr("t", &T, "n", 1, None, fresh()).await);
+    unavailable(state.keys("t", &T, "").await);
+    let health = state.health().await;
+    assert!(!health.up);
+    assert_eq!(health.unavailable, 3);
+    assert!(health.last_error.as_deref().is_some_and(|e| e.contains(&address)), "{health:?}");
+
+    server.restart();
+    assert_eq!(state.incr("t", &T, "n", 1, None, fresh()).await.unwrap(), 1);
+    assert_eq!(state.get("t", &T, "n").await.unwrap().as_deref(), Some("1"));
+    let health = state.health().await;
+    assert!(health.up);
+    assert_eq!(health.unavailable, 3, "failures stay counted");
+}
+
+#[tokio::test]
+async fn redis_killed_and_restarted_recovers_by_itself() {
+    let mut server = RedisServer::start();
+    let state = backend(&server);
+    state.set("t", &T, "k", "v", None, fresh()).await.unwrap();
+    assert!(state.health().await.up);
+
+    server.kill();
+    unavailable(state.get("t", &T, "k").await);
+    unavailable(state.set("t", &T, "k", "w", None, fresh()).await);
+    assert!(!state.health().await.up);
+
+    server.restart();
+    // Without persistence the restarted server is empty; the backend works on it at once.
+    assert_eq!(state.get("t", &T, "k").await.unwrap(), None);
+    state.set("t", &T, "k", "w", None, fresh()).await.unwrap();
+    assert_eq!(state.keys("t", &T, "").await.unwrap(), ["k"]);
+    assert!(state.health().await.up);
+}
+
+#[tokio::test]
+async fn a_url_password_never_shows() {
+    let server = RedisServer::stopped();
+    let url = server.url().replace("redis://", "redis://:s3cret-pw@");
+    let state = RedisState::new(RedisStateConfig::new(url)).unwrap();
+    let msg = unavailable(state.get("t", &T, "k").await);
+    assert!(!msg.contains("s3cret-pw"), "{msg}");
+    let BackendHealth { last_error, .. } = state.health().await;
+    assert!(last_error.is_some_and(|e| !e.contains("s3cret-pw")));
+    assert!(!format!("{state:?}").contains("s3cret-pw"));
+}
+
+#[test]
+fn only_a_malformed_url_fails_construction() {
+    let Err(StateError::Invalid(msg)) = RedisState::new(RedisStateConfig::new("not a url")) else {
+        panic!("a malformed URL must be refused");
+    };
+    assert!(msg.starts_with("malformed Redis URL: "), "{msg}");
+    // No runtime, no server: constructing connects to nothing.
+    assert!(RedisState::new(RedisStateConfig::new("redis://127.0.0.1:1/3")).is_ok());
+}

@@ -225,7 +225,7 @@ impl RedisState {
             .key(names.value(key))
             .key(names.journal(&id.hook))
             .arg(id.seq)
-            .arg(millis(self.limits.journal_ttl))
+            .arg(journal_millis(self.limits.journal_ttl))
             .arg(self.limits.max_keys_per_tenant);
         args(&mut invocation);
         let reply: String = self.run(kind.script_op(), invocation).await?;
@@ -390,6 +390,12 @@ fn millis(lifetime: impl Into<Option<Duration>>) -> u64 {
     }
 }
 
+/// The journal window in whole ms, rounded up, at least 1 (0 would delete the journal at once,
+/// as a zero window does in process) and at most [`MAX_LIFETIME_MS`] (as good as forever).
+fn journal_millis(window: Duration) -> u64 {
+    window.as_nanos().div_ceil(1_000_000).clamp(1, MAX_LIFETIME_MS) as u64
+}
+
 #[async_trait::async_trait]
 impl StateBackend for RedisState {
     async fn get(&self, tenant: &str, scope: &Scope, key: &str) -> Result<Option<String>, StateError> {
@@ -522,5 +528,8 @@ mod tests {
         assert_eq!(millis(Duration::from_micros(1)), 1);
         assert_eq!(millis(Duration::from_millis(250)), 250);
         assert_eq!(millis(Duration::from_secs(u64::MAX)), 0);
+        assert_eq!(journal_millis(Duration::ZERO), 1);
+        assert_eq!(journal_millis(Duration::from_secs(600)), 600_000);
+        assert_eq!(journal_millis(Duration::from_secs(u64::MAX)), MAX_LIFETIME_MS as u64);
     }
 }

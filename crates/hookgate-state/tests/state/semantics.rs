@@ -37,6 +37,28 @@ async fn incr_of_a_non_integer_is_invalid_and_changes_nothing(backend: Backend) 
     }
 }
 
+async fn incr_reads_integers_as_rust_parses_them(backend: Backend) {
+    let state = backend.store().await;
+    for (stored, next) in [("+5", 6), ("007", 8), ("-0", 1), ("-007", -6), ("00", 1)] {
+        state.set("t", &T, "k", stored, None, fresh()).await.unwrap();
+        assert_eq!(state.incr("t", &T, "k", 1, None, fresh()).await, Ok(next), "stored {stored:?}");
+        assert_eq!(state.get("t", &T, "k").await.unwrap(), Some(next.to_string()));
+    }
+    for stored in ["+", "-", "+-1", "--1", "1_000", "0x10", "１"] {
+        state.set("t", &T, "k", stored, None, fresh()).await.unwrap();
+        let result = state.incr("t", &T, "k", 1, None, fresh()).await;
+        assert!(matches!(result, Err(StateError::Invalid(_))), "stored {stored:?}: {result:?}");
+    }
+    // An overflow leaves the value as it was written, sign and zeros included.
+    state.set("t", &T, "k", "+09223372036854775807", None, fresh()).await.unwrap();
+    let Err(StateError::Invalid(msg)) = state.incr("t", &T, "k", 1, None, fresh()).await else {
+        panic!("overflow must be Invalid");
+    };
+    assert_eq!(msg, "incr of key \"k\" (9223372036854775807) by 1 overflows a 64-bit integer");
+    assert_eq!(state.get("t", &T, "k").await.unwrap().as_deref(), Some("+09223372036854775807"));
+    assert_eq!(state.incr("t", &T, "k", -7, None, fresh()).await, Ok(i64::MAX - 7));
+}
+
 async fn incr_overflow_is_invalid_and_changes_nothing(backend: Backend) {
     let state = backend.store().await;
     state.set("t", &T, "k", &i64::MAX.to_string(), None, fresh()).await.unwrap();
@@ -115,6 +137,7 @@ on_each_backend! {
         get_set_delete,
         incr_starts_from_zero_and_adds_signed_deltas,
         incr_of_a_non_integer_is_invalid_and_changes_nothing,
+        incr_reads_integers_as_rust_parses_them,
         incr_overflow_is_invalid_and_changes_nothing,
         compare_and_set_exact_semantics,
         keys_lists_a_prefix_sorted_within_one_scope,

@@ -57,8 +57,9 @@ static SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("red
 /// that overflow its clock, and the script's numbers are exact only below 2^53.
 const MAX_LIFETIME_MS: u128 = 1000 * 365 * 24 * 3600 * 1000;
 
-/// Where a [`RedisState`] connects, and what it holds tenants to.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where a [`RedisState`] connects, and what it holds tenants to. Its `Debug` hides the URL's
+/// password.
+#[derive(Clone, PartialEq, Eq)]
 pub struct RedisStateConfig {
     /// `redis://[[user]:password@]host[:port][/db]` (or `redis+unix:///path`). It may hold a
     /// password: messages name the server by address and database only.
@@ -75,6 +76,42 @@ impl RedisStateConfig {
     pub fn new(url: impl Into<String>) -> Self {
         RedisStateConfig { url: url.into(), limits: StateLimits::default(), call_timeout: Duration::from_millis(250) }
     }
+}
+
+impl fmt::Debug for RedisStateConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStateConfig")
+            .field("url", &redacted(&self.url))
+            .field("limits", &self.limits)
+            .field("call_timeout", &self.call_timeout)
+            .finish()
+    }
+}
+
+/// `url` with the credentials of its authority (`user:password@`) and the value of a `pass`
+/// query parameter replaced by `<redacted>`.
+fn redacted(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    let authority = match authority.rsplit_once('@') {
+        Some((_, host)) => format!("<redacted>@{host}"),
+        None => authority.to_owned(),
+    };
+    let path = match path.split_once('?') {
+        Some((path, query)) => {
+            let params: Vec<String> = query
+                .split('&')
+                .map(|param| match param.split_once('=') {
+                    Some((name @ ("pass" | "password"), _)) => format!("{name}=<redacted>"),
+                    _ => param.to_owned(),
+                })
+                .collect();
+            format!("{path}?{}", params.join("&"))
+        }
+        None => path.to_owned(),
+    };
+    if scheme.is_empty() { format!("{authority}{path}") } else { format!("{scheme}://{authority}{path}") }
 }
 
 /// The [`StateBackend`] in Redis, shared by every hookgate process that uses the same server.
@@ -520,6 +557,19 @@ mod tests {
         assert_eq!(Names::new("t", &Scope::Session("t".into())).value("k"), "hg:{t}:v:st:k");
         let hook = [0xab; 32];
         assert_eq!(Names::new("t", &Scope::Tenant).journal(&hook), format!("hg:{{t}}:j:{}", "ab".repeat(32)));
+    }
+
+    #[test]
+    fn a_config_prints_without_the_password() {
+        for (url, shown) in [
+            ("redis://:pw@host:6379/2", "redis://<redacted>@host:6379/2"),
+            ("redis://user:pw@host", "redis://<redacted>@host"),
+            ("redis://host:6379", "redis://host:6379"),
+            ("redis+unix:///run/redis.sock?db=1&pass=pw", "redis+unix:///run/redis.sock?db=1&pass=<redacted>"),
+        ] {
+            let config = format!("{:?}", RedisStateConfig::new(url));
+            assert!(config.contains(&format!("url: {shown:?}")) && !config.contains("pw"), "{config}");
+        }
     }
 
     #[test]

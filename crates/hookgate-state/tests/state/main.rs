@@ -13,7 +13,8 @@ mod fleet;
 mod idempotency;
 /// Key, value, session-id and per-tenant quota limits.
 mod limits;
-/// Redis down at start, killed and restarted: calls fail as unavailable, then recover.
+/// Redis down at start, killed and restarted, or hung: calls fail as unavailable within the
+/// call timeout, then recover by themselves; no password in any message.
 mod outage;
 /// The exact semantics of each call (`incr`, `compare_and_set`, `keys`, …).
 mod semantics;

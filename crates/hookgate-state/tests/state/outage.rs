@@ -1,5 +1,5 @@
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hookgate_state::{BackendHealth, RedisState, RedisStateConfig, StateBackend, StateError};
 
@@ -63,6 +63,30 @@ async fn redis_killed_and_restarted_recovers_by_itself() {
     state.set("t", &T, "k", "w", None, fresh()).await.unwrap();
     assert_eq!(state.keys("t", &T, "").await.unwrap(), ["k"]);
     assert!(state.health().await.up);
+}
+
+#[tokio::test]
+async fn a_redis_that_never_answers_fails_calls_after_the_call_timeout() {
+    // A server that accepts connections and says nothing, as a hung Redis does.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("redis://{}", listener.local_addr().unwrap());
+    let silent = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((connection, _)) = listener.accept().await {
+            held.push(connection);
+        }
+    });
+    let timeout = Duration::from_millis(300);
+    let state = RedisState::new(RedisStateConfig { call_timeout: timeout, ..RedisStateConfig::new(&url) }).unwrap();
+    for _ in 0..2 {
+        let start = Instant::now();
+        let msg = unavailable(state.incr("t", &T, "n", 1, None, fresh()).await);
+        let took = start.elapsed();
+        assert!(took >= timeout && took < timeout * 3, "took {took:?}: {msg}");
+        assert_eq!(msg, format!("Redis at {}/0 did not answer incr within 300 ms", &url["redis://".len()..]));
+    }
+    assert!(!state.health().await.up);
+    silent.abort();
 }
 
 #[tokio::test]

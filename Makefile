@@ -13,12 +13,12 @@ POLICIES := \
 	policies/roomsApp/publisher_quota.wasm=plugins/rust/publisher-quota \
 	policies/roomsApp/chat_relay.wasm=plugins/rust/chat-relay
 
-.PHONY: run test toolchain host policies check-fmt clippy
+.PHONY: run test toolchain redis host policies check-fmt clippy
 
 run: host policies
 	$(HOOKGATE) serve --policies policies --admin-listen 127.0.0.1:8091
 
-test: toolchain host policies
+test: toolchain redis host policies
 	cargo test --release --workspace
 	cargo test --release --manifest-path plugins/Cargo.toml
 	$(HOOKGATE) check policies
@@ -26,6 +26,10 @@ test: toolchain host policies
 
 toolchain:
 	@rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+
+# hookgate-state's Redis backend tests start redis-server (7.0 or later) themselves.
+redis:
+	@command -v redis-server >/dev/null || (apt-get update && apt-get install -y redis-server)
 
 host:
 	cargo build --release -p hookgate-cli

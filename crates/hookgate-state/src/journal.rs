@@ -26,7 +26,7 @@ pub(crate) enum Kind {
 
 impl Kind {
     /// The kind with its article, for messages.
-    fn described(self) -> &'static str {
+    pub(crate) fn described(self) -> &'static str {
         match self {
             Kind::Set => "a set",
             Kind::Delete => "a delete",

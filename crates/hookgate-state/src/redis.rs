@@ -185,7 +185,7 @@ impl RedisState {
         Ok(connection.clone())
     }
 
-    /// Runs the script as `invocation`; what: the call, for messages.
+    /// Runs the script as `invocation`; `what`: the call, for messages ("a get").
     async fn run<T: FromRedisValue>(&self, what: &str, invocation: ScriptInvocation<'_>) -> Result<T, StateError> {
         let invocation = &invocation;
         self.call(what, move |mut connection| async move { invocation.invoke_async(&mut connection).await }).await
@@ -265,15 +265,15 @@ impl RedisState {
             .arg(journal_millis(self.limits.journal_ttl))
             .arg(self.limits.max_keys_per_tenant);
         args(&mut invocation);
-        let reply: String = self.run(kind.script_op(), invocation).await?;
-        T::parse(&reply).ok_or_else(|| self.error(&reply, tenant, key, kind, id))
+        let reply: String = self.run(kind.described(), invocation).await?;
+        T::parse(&reply).ok_or_else(|| self.error(&reply, tenant, key, kind, id)).inspect_err(|e| self.count(e))
     }
 
     /// The error an update replied (`e:` or `m:`), worded as the in-process backend words it;
     /// [`StateError::Unavailable`] if the reply is not one the script makes.
     fn error(&self, reply: &str, tenant: &str, key: &str, kind: Kind, id: OpId) -> StateError {
         let unexpected =
-            || StateError::Unavailable(format!("Redis at {} replied {reply:?} to {}", self.server, kind.script_op()));
+            || StateError::Unavailable(format!("Redis at {} replied {reply:?} to {}", self.server, kind.described()));
         if let Some(recorded) = reply.strip_prefix("m:") {
             return match Kind::from_script_op(recorded) {
                 Some(recorded) => journal::mismatch(id.seq, recorded, kind),
@@ -438,7 +438,7 @@ impl StateBackend for RedisState {
     async fn get(&self, tenant: &str, scope: &Scope, key: &str) -> Result<Option<String>, StateError> {
         self.limits.check_key(scope, key)?;
         let get = &redis::cmd("GET").arg(Names::new(tenant, scope).value(key)).clone();
-        self.call("get", move |mut connection| async move { get.query_async(&mut connection).await }).await
+        self.call("a get", move |mut connection| async move { get.query_async(&mut connection).await }).await
     }
 
     async fn set(
@@ -513,12 +513,12 @@ impl StateBackend for RedisState {
 
     async fn keys(&self, tenant: &str, scope: &Scope, prefix: &str) -> Result<Vec<String>, StateError> {
         self.limits.check_scope(scope)?;
-        self.run("keys", Names::new(tenant, scope).invocation("keys", prefix)).await
+        self.run("a keys listing", Names::new(tenant, scope).invocation("keys", prefix)).await
     }
 
     async fn end_session(&self, tenant: &str, session: &str) -> Result<usize, StateError> {
         let scope = Scope::Session(session.to_owned());
-        self.run("end_session", Names::new(tenant, &scope).invocation("end", "")).await
+        self.run("an end_session", Names::new(tenant, &scope).invocation("end", "")).await
     }
 
     /// Probes Redis with a `PING` within the call timeout.

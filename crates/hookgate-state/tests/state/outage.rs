@@ -29,7 +29,7 @@ async fn redis_down_at_start_then_up_recovers_without_a_new_backend() {
     let address = server.url().replace("redis://", "");
 
     let msg = unavailable(state.get("t", &T, "k").await);
-    assert!(msg.starts_with(&format!("Redis at {address}/0 failed get: ")), "{msg}");
+    assert!(msg.starts_with(&format!("Redis at {address}/0 failed a get: ")), "{msg}");
     unavailable(state.incr("t", &T, "n", 1, None, fresh()).await);
     unavailable(state.keys("t", &T, "").await);
     let health = state.health().await;
@@ -83,7 +83,7 @@ async fn a_redis_that_never_answers_fails_calls_after_the_call_timeout() {
         let msg = unavailable(state.incr("t", &T, "n", 1, None, fresh()).await);
         let took = start.elapsed();
         assert!(took >= timeout && took < timeout * 3, "took {took:?}: {msg}");
-        assert_eq!(msg, format!("Redis at {}/0 did not answer incr within 300 ms", &url["redis://".len()..]));
+        assert_eq!(msg, format!("Redis at {}/0 did not answer an incr within 300 ms", &url["redis://".len()..]));
     }
     assert!(!state.health().await.up);
     silent.abort();

@@ -14,7 +14,8 @@
 //! - [`MemoryState`] (`memory`): the in-process backend, the default for one process; its
 //!   config, [`MemoryStateConfig`], is its [`StateLimits`].
 //!   - `keyspace`: one tenant's keys by scope, with a time-ordered index of expiries.
-//!   - `journal`: the idempotency journal.
+//!   - `journal`: the idempotency journal, and the update kinds and the mismatch error both
+//!     backends share.
 //! - [`RedisState`] (`redis`): the backend shared by several hookgate processes through one
 //!   Redis, with its [`RedisStateConfig`]. Every update is one Lua script
 //!   (`redis/state.lua`) that looks up the journal, applies the update and records it
@@ -38,7 +39,9 @@
 //! sees the same answers in the same order, which keeps the positions of its later updates
 //! aligned. An update that differs in kind, scope or key from the one recorded at its position
 //! fails with [`StateError::Invalid`]: the policy did not repeat itself, and the recorded answer
-//! would be to another question. Reads are not journaled and see the current state.
+//! would be to another question. Reads are not journaled and see the current state. With
+//! [`RedisState`] the journal is in Redis: the deliveries of one hook may reach different
+//! hookgate processes and still apply each update once.
 //!
 //! Journal entries expire after a window ([`StateLimits::journal_ttl`], 10 minutes by
 //! default) that only has to outlast WCS's retries, which come within seconds. Two distinct

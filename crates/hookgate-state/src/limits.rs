@@ -13,9 +13,10 @@ pub struct StateLimits {
     /// session keys go when WCS reports the session gone, and this bounds them if it never does.
     pub session_ttl: Duration,
     /// How long the result of an update is remembered for replay, from the first update of its
-    /// hook delivery. WCS retries within seconds; the window only has to outlast them. Memory
-    /// (in process): about 240 bytes per hook delivery that updates state, plus about 60 per
-    /// further update (measured), so 1,000 such hooks/s hold about 150 MB with the default window.
+    /// hook delivery. WCS retries within seconds; the window only has to outlast them. Memory:
+    /// in process, about 240 bytes per hook delivery that updates state, plus about 60 per
+    /// further update, so 1,000 such hooks/s hold about 150 MB with the default window; in
+    /// Redis about 430 bytes per such hook delivery, so about 260 MB (both measured).
     pub journal_ttl: Duration,
     /// The longest key, in bytes. Also bounds session ids.
     pub max_key_bytes: usize,

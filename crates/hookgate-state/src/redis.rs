@@ -44,8 +44,7 @@ use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Client, FromRedisValue, RedisError, RedisResult, Script, ScriptInvocation};
-use tokio::sync::OnceCell;
+use redis::{Client, ErrorKind, FromRedisValue, RedisResult, Script, ScriptInvocation};
 
 use crate::journal::{self, Kind};
 use crate::{BackendHealth, OpId, Scope, StateBackend, StateError, StateLimits, limits};
@@ -125,8 +124,10 @@ pub struct RedisState {
     call_timeout: Duration,
     client: Client,
     /// Made by the first call (it needs a runtime, `new` does not), then shared: one
-    /// multiplexed connection that reconnects by itself.
-    connection: OnceCell<ConnectionManager>,
+    /// multiplexed connection that reconnects by itself after I/O failures. Dropped after an
+    /// authentication failure, which it would repeat forever, so that the next call starts
+    /// afresh.
+    connection: Mutex<Option<ConnectionManager>>,
     /// `host:port/db`, to name the server in messages without the password.
     server: String,
     /// The password, if any, to scrub from messages that would repeat it.
@@ -160,7 +161,7 @@ impl RedisState {
             limits: config.limits,
             call_timeout: config.call_timeout,
             client,
-            connection: OnceCell::new(),
+            connection: Mutex::new(None),
             server,
             password,
             unavailable: AtomicU64::new(0),
@@ -169,20 +170,20 @@ impl RedisState {
     }
 
     /// The shared connection, made on first use.
-    async fn connection(&self) -> Result<ConnectionManager, RedisError> {
-        let connection = self
-            .connection
-            .get_or_try_init(|| async {
-                // One attempt per call (no retry loop inside a call): a call while Redis is down
-                // fails at once, and the failure starts the next attempt in the background.
-                let config = ConnectionManagerConfig::new()
-                    .set_number_of_retries(0)
-                    .set_connection_timeout(Some(self.call_timeout))
-                    .set_response_timeout(Some(self.call_timeout));
-                ConnectionManager::new_lazy_with_config(self.client.clone(), config)
-            })
-            .await?;
-        Ok(connection.clone())
+    fn connection(&self) -> RedisResult<ConnectionManager> {
+        let mut slot = self.connection.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(connection) = slot.as_ref() {
+            return Ok(connection.clone());
+        }
+        // One attempt per call (no retry loop inside a call): a call while Redis is down fails
+        // at once, and the failure starts the next attempt in the background.
+        let config = ConnectionManagerConfig::new()
+            .set_number_of_retries(0)
+            .set_connection_timeout(Some(self.call_timeout))
+            .set_response_timeout(Some(self.call_timeout));
+        let connection = ConnectionManager::new_lazy_with_config(self.client.clone(), config)?;
+        *slot = Some(connection.clone());
+        Ok(connection)
     }
 
     /// Runs the script as `invocation`; `what`: the call, for messages ("a get").
@@ -201,10 +202,16 @@ impl RedisState {
         attempt: impl Fn(ConnectionManager) -> F,
     ) -> Result<T, StateError> {
         let attempts = async {
-            match attempt(self.connection().await?).await {
-                Err(e) if e.is_io_error() || e.is_connection_dropped() => attempt(self.connection().await?).await,
+            let result = match attempt(self.connection()?).await {
+                Err(e) if e.is_io_error() || e.is_connection_dropped() => attempt(self.connection()?).await,
                 result => result,
+            };
+            if let Err(e) = &result
+                && e.kind() == ErrorKind::AuthenticationFailed
+            {
+                *self.connection.lock().unwrap_or_else(PoisonError::into_inner) = None;
             }
+            result
         };
         self.bounded(what, attempts).await.inspect_err(|e| self.count(e))
     }
@@ -524,7 +531,7 @@ impl StateBackend for RedisState {
     /// Probes Redis with a `PING` within the call timeout.
     async fn health(&self) -> BackendHealth {
         let probe = async {
-            let mut connection = self.connection().await?;
+            let mut connection = self.connection()?;
             redis::cmd("PING").query_async::<String>(&mut connection).await
         };
         let up = match self.bounded("a health probe", probe).await {

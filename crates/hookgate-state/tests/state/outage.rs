@@ -110,3 +110,19 @@ fn only_a_malformed_url_fails_construction() {
     // No runtime, no server: constructing connects to nothing.
     assert!(RedisState::new(RedisStateConfig::new("redis://127.0.0.1:1/3")).is_ok());
 }
+
+#[tokio::test]
+async fn a_password_fixed_on_the_server_is_picked_up() {
+    let server = RedisServer::start();
+    let url = server.url().replace("redis://", "redis://:s3cret-pw@");
+    let state = RedisState::new(RedisStateConfig::new(url)).unwrap();
+    // The server has no password: authenticating with one fails, and says so without it.
+    for _ in 0..2 {
+        let msg = unavailable(state.get("t", &T, "k").await);
+        assert!(msg.contains("AuthenticationFailed") && !msg.contains("s3cret-pw"), "{msg}");
+    }
+    let mut admin = redis::Client::open(server.url()).unwrap().get_connection().unwrap();
+    redis::cmd("CONFIG").arg("SET").arg("requirepass").arg("s3cret-pw").query::<()>(&mut admin).unwrap();
+    assert_eq!(state.get("t", &T, "k").await, Ok(None));
+    assert!(state.health().await.up);
+}

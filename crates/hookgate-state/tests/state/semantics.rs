@@ -107,6 +107,22 @@ async fn keys_lists_a_prefix_sorted_within_one_scope(backend: Backend) {
     assert!(state.keys("unknown", &T, "").await.unwrap().is_empty());
 }
 
+async fn keys_takes_every_prefix_literally(backend: Backend) {
+    let state = backend.store().await;
+    // The characters Redis's lexicographic ranges give a meaning to, and the highest code point.
+    let keys = ["(a", "+b", "-c", "[d", "[d[", "\u{10FFFF}e", "\u{10FFFF}"];
+    for key in keys {
+        state.set("t", &T, key, "1", None, fresh()).await.unwrap();
+    }
+    for key in keys {
+        let mut expected: Vec<&str> = keys.iter().copied().filter(|k| k.starts_with(key)).collect();
+        expected.sort_unstable();
+        assert_eq!(state.keys("t", &T, key).await.unwrap(), expected, "prefix {key:?}");
+    }
+    assert_eq!(state.keys("t", &T, "").await.unwrap().len(), keys.len());
+    assert!(state.keys("t", &T, "[e").await.unwrap().is_empty());
+}
+
 async fn scopes_are_separate_namespaces(backend: Backend) {
     let state = backend.store().await;
     state.set("t", &T, "k", "tenant", None, fresh()).await.unwrap();
@@ -141,6 +157,7 @@ on_each_backend! {
         incr_overflow_is_invalid_and_changes_nothing,
         compare_and_set_exact_semantics,
         keys_lists_a_prefix_sorted_within_one_scope,
+        keys_takes_every_prefix_literally,
         scopes_are_separate_namespaces,
     ]
 }

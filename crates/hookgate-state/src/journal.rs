@@ -26,7 +26,7 @@ pub(crate) enum Kind {
 
 impl Kind {
     /// The kind with its article, for messages.
-    fn described(self) -> &'static str {
+    pub(crate) fn described(self) -> &'static str {
         match self {
             Kind::Set => "a set",
             Kind::Delete => "a delete",
@@ -34,6 +34,18 @@ impl Kind {
             Kind::CompareAndSet => "a compare-and-set",
         }
     }
+}
+
+/// The error of update `seq` of a retried hook delivery that is `attempted` where the first
+/// delivery's was `recorded`, or the same kind of update of another key.
+pub(crate) fn mismatch(seq: u32, recorded: Kind, attempted: Kind) -> StateError {
+    let first = recorded.described();
+    let other = if recorded == attempted { " of another key" } else { "" };
+    StateError::Invalid(format!(
+        "update #{seq} of this hook delivery is {}, but the first delivery's was {first}{other}: \
+         a retried delivery must make the same updates in the same order",
+        attempted.described()
+    ))
 }
 
 /// An update as the journal compares it: its kind and a digest of its scope and key.
@@ -162,14 +174,7 @@ impl Journal {
         let index = ops.binary_search_by_key(&op.seq, |(seq, _)| *seq).ok()?;
         let record = &ops[index].1;
         if record.call != call {
-            let first = record.call.kind.described();
-            let other = if record.call.kind == call.kind { " of another key" } else { "" };
-            return Some(Err(StateError::Invalid(format!(
-                "update #{} of this hook delivery is {}, but the first delivery's was {first}{other}: \
-                 a retried delivery must make the same updates in the same order",
-                op.seq,
-                call.kind.described()
-            ))));
+            return Some(Err(mismatch(op.seq, record.call.kind, call.kind)));
         }
         Some(match record.result.clone() {
             Ok(value) => T::from_value(value).ok_or_else(|| {

@@ -8,10 +8,18 @@
 //!
 //! # Layout
 //!
-//! - [`MemoryState`] (`memory`): the in-process backend, the default for one process, with its
-//!   [`MemoryStateConfig`] (lifetimes and limits).
-//! - `keyspace`: one tenant's keys by scope, with a time-ordered index of expiries.
-//! - `journal`: the idempotency journal.
+//! - [`StateLimits`] (`limits`): the lifetimes and limits every backend holds tenants to, and
+//!   the checks and errors both backends share.
+//! - [`BackendHealth`] (here): what a backend reports for readiness and metrics.
+//! - [`MemoryState`] (`memory`): the in-process backend, the default for one process; its
+//!   config, [`MemoryStateConfig`], is its [`StateLimits`].
+//!   - `keyspace`: one tenant's keys by scope, with a time-ordered index of expiries.
+//!   - `journal`: the idempotency journal, and the update kinds and the mismatch error both
+//!     backends share.
+//! - [`RedisState`] (`redis`): the backend shared by several hookgate processes through one
+//!   Redis, with its [`RedisStateConfig`]. Every update is one Lua script
+//!   (`redis/state.lua`) that looks up the journal, applies the update and records it
+//!   atomically inside Redis; the module doc describes the key layout.
 //!
 //! # Idempotency
 //!
@@ -31,20 +39,46 @@
 //! sees the same answers in the same order, which keeps the positions of its later updates
 //! aligned. An update that differs in kind, scope or key from the one recorded at its position
 //! fails with [`StateError::Invalid`]: the policy did not repeat itself, and the recorded answer
-//! would be to another question. Reads are not journaled and see the current state.
+//! would be to another question. Reads are not journaled and see the current state. With
+//! [`RedisState`] the journal is in Redis: the deliveries of one hook may reach different
+//! hookgate processes and still apply each update once.
 //!
-//! Journal entries expire after a window ([`MemoryStateConfig::journal_ttl`], 10 minutes by
+//! Journal entries expire after a window ([`StateLimits::journal_ttl`], 10 minutes by
 //! default) that only has to outlast WCS's retries, which come within seconds. Two distinct
 //! hooks with byte-identical bodies share a digest; WCS bodies carry session ids and
 //! timestamps, so in practice they do not.
 
 mod journal;
 mod keyspace;
+mod limits;
 mod memory;
+mod redis;
 
-pub use memory::{MemoryState, MemoryStateConfig};
+pub use self::limits::StateLimits;
+pub use self::memory::MemoryState;
+pub use self::redis::{RedisState, RedisStateConfig};
 
 use std::time::Duration;
+
+/// The config of a [`MemoryState`]: its limits, nothing else.
+pub type MemoryStateConfig = StateLimits;
+
+/// What a backend reports about itself, for `/readyz` and `/metrics`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackendHealth {
+    /// Whether the backend answered just now (always, in process).
+    pub up: bool,
+    /// How many state calls have failed with [`StateError::Unavailable`] since the backend was
+    /// created.
+    pub unavailable: u64,
+    /// Why the backend was last found unreachable, by a call or by a health probe.
+    pub last_error: Option<String>,
+}
+
+impl BackendHealth {
+    /// A backend that is up and has never failed.
+    pub const UP: BackendHealth = BackendHealth { up: true, unavailable: 0, last_error: None };
+}
 
 /// Where a key lives.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -119,4 +153,9 @@ pub trait StateBackend: Send + Sync {
     async fn keys(&self, tenant: &str, scope: &Scope, prefix: &str) -> Result<Vec<String>, StateError>;
     /// Deletes every key of a session; returns how many there were.
     async fn end_session(&self, tenant: &str, session: &str) -> Result<usize, StateError>;
+    /// Whether the backend is reachable now, and its failures so far. A backend that runs in
+    /// process is always up ([`BackendHealth::UP`]); one that runs elsewhere probes it.
+    async fn health(&self) -> BackendHealth {
+        BackendHealth::UP
+    }
 }

@@ -20,43 +20,10 @@ use tokio::time::Instant;
 
 use crate::journal::{Call, Journal, Kind, Outcome};
 use crate::keyspace::Keyspace;
-use crate::{OpId, Scope, StateBackend, StateError};
+use crate::{MemoryStateConfig, OpId, Scope, StateBackend, StateError, limits};
 
 /// How many expired keys, and how many expired journal hooks, one call removes at most.
 const SWEEP_BUDGET: usize = 64;
-
-/// The limits and lifetimes of a [`MemoryState`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MemoryStateConfig {
-    /// The longest a session-scoped key lives after it was last given an expiry (by `set`,
-    /// `compare_and_set`, `incr` with a TTL, or its creation), whatever TTL it was set with:
-    /// session keys go when WCS reports the session gone, and this bounds them if it never does.
-    pub session_ttl: Duration,
-    /// How long the result of an update is remembered for replay, from the first update of its
-    /// hook delivery. WCS retries within seconds; the window only has to outlast them. Memory:
-    /// about 240 bytes per hook delivery that updates state, plus about 60 per further update
-    /// (measured), so 1,000 such hooks/s hold about 150 MB with the default window.
-    pub journal_ttl: Duration,
-    /// The longest key, in bytes. Also bounds session ids.
-    pub max_key_bytes: usize,
-    /// The longest value, in bytes.
-    pub max_value_bytes: usize,
-    /// The most keys one tenant may hold, across its own scope and all its sessions.
-    pub max_keys_per_tenant: usize,
-}
-
-impl Default for MemoryStateConfig {
-    /// 24 h session TTL, a 10 min journal, 256-byte keys, 64 KiB values, 100,000 keys per tenant.
-    fn default() -> Self {
-        MemoryStateConfig {
-            session_ttl: Duration::from_secs(24 * 60 * 60),
-            journal_ttl: Duration::from_secs(10 * 60),
-            max_key_bytes: 256,
-            max_value_bytes: 64 * 1024,
-            max_keys_per_tenant: 100_000,
-        }
-    }
-}
 
 /// The in-process [`StateBackend`]: all tenants' keys in this process's memory.
 ///
@@ -67,8 +34,9 @@ impl Default for MemoryStateConfig {
 /// - `incr` with a TTL resets the expiry; without one it keeps the key's current expiry (a new
 ///   key gets none).
 /// - A zero TTL means none, as `ttl-ms` 0 does in the WIT.
-/// - Session-scoped keys get at most [`MemoryStateConfig::session_ttl`] whenever they are
-///   given an expiry, including none: a shorter TTL wins, a longer one or none is capped.
+/// - Session-scoped keys get at most [`StateLimits::session_ttl`](crate::StateLimits::session_ttl)
+///   whenever they are given an expiry, including none: a shorter TTL wins, a longer one or none
+///   is capped.
 /// - An expired key is absent to every call, and no longer counts toward the key quota.
 ///
 /// Time is [`tokio::time::Instant`], so tests drive expiry with `tokio::time::pause` and
@@ -153,66 +121,21 @@ impl MemoryState {
         Arc::clone(shared)
     }
 
-    /// Checks the sizes of `key` and of the session id of `scope`.
-    fn check_key(&self, scope: &Scope, key: &str) -> Result<(), StateError> {
-        self.check_scope(scope)?;
-        let max = self.config.max_key_bytes;
-        if key.len() > max {
-            return Err(StateError::Invalid(format!("key is {} bytes; the limit is {max} bytes", key.len())));
-        }
-        Ok(())
-    }
-
-    /// Checks the size of the session id of `scope`: it is stored with every key of the session.
-    fn check_scope(&self, scope: &Scope) -> Result<(), StateError> {
-        let max = self.config.max_key_bytes;
-        match scope {
-            Scope::Session(session) if session.len() > max => {
-                Err(StateError::Invalid(format!("session id is {} bytes; the limit is {max} bytes", session.len())))
-            }
-            _ => Ok(()),
-        }
-    }
-
-    /// Checks the size of a value about to be stored at `key`.
-    fn check_value(&self, key: &str, value: &str) -> Result<(), StateError> {
-        let max = self.config.max_value_bytes;
-        if value.len() > max {
-            return Err(StateError::Invalid(format!(
-                "value for key {key:?} is {} bytes; the limit is {max} bytes",
-                value.len()
-            )));
-        }
-        Ok(())
-    }
-
     /// Checks that the tenant may add `key`, which it does not hold yet. Expired keys not yet
     /// swept never cause a refusal: the call's sweep removed some if any were left, and a tenant
     /// at the limit less one removed key is below it.
     fn check_quota(&self, tenant: &str, keys: &Keyspace, key: &str) -> Result<(), StateError> {
         let max = self.config.max_keys_per_tenant;
         if keys.len() >= max {
-            return Err(StateError::Invalid(format!(
-                "tenant {tenant:?} holds {} keys, the limit is {max}: cannot add key {key:?} \
-                 (delete keys or give them a TTL)",
-                keys.len()
-            )));
+            return Err(limits::quota_exceeded(tenant, keys.len(), max, key));
         }
         Ok(())
     }
 
-    /// When a key written at `now` with `ttl` expires. A zero TTL means none, as in the WIT
-    /// (`ttl-ms` 0); session keys never outlive the session TTL.
+    /// When a key of `scope` written at `now` with `ttl` expires; none if never or too far
+    /// ahead to represent.
     fn expiry(&self, now: Instant, scope: &Scope, ttl: Option<Duration>) -> Option<Instant> {
-        let ttl = ttl.filter(|ttl| !ttl.is_zero());
-        let lifetime = match scope {
-            Scope::Tenant => ttl,
-            Scope::Session(_) => {
-                let cap = self.config.session_ttl;
-                Some(ttl.map_or(cap, |ttl| ttl.min(cap)))
-            }
-        };
-        lifetime.and_then(|lifetime| now.checked_add(lifetime))
+        self.config.lifetime(scope, ttl).and_then(|lifetime| now.checked_add(lifetime))
     }
 }
 
@@ -233,7 +156,7 @@ fn lock(tenant: &Mutex<Tenant>) -> MutexGuard<'_, Tenant> {
 #[async_trait::async_trait]
 impl StateBackend for MemoryState {
     async fn get(&self, tenant: &str, scope: &Scope, key: &str) -> Result<Option<String>, StateError> {
-        self.check_key(scope, key)?;
+        self.config.check_key(scope, key)?;
         Ok(self.with_keys(tenant, |keys, now| keys.get(scope, key, now).map(|entry| entry.value.clone())).flatten())
     }
 
@@ -246,8 +169,8 @@ impl StateBackend for MemoryState {
         ttl: Option<Duration>,
         op: OpId,
     ) -> Result<(), StateError> {
-        self.check_key(scope, key)?;
-        self.check_value(key, value)?;
+        self.config.check_key(scope, key)?;
+        self.config.check_value(key, value)?;
         self.update(tenant, op, Call::new(Kind::Set, scope, key), |keys, now| {
             if keys.get(scope, key, now).is_none() {
                 self.check_quota(tenant, keys, key)?;
@@ -258,7 +181,7 @@ impl StateBackend for MemoryState {
     }
 
     async fn delete(&self, tenant: &str, scope: &Scope, key: &str, op: OpId) -> Result<bool, StateError> {
-        self.check_key(scope, key)?;
+        self.config.check_key(scope, key)?;
         self.update(tenant, op, Call::new(Kind::Delete, scope, key), |keys, now| {
             Ok(keys.remove(scope, key, now).is_some())
         })
@@ -273,13 +196,11 @@ impl StateBackend for MemoryState {
         ttl: Option<Duration>,
         op: OpId,
     ) -> Result<i64, StateError> {
-        self.check_key(scope, key)?;
+        self.config.check_key(scope, key)?;
         self.update(tenant, op, Call::new(Kind::Incr, scope, key), |keys, now| {
             let (current, expires_at) = match keys.get(scope, key, now) {
                 Some(entry) => {
-                    let current = entry.value.parse::<i64>().map_err(|_| {
-                        StateError::Invalid(format!("key {key:?} holds a value that is not a 64-bit integer"))
-                    })?;
+                    let current = entry.value.parse::<i64>().map_err(|_| limits::not_an_integer(key))?;
                     (current, entry.expires_at)
                 }
                 None => {
@@ -287,9 +208,7 @@ impl StateBackend for MemoryState {
                     (0, self.expiry(now, scope, None))
                 }
             };
-            let next = current.checked_add(delta).ok_or_else(|| {
-                StateError::Invalid(format!("incr of key {key:?} ({current}) by {delta} overflows a 64-bit integer"))
-            })?;
+            let next = current.checked_add(delta).ok_or_else(|| limits::overflow(key, current, delta))?;
             let expires_at = match ttl.filter(|ttl| !ttl.is_zero()) {
                 Some(_) => self.expiry(now, scope, ttl),
                 None => expires_at,
@@ -309,9 +228,9 @@ impl StateBackend for MemoryState {
         ttl: Option<Duration>,
         op: OpId,
     ) -> Result<bool, StateError> {
-        self.check_key(scope, key)?;
+        self.config.check_key(scope, key)?;
         if let Some(value) = value {
-            self.check_value(key, value)?;
+            self.config.check_value(key, value)?;
         }
         self.update(tenant, op, Call::new(Kind::CompareAndSet, scope, key), |keys, now| {
             let current = keys.get(scope, key, now).map(|entry| entry.value.as_str());
@@ -335,7 +254,7 @@ impl StateBackend for MemoryState {
     }
 
     async fn keys(&self, tenant: &str, scope: &Scope, prefix: &str) -> Result<Vec<String>, StateError> {
-        self.check_scope(scope)?;
+        self.config.check_scope(scope)?;
         Ok(self.with_keys(tenant, |keys, now| keys.keys(scope, prefix, now)).unwrap_or_default())
     }
 

@@ -1,14 +1,216 @@
+use std::net::{Ipv4Addr, TcpListener};
+use std::ops::Deref;
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
-use hookgate_state::{MemoryState, MemoryStateConfig, OpId, Scope};
+use hookgate_state::{MemoryState, OpId, RedisState, RedisStateConfig, Scope, StateBackend, StateLimits};
 
 /// The tenant's own scope.
 pub(crate) const T: Scope = Scope::Tenant;
 
-/// A store with the default config.
-pub(crate) fn store() -> Arc<MemoryState> {
-    MemoryState::new(MemoryStateConfig::default())
+/// Set to `redis://host:port` to run the Redis variants against that server instead of one
+/// started per test. Each test then takes a database of its own (1, 2, …) and flushes it first,
+/// so the server needs `databases` above the number of Redis tests (e.g. `--databases 128`).
+const REDIS_URL_VAR: &str = "HOOKGATE_TEST_REDIS_URL";
+
+/// Defines, for every `async fn name(backend: Backend)` listed, the tests `memory::name` and
+/// `redis::name`, each with its own test attribute.
+macro_rules! on_each_backend {
+    (memory: #[$memory:meta], redis: #[$redis:meta], tests: [$($name:ident),+ $(,)?]) => {
+        mod memory {
+            $(#[$memory] async fn $name() { super::$name(crate::common::Backend::Memory).await })+
+        }
+        mod redis {
+            $(#[$redis] async fn $name() { super::$name(crate::common::Backend::Redis).await })+
+        }
+    };
+}
+
+/// A backend the shared tests run against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Backend {
+    /// [`MemoryState`], on tokio's paused clock (except under the multi-thread runtime).
+    Memory,
+    /// [`RedisState`] on a `redis-server` of the test's own, in real time.
+    Redis,
+}
+
+impl Backend {
+    /// The unit TTL tests count in: a second of paused time, or 200 ms of real time in Redis.
+    pub(crate) fn unit(self) -> Duration {
+        match self {
+            Backend::Memory => Duration::from_secs(1),
+            Backend::Redis => Duration::from_millis(200),
+        }
+    }
+
+    /// How long before an expiry a test still expects the key: 1 ms on the paused clock (so
+    /// the boundary is exact), and in real time enough for the calls made in between.
+    pub(crate) fn slack(self) -> Duration {
+        match self {
+            Backend::Memory => Duration::from_millis(1),
+            Backend::Redis => Duration::from_millis(100),
+        }
+    }
+
+    /// A store with the default limits.
+    pub(crate) async fn store(self) -> Store {
+        self.store_with(StateLimits::default()).await
+    }
+
+    /// A store with `limits`.
+    pub(crate) async fn store_with(self, limits: StateLimits) -> Store {
+        match self {
+            Backend::Memory => Store { state: MemoryState::new(limits), backend: self, _server: None },
+            Backend::Redis => {
+                let (url, server) = match std::env::var(REDIS_URL_VAR) {
+                    Ok(url) => (external_database(&url), None),
+                    Err(_) => {
+                        let server = RedisServer::start();
+                        (server.url(), Some(server))
+                    }
+                };
+                Store { state: redis_state(&url, limits), backend: self, _server: server }
+            }
+        }
+    }
+}
+
+/// A [`RedisState`] on `url` with `limits`, and a call timeout generous enough for a busy
+/// test machine.
+pub(crate) fn redis_state(url: &str, limits: StateLimits) -> Arc<RedisState> {
+    let config = RedisStateConfig { limits, call_timeout: Duration::from_secs(5), ..RedisStateConfig::new(url) };
+    RedisState::new(config).expect("a well-formed URL")
+}
+
+/// A database of its own on the external server at `url`, flushed.
+fn external_database(url: &str) -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let url = format!("{}/{}", url.trim_end_matches('/'), NEXT.fetch_add(1, Ordering::Relaxed));
+    let flushed = redis::Client::open(url.as_str())
+        .and_then(|client| client.get_connection())
+        .and_then(|mut connection| redis::cmd("FLUSHDB").query::<()>(&mut connection));
+    if let Err(e) = flushed {
+        panic!("{REDIS_URL_VAR}: cannot flush {url}: {e}");
+    }
+    url
+}
+
+/// A backend under test, and the server it runs on if any.
+pub(crate) struct Store {
+    state: Arc<dyn StateBackend>,
+    backend: Backend,
+    /// Stopped when the test ends.
+    _server: Option<RedisServer>,
+}
+
+impl Store {
+    /// Lets `time` pass for the backend: on tokio's paused clock, or for real (and 2 ms more,
+    /// so that Redis's millisecond clock has passed an expiry too).
+    pub(crate) async fn pass(&self, time: Duration) {
+        match self.backend {
+            Backend::Memory => tokio::time::advance(time).await,
+            Backend::Redis => tokio::time::sleep(time + Duration::from_millis(2)).await,
+        }
+    }
+}
+
+impl Deref for Store {
+    type Target = Arc<dyn StateBackend>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.state
+    }
+}
+
+/// A `redis-server` of a test's own, on 127.0.0.1, without persistence; killed when dropped.
+pub(crate) struct RedisServer {
+    port: u16,
+    child: Option<Child>,
+}
+
+impl RedisServer {
+    /// A server on a free port.
+    pub(crate) fn start() -> RedisServer {
+        // Another process may take the free port before the server binds it: try a few.
+        for _ in 0..5 {
+            let mut server = RedisServer { port: free_port(), child: None };
+            if server.try_start() {
+                return server;
+            }
+        }
+        panic!("redis-server did not start on any of 5 free ports");
+    }
+
+    /// A server not started yet, on a port nothing listens on.
+    pub(crate) fn stopped() -> RedisServer {
+        RedisServer { port: free_port(), child: None }
+    }
+
+    /// `redis://127.0.0.1:<port>`.
+    pub(crate) fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts the server on its port (again); panics if it does not answer within 5 s.
+    pub(crate) fn restart(&mut self) {
+        assert!(self.try_start(), "redis-server did not start again on port {}", self.port);
+    }
+
+    /// Kills the server, as a crash would.
+    pub(crate) fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server; false if it exited (its port was taken) before it answered.
+    fn try_start(&mut self) -> bool {
+        let spawned = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        let mut child = match spawned {
+            Ok(child) => child,
+            Err(e) => panic!(
+                "cannot run redis-server ({e}): the Redis backend's tests need Redis 7 installed \
+                 (apt-get install redis-server), or {REDIS_URL_VAR} set"
+            ),
+        };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if child.try_wait().ok().flatten().is_some() {
+                return false;
+            }
+            let ping = redis::Client::open(self.url())
+                .and_then(|client| client.get_connection())
+                .and_then(|mut connection| redis::cmd("PING").query::<String>(&mut connection));
+            if ping.is_ok() {
+                self.child = Some(child);
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        false
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A TCP port nothing listened on a moment ago.
+fn free_port() -> u16 {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind an ephemeral port");
+    listener.local_addr().expect("a bound listener's address").port()
 }
 
 /// The `OpId` of update `seq` of hook delivery `hook`.

@@ -1,16 +1,15 @@
 use std::sync::Arc;
 
-use hookgate_state::{MemoryState, StateBackend};
+use hookgate_state::StateBackend;
 use tokio::task::JoinSet;
 
-use crate::common::{T, op, store};
+use crate::common::{Backend, T, op};
 
 const TASKS: u64 = 64;
 const PER_TASK: u64 = 500;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_incrs_sum_exactly() {
-    let state = store();
+async fn concurrent_incrs_sum_exactly(backend: Backend) {
+    let state = backend.store().await;
     let mut tasks = JoinSet::new();
     for task in 0..TASKS {
         let state = Arc::clone(&state);
@@ -26,9 +25,8 @@ async fn concurrent_incrs_sum_exactly() {
     assert_eq!(state.get("t", &T, "n").await.unwrap(), Some(total));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_incrs_return_distinct_values() {
-    let state = store();
+async fn concurrent_incrs_return_distinct_values(backend: Backend) {
+    let state = backend.store().await;
     let mut tasks = JoinSet::new();
     for task in 0..TASKS {
         let state = Arc::clone(&state);
@@ -39,9 +37,8 @@ async fn concurrent_incrs_return_distinct_values() {
     assert_eq!(tickets, (1..=TASKS as i64).collect::<Vec<_>>());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_deliveries_of_one_hook_apply_it_once() {
-    let state = store();
+async fn concurrent_deliveries_of_one_hook_apply_it_once(backend: Backend) {
+    let state = backend.store().await;
     let mut tasks = JoinSet::new();
     for _ in 0..TASKS {
         let state = Arc::clone(&state);
@@ -52,7 +49,7 @@ async fn concurrent_deliveries_of_one_hook_apply_it_once() {
 }
 
 /// Races `TASKS` compare-and-sets of an absent key to `value-i`; returns the winners.
-async fn race(state: &Arc<MemoryState>, round: u64) -> Vec<u64> {
+async fn race(state: &Arc<dyn StateBackend>, round: u64) -> Vec<u64> {
     let mut tasks = JoinSet::new();
     for task in 0..TASKS {
         let state = Arc::clone(state);
@@ -68,9 +65,8 @@ async fn race(state: &Arc<MemoryState>, round: u64) -> Vec<u64> {
     tasks.join_all().await.into_iter().flatten().collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_compare_and_set_race_has_exactly_one_winner() {
-    let state = store();
+async fn a_compare_and_set_race_has_exactly_one_winner(backend: Backend) {
+    let state = backend.store().await;
     for round in 0..20 {
         let winners = race(&state, round).await;
         assert_eq!(winners.len(), 1, "round {round}: winners {winners:?}");
@@ -82,10 +78,9 @@ async fn a_compare_and_set_race_has_exactly_one_winner() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_compare_and_set_chain_loses_no_update() {
+async fn a_compare_and_set_chain_loses_no_update(backend: Backend) {
     // Every task increments through a read + compare-and-set loop; lost updates would show.
-    let state = store();
+    let state = backend.store().await;
     state.set("t", &T, "n", "0", None, op(u64::MAX, 0)).await.unwrap();
     let mut tasks = JoinSet::new();
     for task in 0..8u64 {
@@ -107,4 +102,16 @@ async fn a_compare_and_set_chain_loses_no_update() {
     }
     tasks.join_all().await;
     assert_eq!(state.get("t", &T, "n").await.unwrap().as_deref(), Some("800"));
+}
+
+on_each_backend! {
+    memory: #[tokio::test(flavor = "multi_thread", worker_threads = 2)],
+    redis: #[tokio::test(flavor = "multi_thread", worker_threads = 2)],
+    tests: [
+        concurrent_incrs_sum_exactly,
+        concurrent_incrs_return_distinct_values,
+        concurrent_deliveries_of_one_hook_apply_it_once,
+        a_compare_and_set_race_has_exactly_one_winner,
+        a_compare_and_set_chain_loses_no_update,
+    ]
 }

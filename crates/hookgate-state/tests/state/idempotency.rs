@@ -1,13 +1,9 @@
-use std::time::Duration;
+use hookgate_state::{StateError, StateLimits};
 
-use hookgate_state::{MemoryState, MemoryStateConfig, StateBackend, StateError};
-use tokio::time::advance;
+use crate::common::{Backend, T, fresh, op, session};
 
-use crate::common::{T, fresh, op, session, store};
-
-#[tokio::test]
-async fn a_replayed_incr_returns_the_first_result_and_counts_once() {
-    let state = store();
+async fn a_replayed_incr_returns_the_first_result_and_counts_once(backend: Backend) {
+    let state = backend.store().await;
     assert_eq!(state.incr("t", &T, "publishers", 1, None, op(1, 0)).await.unwrap(), 1);
     assert_eq!(state.incr("t", &T, "publishers", 1, None, op(2, 0)).await.unwrap(), 2);
     // WCS retries hook 1: same digest, same position.
@@ -15,9 +11,8 @@ async fn a_replayed_incr_returns_the_first_result_and_counts_once() {
     assert_eq!(state.get("t", &T, "publishers").await.unwrap().as_deref(), Some("2"));
 }
 
-#[tokio::test]
-async fn a_replayed_evaluation_replays_each_position() {
-    let state = store();
+async fn a_replayed_evaluation_replays_each_position(backend: Backend) {
+    let state = backend.store().await;
     // First delivery: two updates.
     assert_eq!(state.incr("t", &T, "a", 10, None, op(1, 0)).await.unwrap(), 10);
     assert_eq!(state.incr("t", &T, "b", 20, None, op(1, 1)).await.unwrap(), 20);
@@ -29,9 +24,8 @@ async fn a_replayed_evaluation_replays_each_position() {
     assert_eq!(state.get("t", &T, "b").await.unwrap().as_deref(), Some("20"));
 }
 
-#[tokio::test]
-async fn a_replayed_compare_and_set_returns_the_first_result() {
-    let state = store();
+async fn a_replayed_compare_and_set_returns_the_first_result(backend: Backend) {
+    let state = backend.store().await;
     assert!(state.compare_and_set("t", &T, "owner", None, Some("s1"), None, op(1, 0)).await.unwrap());
     // The retry would lose (the key is no longer absent) if applied again; it wins, as the first did.
     assert!(state.compare_and_set("t", &T, "owner", None, Some("s1"), None, op(1, 0)).await.unwrap());
@@ -42,9 +36,8 @@ async fn a_replayed_compare_and_set_returns_the_first_result() {
     assert_eq!(state.get("t", &T, "owner").await.unwrap(), None);
 }
 
-#[tokio::test]
-async fn a_replayed_delete_returns_the_first_result_and_deletes_nothing_new() {
-    let state = store();
+async fn a_replayed_delete_returns_the_first_result_and_deletes_nothing_new(backend: Backend) {
+    let state = backend.store().await;
     state.set("t", &T, "k", "v", None, op(1, 0)).await.unwrap();
     assert!(state.delete("t", &T, "k", op(2, 0)).await.unwrap());
     state.set("t", &T, "k", "set again", None, op(3, 0)).await.unwrap();
@@ -52,18 +45,16 @@ async fn a_replayed_delete_returns_the_first_result_and_deletes_nothing_new() {
     assert_eq!(state.get("t", &T, "k").await.unwrap().as_deref(), Some("set again"));
 }
 
-#[tokio::test]
-async fn a_replayed_set_does_not_overwrite_a_later_value() {
-    let state = store();
+async fn a_replayed_set_does_not_overwrite_a_later_value(backend: Backend) {
+    let state = backend.store().await;
     state.set("t", &T, "k", "first", None, op(1, 0)).await.unwrap();
     state.set("t", &T, "k", "second", None, op(2, 0)).await.unwrap();
     state.set("t", &T, "k", "first", None, op(1, 0)).await.unwrap();
     assert_eq!(state.get("t", &T, "k").await.unwrap().as_deref(), Some("second"));
 }
 
-#[tokio::test]
-async fn errors_are_replayed_too() {
-    let state = store();
+async fn errors_are_replayed_too(backend: Backend) {
+    let state = backend.store().await;
     state.set("t", &T, "k", "text", None, fresh()).await.unwrap();
     let first = state.incr("t", &T, "k", 1, None, op(1, 0)).await.unwrap_err();
     state.set("t", &T, "k", "5", None, fresh()).await.unwrap();
@@ -71,9 +62,8 @@ async fn errors_are_replayed_too() {
     assert_eq!(state.get("t", &T, "k").await.unwrap().as_deref(), Some("5"));
 }
 
-#[tokio::test]
-async fn a_different_update_at_a_recorded_position_is_refused() {
-    let state = store();
+async fn a_different_update_at_a_recorded_position_is_refused(backend: Backend) {
+    let state = backend.store().await;
     assert_eq!(state.incr("t", &T, "a", 1, None, op(1, 0)).await.unwrap(), 1);
     let Err(StateError::Invalid(msg)) = state.delete("t", &T, "a", op(1, 0)).await else {
         panic!("a delete where an incr was recorded must be refused");
@@ -86,30 +76,28 @@ async fn a_different_update_at_a_recorded_position_is_refused() {
     assert_eq!(state.get("t", &T, "a").await.unwrap().as_deref(), Some("1"));
 }
 
-#[tokio::test]
-async fn the_journal_is_per_tenant() {
-    let state = store();
+async fn the_journal_is_per_tenant(backend: Backend) {
+    let state = backend.store().await;
     assert_eq!(state.incr("t1", &T, "n", 1, None, op(1, 0)).await.unwrap(), 1);
     assert_eq!(state.incr("t2", &T, "n", 5, None, op(1, 0)).await.unwrap(), 5);
     assert_eq!(state.get("t2", &T, "n").await.unwrap().as_deref(), Some("5"));
 }
 
-#[tokio::test(start_paused = true)]
-async fn journal_entries_expire_after_the_window() {
-    let state = MemoryState::new(MemoryStateConfig { journal_ttl: Duration::from_secs(60), ..Default::default() });
+async fn journal_entries_expire_after_the_window(backend: Backend) {
+    let window = 4 * backend.unit();
+    let state = backend.store_with(StateLimits { journal_ttl: window, ..Default::default() }).await;
     assert_eq!(state.incr("t", &T, "n", 1, None, op(1, 0)).await.unwrap(), 1);
-    advance(Duration::from_secs(59)).await;
+    state.pass(window - backend.slack()).await;
     assert_eq!(state.incr("t", &T, "n", 1, None, op(1, 0)).await.unwrap(), 1, "inside the window: replayed");
     // The window runs from the hook's first update, not from its replays or later positions.
     assert_eq!(state.incr("t", &T, "n", 1, None, op(1, 1)).await.unwrap(), 2);
-    advance(Duration::from_secs(1)).await;
+    state.pass(backend.slack()).await;
     assert_eq!(state.incr("t", &T, "n", 1, None, op(1, 0)).await.unwrap(), 3, "after the window: applied");
     assert_eq!(state.incr("t", &T, "n", 1, None, op(1, 1)).await.unwrap(), 4);
 }
 
-#[tokio::test]
-async fn a_retry_after_the_session_ended_does_not_bring_its_keys_back() {
-    let state = store();
+async fn a_retry_after_the_session_ended_does_not_bring_its_keys_back(backend: Backend) {
+    let state = backend.store().await;
     let s = session("s1");
     assert_eq!(state.incr("t", &s, "publishing", 1, None, op(1, 0)).await.unwrap(), 1);
     assert_eq!(state.end_session("t", "s1").await.unwrap(), 1);
@@ -117,14 +105,32 @@ async fn a_retry_after_the_session_ended_does_not_bring_its_keys_back() {
     assert!(state.keys("t", &s, "").await.unwrap().is_empty());
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_mass_of_expired_journal_entries_is_forgotten_at_once() {
-    let state = MemoryState::new(MemoryStateConfig { journal_ttl: Duration::from_secs(60), ..Default::default() });
+async fn a_mass_of_expired_journal_entries_is_forgotten_at_once(backend: Backend) {
+    let window = backend.unit();
+    let state = backend.store_with(StateLimits { journal_ttl: window, ..Default::default() }).await;
     for hook in 0..1000 {
         state.incr("t", &T, "n", 1, None, op(hook, 0)).await.unwrap();
     }
-    advance(Duration::from_secs(60)).await;
+    state.pass(window).await;
     // Far more hooks expired than one call sweeps; the last one is forgotten all the same.
     assert_eq!(state.incr("t", &T, "n", 1, None, op(999, 0)).await.unwrap(), 1001);
     assert_eq!(state.incr("t", &T, "n", 1, None, op(999, 0)).await.unwrap(), 1001, "recorded afresh");
+}
+
+on_each_backend! {
+    memory: #[tokio::test(start_paused = true)],
+    redis: #[tokio::test],
+    tests: [
+        a_replayed_incr_returns_the_first_result_and_counts_once,
+        a_replayed_evaluation_replays_each_position,
+        a_replayed_compare_and_set_returns_the_first_result,
+        a_replayed_delete_returns_the_first_result_and_deletes_nothing_new,
+        a_replayed_set_does_not_overwrite_a_later_value,
+        errors_are_replayed_too,
+        a_different_update_at_a_recorded_position_is_refused,
+        the_journal_is_per_tenant,
+        journal_entries_expire_after_the_window,
+        a_retry_after_the_session_ended_does_not_bring_its_keys_back,
+        a_mass_of_expired_journal_entries_is_forgotten_at_once,
+    ]
 }

@@ -1,6 +1,6 @@
-use hookgate_state::{MemoryState, MemoryStateConfig, StateBackend, StateError};
+use hookgate_state::{StateError, StateLimits};
 
-use crate::common::{T, fresh, session, store};
+use crate::common::{Backend, T, fresh, session};
 
 fn invalid(result: Result<impl std::fmt::Debug, StateError>) -> String {
     match result {
@@ -9,9 +9,8 @@ fn invalid(result: Result<impl std::fmt::Debug, StateError>) -> String {
     }
 }
 
-#[tokio::test]
-async fn keys_up_to_the_limit_are_obeyed_and_longer_ones_refused() {
-    let state = store();
+async fn keys_up_to_the_limit_are_obeyed_and_longer_ones_refused(backend: Backend) {
+    let state = backend.store().await;
     let longest = "k".repeat(256);
     state.set("t", &T, &longest, "v", None, fresh()).await.unwrap();
     assert_eq!(state.get("t", &T, &longest).await.unwrap().as_deref(), Some("v"));
@@ -30,9 +29,8 @@ async fn keys_up_to_the_limit_are_obeyed_and_longer_ones_refused() {
     );
 }
 
-#[tokio::test]
-async fn values_up_to_the_limit_are_obeyed_and_larger_ones_refused() {
-    let state = store();
+async fn values_up_to_the_limit_are_obeyed_and_larger_ones_refused(backend: Backend) {
+    let state = backend.store().await;
     state.set("t", &T, "k", &"v".repeat(64 * 1024), None, fresh()).await.unwrap();
     let big = "v".repeat(64 * 1024 + 1);
     let expected = "value for key \"k\" is 65537 bytes; the limit is 65536 bytes";
@@ -41,9 +39,8 @@ async fn values_up_to_the_limit_are_obeyed_and_larger_ones_refused() {
     assert_eq!(state.get("t", &T, "k").await.unwrap().map(|v| v.len()), Some(64 * 1024));
 }
 
-#[tokio::test]
-async fn session_ids_are_held_to_the_key_limit() {
-    let state = store();
+async fn session_ids_are_held_to_the_key_limit(backend: Backend) {
+    let state = backend.store().await;
     let scope = session(&"s".repeat(257));
     assert_eq!(
         invalid(state.set("t", &scope, "k", "v", None, fresh()).await),
@@ -52,9 +49,8 @@ async fn session_ids_are_held_to_the_key_limit() {
     assert_eq!(invalid(state.keys("t", &scope, "").await), "session id is 257 bytes; the limit is 256 bytes");
 }
 
-#[tokio::test]
-async fn the_key_quota_counts_every_scope_and_frees_on_delete() {
-    let state = MemoryState::new(MemoryStateConfig { max_keys_per_tenant: 3, ..Default::default() });
+async fn the_key_quota_counts_every_scope_and_frees_on_delete(backend: Backend) {
+    let state = backend.store_with(StateLimits { max_keys_per_tenant: 3, ..Default::default() }).await;
     state.set("t", &T, "a", "1", None, fresh()).await.unwrap();
     state.set("t", &session("s1"), "b", "1", None, fresh()).await.unwrap();
     assert_eq!(state.incr("t", &session("s2"), "c", 1, None, fresh()).await.unwrap(), 1);
@@ -78,13 +74,24 @@ async fn the_key_quota_counts_every_scope_and_frees_on_delete() {
     state.set("t", &T, "e", "1", None, fresh()).await.unwrap();
 }
 
-#[tokio::test]
-async fn configured_limits_replace_the_defaults() {
-    let state = MemoryState::new(MemoryStateConfig { max_key_bytes: 4, max_value_bytes: 2, ..Default::default() });
+async fn configured_limits_replace_the_defaults(backend: Backend) {
+    let state = backend.store_with(StateLimits { max_key_bytes: 4, max_value_bytes: 2, ..Default::default() }).await;
     state.set("t", &T, "abcd", "xy", None, fresh()).await.unwrap();
     assert_eq!(invalid(state.set("t", &T, "abcde", "x", None, fresh()).await), "key is 5 bytes; the limit is 4 bytes");
     assert_eq!(
         invalid(state.set("t", &T, "a", "xyz", None, fresh()).await),
         "value for key \"a\" is 3 bytes; the limit is 2 bytes"
     );
+}
+
+on_each_backend! {
+    memory: #[tokio::test(start_paused = true)],
+    redis: #[tokio::test],
+    tests: [
+        keys_up_to_the_limit_are_obeyed_and_longer_ones_refused,
+        values_up_to_the_limit_are_obeyed_and_larger_ones_refused,
+        session_ids_are_held_to_the_key_limit,
+        the_key_quota_counts_every_scope_and_frees_on_delete,
+        configured_limits_replace_the_defaults,
+    ]
 }

@@ -1,15 +1,11 @@
 use std::time::Duration;
 
-use hookgate_state::{MemoryState, MemoryStateConfig, StateBackend};
-use tokio::time::advance;
+use hookgate_state::StateLimits;
 
-use crate::common::{T, fresh, session, store};
+use crate::common::{Backend, T, fresh, session};
 
-const HOUR: Duration = Duration::from_secs(3600);
-
-#[tokio::test]
-async fn end_session_deletes_that_sessions_keys_only() {
-    let state = store();
+async fn end_session_deletes_that_sessions_keys_only(backend: Backend) {
+    let state = backend.store().await;
     for key in ["a", "b", "c"] {
         state.set("t", &session("s1"), key, "v", None, fresh()).await.unwrap();
     }
@@ -29,47 +25,62 @@ async fn end_session_deletes_that_sessions_keys_only() {
     assert_eq!(state.end_session("unknown", "s1").await.unwrap(), 0);
 }
 
-#[tokio::test(start_paused = true)]
-async fn end_session_does_not_count_expired_keys() {
-    let state = store();
-    state.set("t", &session("s"), "short", "v", Some(Duration::from_secs(1)), fresh()).await.unwrap();
+async fn end_session_does_not_count_expired_keys(backend: Backend) {
+    let state = backend.store().await;
+    state.set("t", &session("s"), "short", "v", Some(backend.unit()), fresh()).await.unwrap();
     state.set("t", &session("s"), "long", "v", None, fresh()).await.unwrap();
-    advance(Duration::from_secs(1)).await;
+    state.pass(backend.unit()).await;
     assert_eq!(state.end_session("t", "s").await.unwrap(), 1);
 }
 
-#[tokio::test(start_paused = true)]
-async fn session_keys_expire_after_the_session_ttl_even_without_a_ttl() {
-    let state = store();
+#[test]
+fn the_default_session_ttl_is_a_day() {
+    assert_eq!(StateLimits::default().session_ttl, Duration::from_secs(24 * 3600));
+}
+
+async fn session_keys_expire_after_the_session_ttl_even_without_a_ttl(backend: Backend) {
+    let unit = backend.unit();
+    let state = backend.store_with(StateLimits { session_ttl: 4 * unit, ..Default::default() }).await;
     let s = session("s");
     state.set("t", &s, "no-ttl", "v", None, fresh()).await.unwrap();
-    state.set("t", &s, "long-ttl", "v", Some(1000 * HOUR), fresh()).await.unwrap();
-    state.set("t", &s, "short-ttl", "v", Some(HOUR), fresh()).await.unwrap();
+    state.set("t", &s, "long-ttl", "v", Some(1000 * unit), fresh()).await.unwrap();
+    state.set("t", &s, "short-ttl", "v", Some(unit), fresh()).await.unwrap();
     assert_eq!(state.incr("t", &s, "counter", 1, None, fresh()).await.unwrap(), 1);
     assert!(state.compare_and_set("t", &s, "cas", None, Some("v"), None, fresh()).await.unwrap());
     state.set("t", &T, "tenant", "v", None, fresh()).await.unwrap();
 
-    advance(HOUR).await;
+    state.pass(unit).await;
     assert_eq!(state.keys("t", &s, "").await.unwrap(), ["cas", "counter", "long-ttl", "no-ttl"]);
-    advance(23 * HOUR - Duration::from_millis(1)).await;
+    state.pass(3 * unit - backend.slack()).await;
     assert_eq!(state.keys("t", &s, "").await.unwrap().len(), 4);
-    advance(Duration::from_millis(1)).await;
-    assert!(state.keys("t", &s, "").await.unwrap().is_empty(), "24 h is the default session TTL");
+    state.pass(backend.slack()).await;
+    assert!(state.keys("t", &s, "").await.unwrap().is_empty(), "the session TTL caps every key");
     assert_eq!(state.get("t", &T, "tenant").await.unwrap().as_deref(), Some("v"), "tenant keys have no cap");
 }
 
-#[tokio::test(start_paused = true)]
-async fn writing_a_session_key_again_restarts_its_session_ttl() {
-    let state = MemoryState::new(MemoryStateConfig { session_ttl: HOUR, ..Default::default() });
+async fn writing_a_session_key_again_restarts_its_session_ttl(backend: Backend) {
+    let unit = backend.unit();
+    let state = backend.store_with(StateLimits { session_ttl: 4 * unit, ..Default::default() }).await;
     let s = session("s");
     state.set("t", &s, "k", "1", None, fresh()).await.unwrap();
     assert_eq!(state.incr("t", &s, "n", 1, None, fresh()).await.unwrap(), 1);
-    advance(HOUR / 2).await;
+    state.pass(2 * unit).await;
     state.set("t", &s, "k", "2", None, fresh()).await.unwrap();
     assert_eq!(state.incr("t", &s, "n", 1, None, fresh()).await.unwrap(), 2, "incr without TTL keeps the expiry");
-    advance(HOUR / 2).await;
+    state.pass(2 * unit).await;
     assert_eq!(state.get("t", &s, "k").await.unwrap().as_deref(), Some("2"));
     assert_eq!(state.get("t", &s, "n").await.unwrap(), None);
-    advance(HOUR / 2).await;
+    state.pass(2 * unit).await;
     assert_eq!(state.get("t", &s, "k").await.unwrap(), None);
+}
+
+on_each_backend! {
+    memory: #[tokio::test(start_paused = true)],
+    redis: #[tokio::test],
+    tests: [
+        end_session_deletes_that_sessions_keys_only,
+        end_session_does_not_count_expired_keys,
+        session_keys_expire_after_the_session_ttl_even_without_a_ttl,
+        writing_a_session_key_again_restarts_its_session_ttl,
+    ]
 }

@@ -45,6 +45,7 @@
 //! - `auth`: JWT verification (one algorithm per key). `users`: the user directory.
 //! - `server`: [`EventService`], the listener. `session`: one connection.
 
+pub mod bus;
 pub mod config;
 pub mod errors;
 pub mod hooks;
@@ -56,8 +57,9 @@ mod server;
 mod session;
 mod users;
 
+pub use bus::{BusConfig, BusStats, DEFAULT_CHANNEL, RedisBus};
 pub use config::{EventsConfig, EventsLimits, KeyAlgorithm, KeyConfig};
-pub use errors::EventsError;
+pub use errors::{BusError, EventsError};
 pub use hooks::{MASK, MASKED_KEYS, NOTIFICATION, event_key, mask_secrets};
 pub use hub::{EventHub, HubStats};
 pub use server::{EventService, serve};

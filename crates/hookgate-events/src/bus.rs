@@ -26,8 +26,9 @@
 //! **Redis down.** Each task owns one connection and reconnects by itself, with a backoff
 //! from [`BACKOFF_MIN`] doubling to [`BACKOFF_MAX`], and the subscriber resubscribes. While the
 //! publisher is not connected, queued events are dropped and counted as they arrive, so
-//! nothing stale is sent after a reconnect and the hook path keeps its cost. The subscriber
-//! pings every [`PING_INTERVAL`] to notice a connection that died silently. Delivery is at
+//! nothing stale is sent after a reconnect and the hook path keeps its cost. Both tasks ping
+//! every [`PING_INTERVAL`], to notice a connection that died silently (or, for an idle
+//! publisher, at all). Delivery is at
 //! most once: an event that a `PUBLISH` failure may or may not have sent is counted as
 //! dropped, never retried, and events published while an instance's subscriber is
 //! reconnecting never reach that instance's connections.
@@ -69,7 +70,7 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a `PUBLISH` pipeline or a ping may wait for Redis's answer.
 pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// The subscriber's liveness check: a ping on its connection at this interval.
+/// The liveness check: each task pings Redis on its connection at this interval.
 pub const PING_INTERVAL: Duration = Duration::from_secs(5);
 
 /// The first wait after a failed connection attempt; it doubles after each further failure.
@@ -276,18 +277,34 @@ async fn publish(place: Arc<Place>, mut queue: mpsc::Receiver<Outgoing>, counter
             }
         };
         state.connected();
-        loop {
-            if queue.recv_many(&mut batch, BATCH).await == 0 {
-                return;
+        let mut ping = liveness();
+        let lost = loop {
+            tokio::select! {
+                received = queue.recv_many(&mut batch, BATCH) => {
+                    if received == 0 {
+                        return;
+                    }
+                    if let Err(err) = send(&mut connection, &place.channel, &mut batch, &counters).await
+                        && connection_lost(&err)
+                    {
+                        break err;
+                    }
+                }
+                _ = ping.tick() => if let Err(err) = redis::cmd("PING").exec_async(&mut connection).await {
+                    break err;
+                },
             }
-            if let Err(err) = send(&mut connection, &place.channel, &mut batch, &counters).await
-                && connection_lost(&err)
-            {
-                state.lost(&err);
-                break;
-            }
-        }
+        };
+        state.lost(&lost);
     }
+}
+
+/// The interval of the liveness pings, first one after [`PING_INTERVAL`]: they notice a
+/// connection that died without a word (and the publisher's one while no event is sent).
+fn liveness() -> tokio::time::Interval {
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_INTERVAL, PING_INTERVAL);
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ping
 }
 
 /// Sends `batch` (emptied) as one pipeline and counts it as published or dropped.
@@ -355,8 +372,7 @@ async fn subscribe(place: Arc<Place>, hub: WeakHub, counters: Arc<Counters>) {
             }
         };
         state.connected();
-        let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_INTERVAL, PING_INTERVAL);
-        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut ping = liveness();
         let lost = loop {
             tokio::select! {
                 message = messages.next() => match message {

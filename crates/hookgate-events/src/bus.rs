@@ -45,7 +45,8 @@ use crate::errors::BusError;
 use crate::hub::{EventHub, WeakHub};
 use futures_util::StreamExt;
 use redis::aio::{MultiplexedConnection, PubSubSink, PubSubStream};
-use redis::{AsyncConnectionConfig, Client, Msg, RedisError};
+use redis::io::tcp::TcpSettings;
+use redis::{AsyncConnectionConfig, Client, IntoConnectionInfo, Msg, RedisError};
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
@@ -150,7 +151,12 @@ impl RedisBus {
     /// Outside a tokio runtime (the tasks are spawned on the current one).
     pub fn start(hub: &EventHub, config: BusConfig) -> Result<RedisBus, BusError> {
         let BusConfig { url, channel, queue } = config;
-        let client = Client::open(url.as_str()).map_err(|source| BusError::Url { url: redacted(&url), source })?;
+        // Events are small and latency matters: no Nagle delay on either connection.
+        let client = url
+            .as_str()
+            .into_connection_info()
+            .and_then(|info| Client::open(info.set_tcp_settings(TcpSettings::default().set_nodelay(true))))
+            .map_err(|source| BusError::Url { url: redacted(&url), source })?;
         if channel.is_empty() {
             return Err(BusError::Invalid { field: "channel", reason: "must not be empty" });
         }
@@ -263,6 +269,7 @@ async fn publish(place: Arc<Place>, mut queue: mpsc::Receiver<Outgoing>, counter
         .set_response_timeout(Some(RESPONSE_TIMEOUT));
     let mut state = ConnectionState::new("publisher", &place.address, &counters.publisher_up, &counters.reconnects);
     let mut batch = Vec::with_capacity(BATCH);
+    let mut refusals = 0u64;
     loop {
         let connecting = place.client.get_multiplexed_async_connection_with_config(&config);
         let Some(connected) = dropping_meanwhile(&mut queue, &counters, connecting).await else { return };
@@ -284,10 +291,14 @@ async fn publish(place: Arc<Place>, mut queue: mpsc::Receiver<Outgoing>, counter
                     if received == 0 {
                         return;
                     }
-                    if let Err(err) = send(&mut connection, &place.channel, &mut batch, &counters).await
-                        && connection_lost(&err)
-                    {
-                        break err;
+                    if let Err(err) = send(&mut connection, &place.channel, &mut batch, &counters).await {
+                        if connection_lost(&err) {
+                            break err;
+                        }
+                        refusals += 1;
+                        if sampled(refusals) {
+                            tracing::warn!(error = %err, refusals, "event bus: Redis refused a PUBLISH, events dropped");
+                        }
                     }
                 }
                 _ = ping.tick() => if let Err(err) = redis::cmd("PING").exec_async(&mut connection).await {
@@ -327,9 +338,6 @@ async fn send(
         }
         Err(err) => {
             counters.dropped.fetch_add(sent, Ordering::Relaxed);
-            if !connection_lost(&err) {
-                tracing::warn!(error = %err, events = sent, "event bus: Redis refused a PUBLISH, events dropped");
-            }
             Err(err)
         }
     }
@@ -413,12 +421,17 @@ fn receive(hub: &EventHub, channel: &str, counters: &Counters, message: &Msg) {
         Ok(Incoming::Event { app_key, event_type, id, data }) => hub.deliver(&app_key, &event_type, &id, data),
         Err(err) => {
             let count = counters.decode_errors.fetch_add(1, Ordering::Relaxed) + 1;
-            // The first ten, then one in a thousand: a flood of garbage must not flood the log.
-            if count <= 10 || count.is_multiple_of(1000) {
+            if sampled(count) {
                 tracing::warn!(%channel, error = %err, count, "event bus: a message that is not an event, ignored");
             }
         }
     }
+}
+
+/// Whether the `count`th occurrence of a recurring problem is logged: the first ten, then one
+/// in a thousand, so that a flood of them does not flood the log.
+fn sampled(count: u64) -> bool {
+    count <= 10 || count.is_multiple_of(1000)
 }
 
 /// Whether `err` means the connection must be replaced (rather than one command refused).

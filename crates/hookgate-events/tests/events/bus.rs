@@ -107,9 +107,9 @@ struct Instance {
 }
 
 impl Instance {
-    async fn start(redis: &Redis, channel: &str) -> Instance {
+    async fn start(redis_url: &str, channel: &str) -> Instance {
         let server = Server::start().await;
-        let config = BusConfig { channel: channel.to_owned(), ..BusConfig::new(&redis.url) };
+        let config = BusConfig { channel: channel.to_owned(), ..BusConfig::new(redis_url) };
         let bus = RedisBus::start(&server.hub, config).expect("a valid bus configuration");
         Instance { server, bus }
     }
@@ -168,7 +168,7 @@ async fn nothing_more(client: &mut Client, who: &str) {
 async fn an_event_published_on_either_instance_reaches_each_subscriber_of_both_exactly_once() {
     let redis = Redis::any().await;
     let channel = channel();
-    let (a, b) = (Instance::start(&redis, &channel).await, Instance::start(&redis, &channel).await);
+    let (a, b) = (Instance::start(&redis.url, &channel).await, Instance::start(&redis.url, &channel).await);
     a.connected().await;
     b.connected().await;
     let mut on_a = a.subscriber("StreamStatusEvent", Some("stream1")).await;
@@ -201,7 +201,7 @@ async fn an_event_published_on_either_instance_reaches_each_subscriber_of_both_e
 async fn a_subscriber_never_gets_another_tenants_event_from_another_instance() {
     let redis = Redis::any().await;
     let channel = channel();
-    let (a, b) = (Instance::start(&redis, &channel).await, Instance::start(&redis, &channel).await);
+    let (a, b) = (Instance::start(&redis.url, &channel).await, Instance::start(&redis.url, &channel).await);
     a.connected().await;
     b.connected().await;
     let mut bob_on_b = b.server.connect().await;
@@ -226,7 +226,7 @@ async fn a_subscriber_never_gets_another_tenants_event_from_another_instance() {
 #[tokio::test]
 async fn a_bus_started_while_redis_is_down_connects_by_itself_when_it_comes_up() {
     let mut redis = Redis::stopped();
-    let a = Instance::start(&redis, &channel()).await;
+    let a = Instance::start(&redis.url, &channel()).await;
     let mut on_a = a.subscriber("StreamStatusEvent", Some("s")).await;
     a.publish_hook(&stream_status("app1", "s", "lost"));
     a.until("the event to be dropped", |stats| stats.dropped == 1).await;
@@ -244,7 +244,7 @@ async fn a_bus_started_while_redis_is_down_connects_by_itself_when_it_comes_up()
 async fn events_published_while_redis_is_down_are_dropped_and_delivery_resumes_when_it_is_back() {
     let mut redis = Redis::own().await;
     let channel = channel();
-    let (a, b) = (Instance::start(&redis, &channel).await, Instance::start(&redis, &channel).await);
+    let (a, b) = (Instance::start(&redis.url, &channel).await, Instance::start(&redis.url, &channel).await);
     a.connected().await;
     b.connected().await;
     let mut on_a = a.subscriber("StreamStatusEvent", Some("s")).await;
@@ -289,7 +289,7 @@ async fn events_published_while_redis_is_down_are_dropped_and_delivery_resumes_w
 async fn a_message_that_is_not_an_event_is_counted_and_ignored() {
     let redis = Redis::any().await;
     let channel = channel();
-    let a = Instance::start(&redis, &channel).await;
+    let a = Instance::start(&redis.url, &channel).await;
     a.connected().await;
     let mut on_a = a.subscriber("notification", Some("n1")).await;
     redis.publish_raw(&channel, b"garbage").await;
@@ -304,7 +304,7 @@ async fn a_message_that_is_not_an_event_is_counted_and_ignored() {
 #[tokio::test]
 async fn the_bus_closes_its_connections_when_stopped_or_when_its_hub_is_dropped() {
     let redis = Redis::own().await;
-    let mut a = Instance::start(&redis, &channel()).await;
+    let mut a = Instance::start(&redis.url, &channel()).await;
     a.connected().await;
     redis.until_clients(3, "publishing, subscribed, and the query").await;
     a.server.shutdown().await;
@@ -313,9 +313,32 @@ async fn the_bus_closes_its_connections_when_stopped_or_when_its_hub_is_dropped(
     redis.until_clients(1, "the bus to end with its hub").await;
     assert_eq!(bus.stats().published + bus.stats().dropped, 0, "the counters stay readable");
 
-    let b = Instance::start(&redis, &channel()).await;
+    let b = Instance::start(&redis.url, &channel()).await;
     b.connected().await;
     redis.until_clients(3, "the new bus").await;
     tokio::time::timeout(PATIENCE, b.bus.stop()).await.expect("stop returns");
     redis.until_clients(1, "the stopped bus to close its connections").await;
+}
+
+#[tokio::test]
+async fn a_publish_refused_by_redis_is_dropped_without_replacing_the_connection() {
+    let redis = Redis::own().await;
+    let mut admin = redis.connection().await.expect("connect");
+    redis::cmd("ACL")
+        .arg(&["SETUSER", "hookgate", "on", ">s3cret", "~*", "&*", "+@all", "-publish"])
+        .exec_async(&mut admin)
+        .await
+        .expect("ACL SETUSER");
+    let url = redis.url.replace("redis://", "redis://hookgate:s3cret@");
+    let channel = channel();
+    let a = Instance::start(&url, &channel).await;
+    a.connected().await;
+    let mut on_a = a.subscriber("notification", Some("n1")).await;
+
+    a.server.hub.publish("app1", "notification", "n1", json!({"refused": true}));
+    a.until("the refused event to be dropped", |stats| stats.dropped == 1).await;
+    redis.publish_raw(&channel, b"[\"event\",\"app1\",\"notification\",\"n1\"]\n{\"from\":\"admin\"}").await;
+    assert_eq!(next_json(&mut on_a).await["data"], json!({"from": "admin"}), "the subscriber is still there");
+    let stats = a.bus.stats();
+    assert_eq!((stats.connected, stats.published, stats.reconnects), (true, 0, 0), "{stats:?}");
 }

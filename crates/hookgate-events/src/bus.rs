@@ -24,14 +24,16 @@
 //! tenant" check, and parses the body only if so, as a single instance does.
 //!
 //! **Redis down.** Each task owns one connection and reconnects by itself, with a backoff
-//! from [`BACKOFF_MIN`] doubling to [`BACKOFF_MAX`], and the subscriber resubscribes. While the
-//! publisher is not connected, queued events are dropped and counted as they arrive, so
-//! nothing stale is sent after a reconnect and the hook path keeps its cost. Both tasks ping
-//! every [`PING_INTERVAL`], to notice a connection that died silently (or, for an idle
-//! publisher, at all). Delivery is at
-//! most once: an event that a `PUBLISH` failure may or may not have sent is counted as
-//! dropped, never retried, and events published while an instance's subscriber is
-//! reconnecting never reach that instance's connections.
+//! from [`BACKOFF_MIN`] doubling to [`BACKOFF_MAX`], and the subscriber resubscribes. Events
+//! wait in the queue during a connection attempt (at most [`CONNECT_TIMEOUT`]); between two
+//! attempts they are dropped and counted as they arrive, so nothing stale is sent after a
+//! reconnect and the hook path keeps its cost. Both tasks ping every [`PING_INTERVAL`], to
+//! notice a connection that died silently (or, for an idle publisher, at all).
+//!
+//! **At most once.** An event that a `PUBLISH` failure may or may not have sent is counted as
+//! dropped, never retried (a retry could deliver it twice), and events published while an
+//! instance's subscriber is reconnecting never reach that instance's connections. Order is
+//! kept per publishing instance (one task, one connection), not across instances.
 //!
 //! **Ends** when [`RedisBus::stop`] is called, or when either the hub (all its clones) or
 //! the [`RedisBus`] is dropped. A hub whose bus has stopped drops (and counts) what it is
@@ -271,9 +273,8 @@ async fn publish(place: Arc<Place>, mut queue: mpsc::Receiver<Outgoing>, counter
     let mut batch = Vec::with_capacity(BATCH);
     let mut refusals = 0u64;
     loop {
-        let connecting = place.client.get_multiplexed_async_connection_with_config(&config);
-        let Some(connected) = dropping_meanwhile(&mut queue, &counters, connecting).await else { return };
-        let mut connection = match connected {
+        // Events wait during an attempt (at most CONNECT_TIMEOUT), and are dropped between two.
+        let mut connection = match place.client.get_multiplexed_async_connection_with_config(&config).await {
             Ok(connection) => connection,
             Err(err) => {
                 let pause = tokio::time::sleep(state.failed(&err));
@@ -301,8 +302,9 @@ async fn publish(place: Arc<Place>, mut queue: mpsc::Receiver<Outgoing>, counter
                         }
                     }
                 }
-                _ = ping.tick() => if let Err(err) = redis::cmd("PING").exec_async(&mut connection).await {
-                    break err;
+                _ = ping.tick() => match redis::cmd("PING").exec_async(&mut connection).await {
+                    Err(err) if connection_lost(&err) => break err,
+                    _ => {}
                 },
             }
         };
@@ -343,8 +345,9 @@ async fn send(
     }
 }
 
-/// Runs `work` while dropping (and counting) the events that arrive meanwhile, so that
-/// nothing waits for a Redis that is not there. `None` when the hub is gone.
+/// Runs `work` (a pause between two connection attempts) while dropping and counting the
+/// events that arrive meanwhile, so that nothing waits for a Redis that is not there. `None`
+/// when the hub is gone.
 async fn dropping_meanwhile<T>(
     queue: &mut mpsc::Receiver<Outgoing>,
     counters: &Counters,
@@ -391,8 +394,8 @@ async fn subscribe(place: Arc<Place>, hub: WeakHub, counters: Arc<Counters>) {
                     None => break RedisError::from(std::io::Error::from(std::io::ErrorKind::ConnectionReset)),
                 },
                 _ = ping.tick() => match tokio::time::timeout(RESPONSE_TIMEOUT, sink.ping::<redis::Value>()).await {
-                    Ok(Ok(_)) => {}
-                    Ok(Err(err)) => break err,
+                    Ok(Err(err)) if connection_lost(&err) => break err,
+                    Ok(_) => {}
                     Err(_) => break RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut)),
                 },
             }

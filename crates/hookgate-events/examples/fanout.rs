@@ -1,7 +1,7 @@
 //! Fan-out bench: many WebSocket subscribers, events published at a steady rate.
 //!
 //! ```sh
-//! cargo run --release -p hookgate-events --example fanout -- [--subscribers 5000] [--streams 50] [--rate 500] [--seconds 10]
+//! cargo run --release -p hookgate-events --example fanout -- [--subscribers 5000] [--streams 50] [--rate 500] [--seconds 10] [--redis redis://127.0.0.1:6379]
 //! ```
 //!
 //! Starts the event service on 127.0.0.1:0 (HS256 key and user directory in a temp folder),
@@ -12,9 +12,13 @@
 //! Prints subscribers, events published, messages delivered per second, delivery latency
 //! p50/p99/max, what a `publish` call costs the caller, and slow-subscriber drops.
 //! The file-descriptor limit is raised to the hard limit (two descriptors per subscriber).
+//!
+//! With `--redis URL`, the same run is made twice, printed side by side: once local, once
+//! with a [`RedisBus`] on the hub, so that every event goes to Redis and comes back (on the
+//! channel `hookgate:fanout-bench`) before the fan-out: publish → deliver through Redis.
 
 use futures_util::{SinkExt, StreamExt};
-use hookgate_events::{EventHub, EventsConfig, EventsLimits, KeyAlgorithm, KeyConfig};
+use hookgate_events::{BusConfig, BusStats, EventHub, EventsConfig, EventsLimits, KeyAlgorithm, KeyConfig, RedisBus};
 use rand::RngCore;
 use serde_json::json;
 use std::sync::Arc;
@@ -32,10 +36,11 @@ struct Args {
     streams: usize,
     rate: u64,
     seconds: u64,
+    redis: Option<String>,
 }
 
 fn args() -> Result<Args, String> {
-    let mut parsed = Args { subscribers: 5000, streams: 50, rate: 500, seconds: 10 };
+    let mut parsed = Args { subscribers: 5000, streams: 50, rate: 500, seconds: 10, redis: None };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
@@ -45,6 +50,7 @@ fn args() -> Result<Args, String> {
             "--streams" => parsed.streams = number(&value)?.max(1) as usize,
             "--rate" => parsed.rate = number(&value)?.max(1),
             "--seconds" => parsed.seconds = number(&value)?.max(1),
+            "--redis" => parsed.redis = Some(value),
             _ => return Err(format!("unknown flag {flag}")),
         }
     }
@@ -77,8 +83,26 @@ fn percentile(sorted: &[u32], p: f64) -> u32 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
+/// What one run measured.
+struct Figures {
+    connect_time: Duration,
+    published: u64,
+    publishing: Duration,
+    /// Messages the hub queued to subscribers.
+    queued: u64,
+    /// Publish → received, µs, sorted.
+    latencies: Vec<u32>,
+    /// What each `publish` call cost its caller, ns, sorted.
+    costs: Vec<u32>,
+    slow_disconnects: u64,
+    fanout_dropped: u64,
+    bus: Option<BusStats>,
+}
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> Result<(), Error> {
     let args = args()?;
     let nofile = rlimit::increase_nofile_limit(u64::MAX)?;
     let needed = args.subscribers as u64 * 2 + 64;
@@ -87,7 +111,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             format!("{} subscribers need {needed} file descriptors, the limit is {nofile}", args.subscribers).into()
         );
     }
+    let mut runs = vec![("local", run(&args, None).await?)];
+    if let Some(url) = &args.redis {
+        runs.push(("through Redis", run(&args, Some(url)).await?));
+    }
+    print(&args, &runs);
+    Ok(())
+}
 
+/// One bench run: a fresh service and hub (with a bus on `redis`, if given), its subscribers,
+/// the publishing, and the figures.
+async fn run(args: &Args, redis: Option<&str>) -> Result<Figures, Error> {
     let dir = tempfile::tempdir()?;
     let mut secret = vec![0u8; 32];
     rand::thread_rng().fill_bytes(&mut secret);
@@ -107,6 +141,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let hub = EventHub::new();
+    let bus = match redis {
+        Some(url) => {
+            let config = BusConfig { channel: "hookgate:fanout-bench".into(), ..BusConfig::new(url) };
+            let bus = RedisBus::start(&hub, config)?;
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !bus.stats().connected {
+                if Instant::now() > deadline {
+                    return Err(format!("no Redis at {url} after 10 s").into());
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            Some(bus)
+        }
+        None => None,
+    };
     let (stop_server, server_stopped) = watch::channel(false);
     let server = {
         let hub = hub.clone();
@@ -145,7 +194,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         });
     }
     while let Some(attached) = attaching.join_next().await {
-        let attached: Result<_, Box<dyn std::error::Error + Send + Sync>> = attached?;
+        let attached: Result<_, Error> = attached?;
         clients.push(attached.map_err(|err| format!("subscriber: {err}"))?);
     }
     let connect_time = started.elapsed();
@@ -199,7 +248,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     costs.sort_unstable();
     // Let the queues drain, then close every connection.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let expected = hub.stats().delivered;
+    let queued = hub.stats().delivered;
     stop_server.send(true)?;
     server.await??;
     let mut latencies = Vec::new();
@@ -208,37 +257,50 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     latencies.sort_unstable();
     let stats = hub.stats();
+    Ok(Figures {
+        connect_time,
+        published,
+        publishing,
+        queued,
+        latencies,
+        costs,
+        slow_disconnects: stats.slow_disconnects,
+        fanout_dropped: stats.dropped,
+        bus: bus.map(|bus| bus.stats()),
+    })
+}
+
+/// The runs' figures, one column per run.
+fn print(args: &Args, runs: &[(&str, Figures)]) {
     let per_event = args.subscribers as f64 / args.streams as f64;
     println!(
-        "subscribers           {} ({} streams, {per_event:.0} per stream), connected+attached in {:.2} s",
-        args.subscribers,
-        args.streams,
-        connect_time.as_secs_f64()
+        "{} subscribers ({} streams, {per_event:.0} per event), {} events/s for {} s",
+        args.subscribers, args.streams, args.rate, args.seconds
     );
-    println!(
-        "events published      {published} in {:.1} s ({:.0}/s)",
-        publishing.as_secs_f64(),
-        published as f64 / publishing.as_secs_f64()
-    );
-    println!(
-        "messages queued       {expected}, received {} ({:.0} deliveries/s)",
-        latencies.len(),
-        latencies.len() as f64 / publishing.as_secs_f64()
-    );
-    println!(
-        "delivery latency      p50 {} µs, p99 {} µs, max {} µs",
-        percentile(&latencies, 0.50),
-        percentile(&latencies, 0.99),
-        latencies.last().copied().unwrap_or(0)
-    );
-    println!(
-        "publish() cost        p50 {:.1} µs, p99 {:.1} µs (on the caller's thread, {per_event:.0} subscribers per event)",
-        percentile(&costs, 0.50) as f64 / 1000.0,
-        percentile(&costs, 0.99) as f64 / 1000.0,
-    );
-    println!(
-        "slow subscribers      {} dropped; events dropped by the fan-out: {}",
-        stats.slow_disconnects, stats.dropped
-    );
-    Ok(())
+    let row = |label: &str, cell: &dyn Fn(&Figures) -> String| {
+        let cells: Vec<String> = runs.iter().map(|(_, figures)| format!("{:>22}", cell(figures))).collect();
+        println!("{label:<24}{}", cells.join(""));
+    };
+    let names: Vec<String> = runs.iter().map(|(name, _)| format!("{name:>22}")).collect();
+    println!("{:<24}{}", "", names.join(""));
+    row("connected+attached", &|f| format!("{:.2} s", f.connect_time.as_secs_f64()));
+    row("events published", &|f| format!("{} ({:.0}/s)", f.published, f.published as f64 / f.publishing.as_secs_f64()));
+    row("messages queued", &|f| f.queued.to_string());
+    row("messages received", &|f| {
+        format!("{} ({:.0}/s)", f.latencies.len(), f.latencies.len() as f64 / f.publishing.as_secs_f64())
+    });
+    row("delivery p50", &|f| format!("{} µs", percentile(&f.latencies, 0.50)));
+    row("delivery p99", &|f| format!("{} µs", percentile(&f.latencies, 0.99)));
+    row("delivery max", &|f| format!("{} µs", f.latencies.last().copied().unwrap_or(0)));
+    row("publish() p50", &|f| format!("{:.1} µs", percentile(&f.costs, 0.50) as f64 / 1000.0));
+    row("publish() p99", &|f| format!("{:.1} µs", percentile(&f.costs, 0.99) as f64 / 1000.0));
+    row("slow subscribers", &|f| f.slow_disconnects.to_string());
+    row("fan-out drops", &|f| f.fanout_dropped.to_string());
+    if runs.iter().any(|(_, f)| f.bus.is_some()) {
+        let bus =
+            |f: &Figures, field: fn(&BusStats) -> u64| f.bus.as_ref().map_or("-".into(), |b| field(b).to_string());
+        row("bus published", &|f| bus(f, |b| b.published));
+        row("bus received", &|f| bus(f, |b| b.received));
+        row("bus dropped", &|f| bus(f, |b| b.dropped));
+    }
 }

@@ -51,3 +51,29 @@ pub enum EventsError {
         reason: String,
     },
 }
+
+/// Why a [`crate::RedisBus`] cannot start. Redis being unreachable is not one: the bus
+/// connects in the background.
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    /// The URL is not one the Redis client accepts.
+    #[error("event bus: Redis URL {url} is malformed")]
+    Url {
+        /// The URL, password and query masked (`<not a URL>` when it does not parse at all).
+        url: String,
+        /// The client's reason.
+        #[source]
+        source: redis::RedisError,
+    },
+    /// A setting that cannot be used.
+    #[error("event bus: {field} {reason}")]
+    Invalid {
+        /// The [`crate::BusConfig`] field.
+        field: &'static str,
+        /// Why it is refused.
+        reason: &'static str,
+    },
+    /// [`crate::RedisBus::start`] was called twice for one hub.
+    #[error("event bus: this event hub already has a bus")]
+    AlreadyAttached,
+}

@@ -21,12 +21,19 @@
 //! that finds it full marks the subscriber as overflowed and wakes its connection, which tells
 //! the client (code 7) and disconnects it; later events skip it. A slow subscriber costs the
 //! fan-out one failed `try_send`, and nobody else anything.
+//!
+//! **Several instances.** With a [`RedisBus`](crate::RedisBus) attached, `publish` and
+//! `publish_hook` hand the event to the bus (the same O(1) `try_send`) instead of the
+//! fan-out; the bus brings every instance's events back, its own included, through the same
+//! local path. See [`crate::bus`].
 
+use crate::bus::Link;
+use crate::bus::wire::Outgoing;
 use crate::protocol::event_message;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock, Weak};
 use tokio::sync::{Notify, mpsc};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
@@ -49,6 +56,19 @@ struct Inner {
     fanout: mpsc::Sender<Job>,
     next_outbox: AtomicU64,
     counters: Arc<Counters>,
+    /// Set once by [`RedisBus::start`](crate::RedisBus::start): publishing then goes through
+    /// Redis, and what Redis delivers comes back through [`EventHub::deliver`].
+    bus: OnceLock<Link>,
+}
+
+/// An [`EventHub`] that may have been dropped.
+pub(crate) struct WeakHub(Weak<Inner>);
+
+impl WeakHub {
+    /// The hub, unless every clone of it was dropped.
+    pub(crate) fn upgrade(&self) -> Option<EventHub> {
+        self.0.upgrade().map(|inner| EventHub { inner })
+    }
 }
 
 /// Shared with the fan-out task (which must not hold [`Inner`], or the hub would never end).
@@ -87,7 +107,9 @@ pub struct HubStats {
     pub connections: usize,
     /// Subscriptions attached now (one per connection, appKey, type and id).
     pub subscriptions: usize,
-    /// Events published since start, with or without subscribers.
+    /// Events published since start, with or without subscribers. With a
+    /// [`RedisBus`](crate::RedisBus): events received from the bus (every instance's), as
+    /// they reach this hub's fan-out.
     pub published: u64,
     /// Event messages queued to subscribers since start.
     pub delivered: u64,
@@ -130,7 +152,8 @@ impl EventHub {
         let (fanout, jobs) = mpsc::channel(FANOUT_QUEUE);
         let counters = Arc::new(Counters::default());
         tokio::spawn(fan_out(jobs, counters.clone()));
-        let inner = Inner { index: RwLock::default(), fanout, next_outbox: AtomicU64::new(0), counters };
+        let inner =
+            Inner { index: RwLock::default(), fanout, next_outbox: AtomicU64::new(0), counters, bus: OnceLock::new() };
         EventHub { inner: Arc::new(inner) }
     }
 
@@ -139,8 +162,42 @@ impl EventHub {
     /// notification. `data` is sent with its secrets masked ([`crate::mask_secrets`]).
     ///
     /// Never blocks or awaits, and costs the same whatever the number of subscribers: it is
-    /// meant for the hook's hot path (see the module doc).
+    /// meant for the hook's hot path (see the module doc). With a
+    /// [`RedisBus`](crate::RedisBus) the event goes to every instance's subscribers through
+    /// Redis instead, at the same cost to the caller.
     pub fn publish(&self, app_key: &str, event_type: &str, id: &str, data: Value) {
+        match self.inner.bus.get() {
+            Some(bus) => bus.send(Outgoing::Event {
+                app_key: app_key.to_owned(),
+                event_type: event_type.to_owned(),
+                id: id.to_owned(),
+                data,
+            }),
+            None => self.deliver(app_key, event_type, id, data),
+        }
+    }
+
+    /// Publishes a WCS hook as its event ([`crate::event_key`]), if it is one. `body` is the
+    /// hook's JSON body as received. The body is parsed only when a connection of the tenant
+    /// is attached to the hook's event type, so a hook nobody watches costs a catalogue lookup
+    /// and two hash lookups. A body that is not JSON, or lacks the id field, publishes nothing.
+    ///
+    /// With a [`RedisBus`](crate::RedisBus), an event hook costs the caller a copy of `body`
+    /// instead, and the check and the parsing happen on each receiving instance.
+    pub fn publish_hook(&self, app_key: &str, method: &str, body: &str) {
+        let Some(event_type) = crate::hooks::event_type(method) else { return };
+        match self.inner.bus.get() {
+            Some(bus) => bus.send(Outgoing::Hook {
+                app_key: app_key.to_owned(),
+                event_type: event_type.0,
+                body: body.to_owned(),
+            }),
+            None => self.deliver_hook(app_key, event_type, body),
+        }
+    }
+
+    /// Publishes to this instance's connections: [`EventHub::publish`] without a bus.
+    pub(crate) fn deliver(&self, app_key: &str, event_type: &str, id: &str, data: Value) {
         let counters = &self.inner.counters;
         counters.published.fetch_add(1, Ordering::Relaxed);
         let (exact, any) = {
@@ -162,12 +219,10 @@ impl EventHub {
         }
     }
 
-    /// Publishes a WCS hook as its event ([`crate::event_key`]), if it is one. `body` is the
-    /// hook's JSON body as received. The body is parsed only when a connection of the tenant
-    /// is attached to the hook's event type, so a hook nobody watches costs a catalogue lookup
-    /// and two hash lookups. A body that is not JSON, or lacks the id field, publishes nothing.
-    pub fn publish_hook(&self, app_key: &str, method: &str, body: &str) {
-        let Some((event_type, _)) = crate::hooks::event_type(method) else { return };
+    /// Publishes a hook to this instance's connections: [`EventHub::publish_hook`] without a
+    /// bus. `event_type` is the hook's (event type, id field) ([`crate::hooks::event_type`]).
+    pub(crate) fn deliver_hook(&self, app_key: &str, event_type: (&'static str, &'static str), body: &str) {
+        let (event_type, id_field) = event_type;
         let watched = {
             let index = self.inner.index.read().unwrap_or_else(PoisonError::into_inner);
             index.get(app_key).is_some_and(|types| types.contains_key(event_type))
@@ -177,10 +232,21 @@ impl EventHub {
             return;
         }
         let Ok(payload) = serde_json::from_str::<Value>(body) else { return };
-        if let Some((event_type, id)) = crate::event_key(method, &payload) {
+        if let Some(id) = payload.get(id_field).and_then(Value::as_str) {
             let id = id.to_owned();
-            self.publish(app_key, event_type, &id, payload);
+            self.deliver(app_key, event_type, &id, payload);
         }
+    }
+
+    /// Routes this hub's events through `bus` from now on; gives it back if the hub has one.
+    pub(crate) fn attach_bus(&self, bus: Link) -> Result<(), Link> {
+        self.inner.bus.set(bus)
+    }
+
+    /// A reference to the hub that does not keep it alive (the bus's subscriber task holds
+    /// one, so that dropping the hub ends the bus).
+    pub(crate) fn downgrade(&self) -> WeakHub {
+        WeakHub(Arc::downgrade(&self.inner))
     }
 
     /// The hub's counters now.

@@ -36,15 +36,23 @@
 //! sent nothing between two pings is closed (1001 `no pong`). On shutdown every connection is
 //! closed with 1001 `server shutting down`.
 //!
+//! **Several instances.** Behind a load balancer, a [`RedisBus`] on each instance's hub shares
+//! the stream over one Redis pub/sub channel: every instance publishes there and delivers only
+//! what comes back, so a connection on any instance gets each event of its tenants exactly
+//! once, wherever the hook arrived. The hook path still never waits ([`bus`]).
+//!
 //! # Layout
+//! - [`bus`]: [`RedisBus`], [`BusConfig`], [`BusStats`]: the event stream over Redis pub/sub,
+//!   its publisher and subscriber tasks, reconnection, and the wire format (`bus::wire`).
 //! - [`config`]: [`EventsConfig`], the `[webSocketEvents]` table.
 //! - [`hooks`]: [`event_key`] (which hooks are events, by which id) and [`mask_secrets`].
 //! - [`hub`]: [`EventHub`]: `publish` costs the caller O(1); a fan-out task serves the bounded
-//!   per-connection queues.
+//!   per-connection queues (or, with a bus, the bus's queue to Redis).
 //! - [`protocol`]: requests, answers and event messages on the wire.
 //! - `auth`: JWT verification (one algorithm per key). `users`: the user directory.
 //! - `server`: [`EventService`], the listener. `session`: one connection.
 
+pub mod bus;
 pub mod config;
 pub mod errors;
 pub mod hooks;
@@ -56,8 +64,9 @@ mod server;
 mod session;
 mod users;
 
+pub use bus::{BusConfig, BusStats, DEFAULT_CHANNEL, RedisBus};
 pub use config::{EventsConfig, EventsLimits, KeyAlgorithm, KeyConfig};
-pub use errors::EventsError;
+pub use errors::{BusError, EventsError};
 pub use hooks::{MASK, MASKED_KEYS, NOTIFICATION, event_key, mask_secrets};
 pub use hub::{EventHub, HubStats};
 pub use server::{EventService, serve};

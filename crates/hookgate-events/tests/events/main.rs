@@ -3,6 +3,8 @@
 
 mod common;
 
+/// Two instances sharing events over a real Redis: exactly once, tenants, Redis down and back.
+mod bus;
 /// Answers and their codes 1–5 (and 0), each produced by its cause; token algorithms.
 mod codes;
 /// Attach, publish, detach, tenants, masking, expiry.

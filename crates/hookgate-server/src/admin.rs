@@ -14,23 +14,34 @@ pub(crate) async fn healthz() -> Response {
     json_response(StatusCode::OK, r#"{"status":"ok"}"#)
 }
 
-/// `GET /readyz`: ready when every tenant folder has a loaded generation.
+/// `GET /readyz`: ready when every tenant folder has a loaded generation. In a fleet, also
+/// reports whether Redis answers (`cluster`), without making readiness depend on it: every
+/// instance shares the one Redis, and hooks are answered (by their fallbacks) without it.
 pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
     let statuses = state.policies.statuses();
     let waiting: Vec<&str> =
         statuses.iter().filter(|tenant| tenant.generation == 0).map(|tenant| tenant.tenant.as_str()).collect();
     let ready = state.policies.ready();
-    let body = json!({
+    let mut body = json!({
         "status": if ready { "ready" } else { "not ready" },
         "tenants": statuses.len(),
         "without_generation": waiting,
     });
+    if let Some(bus) = &state.effects.bus {
+        let up = |up: bool| if up { "up" } else { "down" };
+        let health = state.services.state.health().await;
+        body["cluster"] = json!({"state": up(health.up), "events": up(bus.stats().connected)});
+    }
     json_response(if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, body.to_string())
 }
 
 /// `GET /metrics`: Prometheus text format.
 pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
-    let mut response = state.metrics.render(&state.policies).into_response();
+    let health = match &state.effects.bus {
+        Some(_) => Some(state.services.state.health().await),
+        None => None,
+    };
+    let mut response = state.metrics.render(&state.policies, health).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),

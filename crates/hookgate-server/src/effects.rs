@@ -3,7 +3,7 @@
 
 use hookgate_config::Secret;
 use hookgate_engine::{Decision, Outgoing};
-use hookgate_events::EventHub;
+use hookgate_events::{EventHub, RedisBus};
 use hookgate_outbox::{DataMessage, Outbox, OutboxConfig, Target};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -77,6 +77,9 @@ pub struct Effects {
     pub hub: EventHub,
     /// `send-data` delivery, when `[send_data]` is configured.
     pub data: Option<DataSender>,
+    /// The Redis event bus of a fleet (`[cluster]`), attached to `hub`: events then reach
+    /// the subscribers of every instance.
+    pub bus: Option<RedisBus>,
 }
 
 impl Effects {

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::effects::Effects;
 use crate::service_metrics::ServiceCollector;
+use hookgate_state::BackendHealth;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HookLabels {
@@ -59,6 +60,8 @@ pub(crate) struct Metrics {
     seen_reloads: Mutex<HashMap<String, (u64, u64)>>,
     /// Decision-log lines dropped because the writer fell behind.
     pub(crate) decision_log_dropped: Counter,
+    /// The shared state backend's health at the last scrape (in a fleet only).
+    state_health: Arc<Mutex<Option<BackendHealth>>>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -70,7 +73,8 @@ impl Metrics {
     /// Every metric, with the counters of `effects` read at each scrape.
     pub(crate) fn new(effects: Arc<Effects>) -> Self {
         let mut registry = Registry::with_prefix("hookgate");
-        registry.register_collector(Box::new(ServiceCollector::new(effects)));
+        let state_health = Arc::new(Mutex::new(None));
+        registry.register_collector(Box::new(ServiceCollector::new(effects, Arc::clone(&state_health))));
         let hooks = Family::<HookLabels, Counter>::default();
         registry.register("hooks", "Hooks answered, by tenant, method, verdict and fallback cause", hooks.clone());
         let hook_seconds: Family<TenantLabels, Histogram, fn() -> Histogram> =
@@ -105,6 +109,7 @@ impl Metrics {
             generation,
             seen_reloads: Mutex::new(HashMap::new()),
             decision_log_dropped,
+            state_health,
         }
     }
 
@@ -141,8 +146,10 @@ impl Metrics {
         }
     }
 
-    /// The text exposition, with the reload figures of `policies` brought up to date.
-    pub(crate) fn render(&self, policies: &PolicyRegistry) -> String {
+    /// The text exposition, with the reload figures of `policies` brought up to date and, in
+    /// a fleet, the shared state backend's `health` as just probed.
+    pub(crate) fn render(&self, policies: &PolicyRegistry, health: Option<BackendHealth>) -> String {
+        *self.state_health.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = health;
         {
             let mut seen = self.seen_reloads.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             for status in policies.statuses() {

@@ -1,24 +1,29 @@
-//! Metrics read from the services behind the hooks at each scrape: the WebSocket event hub
-//! and the `send-data` outbox. Their counters live in those crates; this collector only
-//! exports them, so there is no second copy to keep in step.
+//! Metrics read from the services behind the hooks at each scrape: the WebSocket event hub,
+//! the `send-data` outbox and, in a fleet, the Redis event bus and state backend. Their
+//! counters live in those crates; this collector only exports them, so there is no second copy
+//! to keep in step.
 
 use crate::effects::Effects;
+use hookgate_state::BackendHealth;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
-/// Exports [`hookgate_events::HubStats`] and [`hookgate_outbox::OutboxStats`] on each scrape.
+/// Exports [`hookgate_events::HubStats`], [`hookgate_outbox::OutboxStats`] and, in a fleet,
+/// [`hookgate_events::BusStats`] and the state backend's [`BackendHealth`] on each scrape.
 pub(crate) struct ServiceCollector {
     effects: Arc<Effects>,
+    /// The state backend's health, probed (asynchronously) by the scrape before it encodes.
+    state_health: Arc<Mutex<Option<BackendHealth>>>,
 }
 
 impl ServiceCollector {
-    /// A collector of `effects`' counters.
-    pub(crate) fn new(effects: Arc<Effects>) -> ServiceCollector {
-        ServiceCollector { effects }
+    /// A collector of `effects`' counters and of the health stored in `state_health`.
+    pub(crate) fn new(effects: Arc<Effects>, state_health: Arc<Mutex<Option<BackendHealth>>>) -> ServiceCollector {
+        ServiceCollector { effects, state_health }
     }
 }
 
@@ -46,6 +51,20 @@ impl Collector for ServiceCollector {
             counter(e, "send_data_retried", "send-data attempts after the first", out.retried)?;
             counter(e, "send_data_failed", "send-data messages given up", out.failed)?;
             counter(e, "send_data_dropped", "send-data messages refused or cut off by shutdown", out.dropped)?;
+        }
+        if let Some(bus) = &self.effects.bus {
+            let bus = bus.stats();
+            gauge(e, "cluster_events_up", "1 while the Redis event bus is connected", i64::from(bus.connected))?;
+            counter(e, "cluster_events_published", "Events this instance published to Redis", bus.published)?;
+            counter(e, "cluster_events_received", "Messages received from the Redis channel", bus.received)?;
+            counter(e, "cluster_events_dropped", "Events not sent: queue full or Redis down", bus.dropped)?;
+            counter(e, "cluster_events_decode_errors", "Channel messages that were not events", bus.decode_errors)?;
+            counter(e, "cluster_events_reconnects", "Bus connections re-established", bus.reconnects)?;
+        }
+        let health = self.state_health.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        if let Some(health) = health {
+            gauge(e, "cluster_state_up", "1 while the Redis state backend answers", i64::from(health.up))?;
+            counter(e, "cluster_state_unavailable", "State calls failed as unavailable", health.unavailable)?;
         }
         Ok(())
     }

@@ -2,10 +2,11 @@
 
 use anyhow::{Context as _, Result, bail};
 use hookgate_config::{ClusterSettings, DecisionLogSettings, Listener, LogSettings, ServerFile};
-use hookgate_events::{EventHub, EventService, EventsConfig};
+use hookgate_events::{BusConfig, EventHub, EventService, EventsConfig, RedisBus};
 use hookgate_registry::Registry;
 use hookgate_runtime::{Runtime, RuntimeConfig};
 use hookgate_server::{AppState, DEFAULT_BODY_LIMIT, DataSender, DecisionLog, DecisionTarget, Effects, SendDataConfig};
+use hookgate_state::{RedisState, RedisStateConfig};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -135,6 +136,10 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         }
         None => None,
     };
+    let cluster = match &config.cluster {
+        Some(settings) if settings.redis_url.is_some() => Some(Cluster::from_settings(settings)?),
+        _ => None,
+    };
     let policies = config.policies.clone().unwrap_or_default();
     let decisions = match config.decision_log.target.as_deref() {
         None | Some("off") => DecisionTarget::Off,
@@ -161,9 +166,13 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         tracing::info!(policies = %policies.display(), tenants = ?names, "policy tree loaded, watching for changes");
 
         let decisions = DecisionLog::start(&decisions).context("cannot open the decision log")?;
-        let services = hookgate_engine::Services::in_process();
+        let hub = EventHub::new();
+        let (services, bus) = match &cluster {
+            Some(cluster) => fleet(cluster, &hub).map(|(services, bus)| (services, Some(bus)))?,
+            None => (hookgate_engine::Services::in_process(), None),
+        };
         let data = send_data.map(DataSender::start).transpose().context("cannot start send-data delivery")?;
-        let effects = Arc::new(Effects { hub: EventHub::new(), data });
+        let effects = Arc::new(Effects { hub, data, bus });
         let body_limit = config.body_limit.unwrap_or(DEFAULT_BODY_LIMIT);
         let state = AppState::new(registry, body_limit, decisions, services, Arc::clone(&effects));
         let (stop, stopped) = watch::channel(false);
@@ -224,6 +233,47 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         tracing::info!("stopped");
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// `[cluster]` as the backends take it: the Redis URL with its password, if any, from
+/// `redis_password_file`.
+struct Cluster {
+    url: String,
+    channel: String,
+    call_timeout: Duration,
+}
+
+/// The longest a `state` call waits for Redis unless `[cluster] call_timeout_ms` says.
+const DEFAULT_CALL_TIMEOUT_MS: u64 = 250;
+
+impl Cluster {
+    fn from_settings(settings: &ClusterSettings) -> Result<Cluster> {
+        let raw = settings.redis_url.as_deref().unwrap_or_default();
+        let mut url = url::Url::parse(raw).context("[cluster] redis_url is not a URL (redis://host:port/db)")?;
+        if let Some(file) = &settings.redis_password_file {
+            let password = std::fs::read_to_string(file)
+                .with_context(|| format!("[cluster] redis_password_file {}", file.display()))?;
+            let password = password.lines().next().unwrap_or_default();
+            url.set_password(Some(password))
+                .map_err(|()| anyhow::anyhow!("[cluster] redis_url cannot carry a password"))?;
+        }
+        Ok(Cluster {
+            url: url.to_string(),
+            channel: settings.channel.clone().unwrap_or_else(|| hookgate_events::DEFAULT_CHANNEL.to_owned()),
+            call_timeout: Duration::from_millis(settings.call_timeout_ms.unwrap_or(DEFAULT_CALL_TIMEOUT_MS)),
+        })
+    }
+}
+
+/// The services of a fleet instance: `state` in Redis, and `hub`'s events through Redis.
+/// Neither needs Redis to be up now: both connect in the background and reconnect by themselves.
+fn fleet(cluster: &Cluster, hub: &EventHub) -> Result<(hookgate_engine::Services, RedisBus)> {
+    let state = RedisStateConfig { call_timeout: cluster.call_timeout, ..RedisStateConfig::new(cluster.url.clone()) };
+    let state = RedisState::new(state).context("cannot set up the Redis state backend")?;
+    let bus = BusConfig { channel: cluster.channel.clone(), ..BusConfig::new(cluster.url.clone()) };
+    let bus = RedisBus::start(hub, bus).context("cannot set up the Redis event bus")?;
+    tracing::info!(channel = %cluster.channel, "cluster: state and events shared through Redis");
+    Ok((hookgate_engine::Services { state }, bus))
 }
 
 /// Connections the kernel may queue before hookgate accepts them (tokio's default is 1024:

@@ -5,6 +5,7 @@
 
 mod capabilities;
 mod cli;
+mod cluster;
 mod common;
 mod events;
 mod fallbacks;

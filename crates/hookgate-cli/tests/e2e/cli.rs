@@ -154,6 +154,13 @@ redis_password_file = "redis.password"
     assert_eq!(printed["cluster"]["redis_url"].as_str(), Some("redis://redis-b:6380"), "the variable wins");
     assert!(!String::from_utf8_lossy(&out.stdout).contains("hunter2"));
 
+    // The fleet example in examples/fleet is a valid config file.
+    let fleet = repo().join("examples/fleet/hookgate.toml");
+    let out = Command::new(hookgate_bin()).args(["serve", "--print-config", "--config"]).arg(&fleet).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let printed: toml::Table = toml::from_str(&String::from_utf8_lossy(&out.stdout)).unwrap();
+    assert_eq!(printed["cluster"]["redis_url"].as_str(), Some("redis://hookgate@redis.internal:6379/0"));
+
     std::fs::write(&config, "[limits]\ntimeout_ms = 0\n").unwrap();
     let out = Command::new(hookgate_bin())
         .args(["serve", "--print-config", "--config", config.to_str().unwrap()])

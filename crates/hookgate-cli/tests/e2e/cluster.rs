@@ -198,3 +198,27 @@ async fn redis_killed_under_load_and_restarted() {
     server.hook("StreamStatusEvent", &stream_status("rooms", "after-1", "after-1", "PUBLISHING")).await;
     assert_eq!(next_json(&mut socket).await["id"], "after-1");
 }
+
+#[tokio::test]
+async fn starts_while_redis_is_down_and_connects_when_it_comes_up() {
+    let mut redis = Redis::start();
+    redis.stop();
+    let tree = fleet_tree();
+    let config = events_config(&tree, "");
+    let server = instance(&tree, &config, &redis);
+
+    let during = server.hook("publishStream", &publish("s1", "cam1", 1)).await;
+    assert_eq!(during.status, 403, "on_error = FAIL while the state is unreachable");
+    assert_eq!(during.json()["policy"], "quota");
+    assert!(during.json()["error"].as_str().unwrap().contains("unavailable"), "{:?}", during.json());
+    assert_eq!(server.hook("ConnectionStatusEvent", &disconnected("s1")).await.status, 200, "on_error = LOG");
+
+    redis.restart();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while metric(&server, "hookgate_cluster_events_up").await != Some(1.0) {
+        assert!(Instant::now() < deadline, "the event bus did not connect");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(server.hook("publishStream", &publish("s1", "cam1", 2)).await.status, 200);
+    assert_eq!(metric(&server, "hookgate_cluster_state_up").await, Some(1.0));
+}

@@ -3,9 +3,12 @@
 //! * `run` loads, with `wrk`, an axum echo (the HTTP floor), the `stream-guard` rule compiled
 //!   natively into an axum handler (the floor of any policy engine) and the real `hookgate serve`,
 //!   one after the other, each in its own process, and prints them side by side.
+//! * `state` compares one hookgate with the in-process state backend and with Redis, under
+//!   publishers that come and go (`fleet`).
 //! * `serve-echo` and `serve-native` are the two baseline servers `run` spawns.
 
 mod bench;
+mod fleet;
 mod load;
 mod native;
 mod probe;
@@ -30,6 +33,8 @@ struct Cli {
 enum Command {
     /// Benchmark the axum echo, the native rule and hookgate side by side.
     Run(bench::BenchArgs),
+    /// One hookgate with publisher-quota: in-process state against Redis state, same run.
+    State(fleet::StateArgs),
     /// Serve the bare axum echo baseline (every POST answered 200 with its body).
     ServeEcho(servers::ServeArgs),
     /// Serve the stream-guard rule compiled natively into an axum handler.
@@ -39,6 +44,7 @@ enum Command {
 fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Run(args) => bench::run(&args),
+        Command::State(args) => fleet::run(&args),
         Command::ServeEcho(args) => servers::serve(servers::Baseline::Echo, &args),
         Command::ServeNative(args) => servers::serve(servers::Baseline::Native, &args),
     }

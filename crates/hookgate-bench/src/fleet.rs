@@ -1,0 +1,186 @@
+//! `hookgate-bench state`: one hookgate instance serving the shipped `roomsApp` tenant
+//! (`publisher-quota`, which keeps its slots in `state`), with the in-process state backend and
+//! with Redis (`--redis-url`, a `redis-server` this command starts), loaded by the same wrk
+//! script in the same run.
+//!
+//! Every wrk connection plays publishers: a `publishStream` of a session of its own (claims
+//! the stream name and a slot: compare-and-set, `incr`, `set`; refused past 3 publishers, giving
+//! back what it claimed), then that session's `ConnectionStatusEvent` DISCONNECTED (releases
+//! it: `keys`, `delete`, `incr`, then the session's keys are deleted). Bodies are unique, so no
+//! hook is a retried delivery answered from the journal.
+
+use crate::load::{self, LoadShape, WrkReport};
+use crate::process::ServerProcess;
+use crate::report::{self, Machine, Row};
+use anyhow::{Context, Result, bail, ensure};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Arguments of `state`.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct StateArgs {
+    /// Load duration per backend and round, as wrk reads it (e.g. 10s, 1m).
+    #[arg(long, default_value = "10s", value_parser = load::parse_duration_arg)]
+    duration: String,
+    /// Open connections (wrk -c).
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
+    connections: u32,
+    /// Rounds; the backends alternate and the table shows medians.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    rounds: u32,
+    /// The hookgate binary.
+    #[arg(long, default_value = "target/release/hookgate")]
+    hookgate: PathBuf,
+    /// The policy tree (its `roomsApp` tenant is loaded).
+    #[arg(long, default_value = "policies")]
+    policies: PathBuf,
+}
+
+/// The wrk script: each connection alternates a publish and the end of its session.
+const SCRIPT: &str = r#"-- hookgate-bench state: publishers that come and go, each with a session of its own.
+local connection = 0
+local hooks = 0
+local run = tostring(os.time()) .. "-" .. tostring(math.random(1000000))
+local headers = { ["Content-Type"] = "application/json" }
+init = function(args)
+  connection = math.random(1000000000)
+end
+request = function()
+  hooks = hooks + 1
+  local session = run .. "-" .. connection .. "-" .. math.floor((hooks + 1) / 2)
+  if hooks % 2 == 1 then
+    local body = '{"appKey":"roomsApp","sessionId":"' .. session .. '","mediaSessionId":"m-' .. session ..
+      '","name":"' .. session .. '","published":true,"status":"NEW"}'
+    return wrk.format("POST", "/rest/publishStream", headers, body)
+  end
+  local body = '{"appKey":"roomsApp","sessionId":"' .. session .. '","status":"DISCONNECTED"}'
+  return wrk.format("POST", "/rest/ConnectionStatusEvent", headers, body)
+end
+"#;
+
+/// A state backend under test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    InProcess,
+    Redis,
+}
+
+impl Backend {
+    fn label(self) -> &'static str {
+        match self {
+            Backend::InProcess => "in-process state",
+            Backend::Redis => "Redis state",
+        }
+    }
+}
+
+const BACKENDS: [Backend; 2] = [Backend::InProcess, Backend::Redis];
+
+/// A `redis-server` of the bench's own on a free port, killed on drop.
+struct RedisServer {
+    child: Child,
+    port: u16,
+}
+
+impl RedisServer {
+    fn start(dir: &std::path::Path) -> Result<RedisServer> {
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let child = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string(), "--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(dir)
+            .stdout(Stdio::null())
+            .spawn()
+            .context("cannot start redis-server (install it: apt-get install -y redis-server)")?;
+        let server = RedisServer { child, port };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            ensure!(Instant::now() < deadline, "redis-server did not listen on port {port}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(server)
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs the comparison and prints it.
+pub(crate) fn run(args: &StateArgs) -> Result<()> {
+    ensure!(args.hookgate.is_file(), "{} not found: build it first (make policies)", args.hookgate.display());
+    let work = tempfile::tempdir().context("cannot create a scratch directory")?;
+    let script = work.path().join("publishers.lua");
+    std::fs::write(&script, SCRIPT).context("cannot write the wrk script")?;
+    let redis = RedisServer::start(work.path())?;
+    let shape = LoadShape { threads: 1, connections: args.connections, duration: args.duration.clone() };
+    let machine = Machine::detect();
+    println!("hookgate-bench state: one hookgate, publisher-quota (roomsApp), in-process state vs Redis, same run");
+    println!("machine:  nproc {}, {}", machine.nproc, machine.cpu_model);
+    println!("redis:    {} (redis-server on loopback, no persistence)", redis.url());
+    println!("load:     {} (publishStream, then the session's DISCONNECTED)", {
+        load::command_line(&shape, &script, "http://<hookgate>/").join(" ")
+    });
+
+    let mut rows: Vec<Row> = BACKENDS.iter().map(|b| Row { label: b.label(), samples: Vec::new() }).collect();
+    for round in 0..args.rounds as usize {
+        for step in 0..BACKENDS.len() {
+            let index = (round + step) % BACKENDS.len();
+            let backend = BACKENDS[index];
+            let sample = measure(args, backend, &redis, &shape, &script, work.path())
+                .with_context(|| format!("{} (round {})", backend.label(), round + 1))?;
+            println!("round {}/{}  {:<17} {}", round + 1, args.rounds, backend.label(), report::sample_line(&sample));
+            rows[index].samples.push(sample);
+        }
+    }
+
+    println!("\n| backend | hooks/s | p50 | p99 | non-2xx | vs in-process |");
+    println!("|---|---|---|---|---|---|");
+    let summaries: Vec<_> = rows.iter().map(Row::summary).collect();
+    for summary in &summaries {
+        println!(
+            "| {} | {:.0} | {} | {} | {} | {:.2}× |",
+            summary.label,
+            summary.hooks_per_sec,
+            report::latency(summary.p50),
+            report::latency(summary.p99),
+            summary.non_2xx_3xx,
+            summary.hooks_per_sec / summaries[0].hooks_per_sec
+        );
+    }
+    if let Some(summary) = summaries.iter().find(|s| s.socket_errors > 0) {
+        bail!("{}: {} socket errors", summary.label, summary.socket_errors);
+    }
+    Ok(())
+}
+
+/// One wrk run against a fresh hookgate with `backend`.
+fn measure(
+    args: &StateArgs,
+    backend: Backend,
+    redis: &RedisServer,
+    shape: &LoadShape,
+    script: &std::path::Path,
+    work: &std::path::Path,
+) -> Result<WrkReport> {
+    let mut command = Command::new(&args.hookgate);
+    command.arg("serve").arg("--policies").arg(&args.policies).args(["--listen", "127.0.0.1:0"]);
+    if backend == Backend::Redis {
+        command.args(["--redis-url", &redis.url()]);
+    }
+    let log = work.join(format!("hookgate-{backend:?}.log"));
+    let server = ServerProcess::spawn(command, "hookgate listening: hooks=http://", log)?;
+    let argv = load::command_line(shape, script, &format!("http://{}/", server.addr()));
+    let sample = load::run(&argv)?;
+    server.stop()?;
+    Ok(sample)
+}

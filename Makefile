@@ -50,6 +50,16 @@ bench: policies
 	cargo build --release -p hookgate-bench
 	$(BENCH) run --hookgate $(HOOKGATE) --policies policies $(BENCH_ARGS)
 
+# `make bench-state [BENCH_ARGS="--rounds 3"]`: one hookgate with publisher-quota, in-process
+# state against Redis state (a redis-server of its own), same run.
+.PHONY: bench-state
+
+bench-state: policies
+	@command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
+	@command -v redis-server >/dev/null || (apt-get update && apt-get install -y redis-server)
+	cargo build --release -p hookgate-bench
+	$(BENCH) state --hookgate $(HOOKGATE) --policies policies $(BENCH_ARGS)
+
 # ---- guests: the non-Rust guest policies (plugins/{python,js,c}, templates/; plugins/README.md) ----
 # Installs the pinned guest toolchains, builds stream-guard in Python, JavaScript and C and the
 # templates, and runs their cases natively and through `hookgate test`.

@@ -20,7 +20,7 @@
 //! bounded queue with `try_send` and return; if the queue is full, the event is dropped and
 //! counted ([`BusStats::dropped`]). The publisher task sends what it finds queued as one
 //! pipeline of `PUBLISH`es (one round trip for a burst), in order. A hook is sent as its raw
-//! body ([`wire`]): each receiver does the "is anyone here watching this event type of this
+//! body (module `wire`): each receiver does the "is anyone here watching this event type of this
 //! tenant" check, and parses the body only if so, as a single instance does.
 //!
 //! **Redis down.** Each task owns one connection and reconnects by itself, with a backoff
@@ -194,7 +194,7 @@ impl RedisBus {
         }
     }
 
-    /// Stops both tasks and returns once they have ended and closed their connections. The
+    /// Stops both tasks and returns once they have ended and dropped their connections. The
     /// hub then drops (and counts) what it publishes.
     pub async fn stop(self) {
         let RedisBus { _stop: stop, tasks, .. } = self;

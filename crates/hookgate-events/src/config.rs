@@ -33,7 +33,7 @@ pub struct EventsConfig {
     pub issuer: String,
     /// Keys that verify access tokens; each is bound to one algorithm. At least one.
     pub keys: Vec<KeyConfig>,
-    /// The user directory (`.json` for JSON, anything else is TOML); see [`crate::users`].
+    /// The user directory (`.json` for JSON, anything else is TOML); see the `users` module.
     pub users: PathBuf,
     /// Seconds of clock skew tolerated on `exp` (default 0: a token ends exactly at `exp`).
     #[serde(default)]

@@ -17,7 +17,7 @@
 //! dropped and counted ([`HubStats::dropped`]) rather than slowing hooks. One task also keeps
 //! every subscriber's events in publish order.
 //!
-//! **Slow subscribers.** Every connection has one bounded queue ([`Outbox`]). The first event
+//! **Slow subscribers.** Every connection has one bounded queue (`Outbox`). The first event
 //! that finds it full marks the subscriber as overflowed and wakes its connection, which tells
 //! the client (code 7) and disconnects it; later events skip it. A slow subscriber costs the
 //! fan-out one failed `try_send`, and nobody else anything.

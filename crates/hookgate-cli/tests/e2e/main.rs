@@ -8,6 +8,7 @@ mod cli;
 mod common;
 mod events;
 mod fallbacks;
+mod guests;
 mod hooks;
 mod limits;
 mod malformed;

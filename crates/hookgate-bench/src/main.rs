@@ -3,9 +3,12 @@
 //! * `run` loads, with `wrk`, an axum echo (the HTTP floor), the `stream-guard` rule compiled
 //!   natively into an axum handler (the floor of any policy engine) and the real `hookgate serve`,
 //!   one after the other, each in its own process, and prints them side by side.
+//! * `guests` measures stream-guard in each guest language (Rust, C, JavaScript, Python) through
+//!   `hookgate serve`: module size, start and compile times, evaluation p50/p99, hooks/s.
 //! * `serve-echo` and `serve-native` are the two baseline servers `run` spawns.
 
 mod bench;
+mod guests;
 mod load;
 mod native;
 mod probe;
@@ -30,6 +33,8 @@ struct Cli {
 enum Command {
     /// Benchmark the axum echo, the native rule and hookgate side by side.
     Run(bench::BenchArgs),
+    /// Benchmark stream-guard per guest language through hookgate serve (`make bench-guests`).
+    Guests(guests::GuestArgs),
     /// Serve the bare axum echo baseline (every POST answered 200 with its body).
     ServeEcho(servers::ServeArgs),
     /// Serve the stream-guard rule compiled natively into an axum handler.
@@ -39,6 +44,7 @@ enum Command {
 fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Run(args) => bench::run(&args),
+        Command::Guests(args) => guests::run(&args),
         Command::ServeEcho(args) => servers::serve(servers::Baseline::Echo, &args),
         Command::ServeNative(args) => servers::serve(servers::Baseline::Native, &args),
     }

@@ -90,7 +90,11 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
     write_template(args.lang, &args.name, &dir)?;
     println!("created {} ({} policy from templates/{})", dir.display(), args.name, args.lang.folder());
     println!("build:  {}", args.lang.build_command(&dir, &args.name));
-    println!("(see {}/README.md; its commands expect it in plugins/{}/ of a hookgate checkout)", dir.display(), args.lang.folder());
+    println!(
+        "(see {}/README.md; its commands expect it in plugins/{}/ of a hookgate checkout)",
+        dir.display(),
+        args.lang.folder()
+    );
     Ok(ExitCode::SUCCESS)
 }
 

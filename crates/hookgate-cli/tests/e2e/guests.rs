@@ -41,15 +41,21 @@ fn stream_guard(lang: &str) -> PathBuf {
     module
 }
 
-/// Writes the shared cases as a policy tree into `tree` (one tenant per settings, `module` in each).
+/// The module's file name in every tenant of a case tree.
+const MODULE_FILE: &str = "stream_guard.wasm";
+
+/// Writes the shared cases as a policy tree into `tree` (one tenant per settings, `module` in
+/// each as [`MODULE_FILE`]).
 fn write_case_tree(tree: &Tree, module: &Path) {
+    let staged = tree.path().parent().expect("the tree's folder").join(MODULE_FILE);
+    std::fs::copy(module, &staged).unwrap_or_else(|err| panic!("cannot copy {}: {err}", module.display()));
     let script = repo().join("plugins/cases/hookgate-tree.py");
     let output = Command::new("python3")
         .arg(&script)
         .args(["--write-only", "--timeout-ms", TIMEOUT_MS, "--policy", POLICY, "--cases"])
         .arg(repo().join("plugins/cases/stream-guard"))
         .arg("--module")
-        .arg(module)
+        .arg(&staged)
         .arg("--out")
         .arg(tree.path())
         .output()
@@ -118,7 +124,8 @@ async fn post_case(client: &reqwest::Client, base: &str, case: &TenantCase) -> (
         request = request.header("authorization", authorization);
     }
     let answer = crate::common::Answer::from(request.send().await.expect("every hook is answered")).await;
-    let checked = case.case.check(answer.status, &answer.body, &case.body).map_err(|err| format!("{}: {err}", case.label));
+    let checked =
+        case.case.check(answer.status, &answer.body, &case.body).map_err(|err| format!("{}: {err}", case.label));
     (answer.generation, checked)
 }
 
@@ -138,7 +145,12 @@ async fn shared_cases_through_server(lang: &str) {
             Err(err) => failures.push(err),
         }
     }
-    assert!(failures.is_empty(), "{lang}: {} case(s) failed through the server:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{lang}: {} case(s) failed through the server:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     assert_eq!(passed, shared_case_count(), "{lang}: every shared case reaches the server");
     println!("{lang}: {passed} shared cases answered correctly over HTTP (server up in {loaded:?})");
 }
@@ -197,13 +209,16 @@ async fn rust_and_python_builds_swapped_under_load_answer_every_case() {
     let warm = tree.path().join("warm");
     std::fs::create_dir(&warm).expect("warm tenant");
     std::fs::copy(tree.path().join(&tenant).join("tenant.toml"), warm.join("tenant.toml")).expect("manifest");
-    std::fs::write(warm.join("stream_guard.wasm"), &python).expect("python module");
+    std::fs::write(warm.join(MODULE_FILE), &python).expect("python module");
     let server = Server::start(&tree, &["--admin-listen", "127.0.0.1:0"]);
     let digest = |status: Option<&serde_json::Value>| {
         status.and_then(|s| s["policies"].as_array()?.first()?["digest"].as_str().map(str::to_owned))
     };
-    let python_digest = digest(server.tenant_status("warm").await.as_ref()).expect("python build loaded");
-    let rust_digest = digest(server.tenant_status(&tenant).await.as_ref()).expect("rust build loaded");
+    let loaded = |tenant: &str, status: Option<serde_json::Value>| {
+        digest(status.as_ref()).unwrap_or_else(|| panic!("tenant {tenant} has no loaded policy: {status:?}"))
+    };
+    let python_digest = loaded("warm", server.tenant_status("warm").await);
+    let rust_digest = loaded(&tenant, server.tenant_status(&tenant).await);
     assert_ne!(python_digest, rust_digest);
 
     // Clients post the tenant's cases round robin and count correct answers per generation.
@@ -229,7 +244,7 @@ async fn rust_and_python_builds_swapped_under_load_answer_every_case() {
     }
 
     let mut served: HashMap<&str, Vec<String>> = HashMap::new();
-    let module = tree.path().join(&tenant).join("stream_guard.wasm");
+    let module = tree.path().join(&tenant).join(MODULE_FILE);
     for step in 0..2 * SWAPS + 1 {
         let (name, bytes, want) =
             if step % 2 == 0 { ("rust", &rust, &rust_digest) } else { ("python", &python, &python_digest) };

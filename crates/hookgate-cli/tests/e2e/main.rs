@@ -14,4 +14,5 @@ mod limits;
 mod malformed;
 mod operate;
 mod reload;
+mod templates;
 mod tenants;

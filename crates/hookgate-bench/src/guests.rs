@@ -151,7 +151,10 @@ pub(crate) fn run(args: &GuestArgs) -> Result<()> {
     let mut rows = Vec::new();
     for &mode in &args.modes {
         for &lang in &args.langs {
-            let row = bench.measure(lang, mode).with_context(|| format!("{} ({mode:?})", lang.folder()))?;
+            let row = bench.measure(lang, mode).with_context(|| match mode {
+                Mode::Fresh => format!("{} (fresh)", lang.folder()),
+                Mode::Reuse => format!("{} (reuse: needs a hookgate with the `reuse` policy field)", lang.folder()),
+            })?;
             rows.push(row);
         }
     }

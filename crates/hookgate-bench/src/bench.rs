@@ -22,15 +22,9 @@ pub(crate) struct BenchArgs {
     /// Hook method (last path segment); the native rule models the chain of publishStream and playStream.
     #[arg(long, default_value = "publishStream")]
     method: String,
-    /// Load duration per server and round, as wrk reads it (e.g. 10s, 1m).
-    #[arg(long, default_value = "10s", value_parser = load::parse_duration_arg)]
-    duration: String,
-    /// Open connections (wrk -c).
-    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
-    connections: u32,
-    /// wrk threads (wrk -t); on 2 cores, 1 leaves the servers the rest.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
-    threads: u32,
+    /// The wrk load.
+    #[command(flatten)]
+    load: LoadShape,
     /// Rounds; servers alternate round-robin and the table shows each server's medians.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     rounds: u32,
@@ -177,12 +171,7 @@ impl Plan {
             "--method {}: the native rule models the stream-guard chain (publishStream, playStream) only",
             args.method
         );
-        ensure!(
-            args.connections >= args.threads,
-            "--connections ({}) must be at least --threads ({})",
-            args.connections,
-            args.threads
-        );
+        args.load.validate()?;
         ensure!(args.hookgate.is_file(), "{} not found: build it first (make policies)", args.hookgate.display());
         let payload = std::fs::read(&args.payload)
             .with_context(|| format!("cannot read the payload {}", args.payload.display()))?;
@@ -203,7 +192,7 @@ impl Plan {
             payload,
             expected,
             path: format!("/rest/{}", args.method),
-            shape: LoadShape { threads: args.threads, connections: args.connections, duration: args.duration.clone() },
+            shape: args.load.clone(),
             script,
             work,
             exe: std::env::current_exe().context("cannot locate the hookgate-bench executable")?,

@@ -45,15 +45,9 @@ pub(crate) struct GuestArgs {
     /// Sequential hooks whose evaluation times give the eval p50/p99.
     #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(100..))]
     evals: u32,
-    /// wrk load duration per language (e.g. 10s).
-    #[arg(long, default_value = "10s", value_parser = load::parse_duration_arg)]
-    duration: String,
-    /// Open connections (wrk -c).
-    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
-    connections: u32,
-    /// wrk threads (wrk -t).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
-    threads: u32,
+    /// The wrk load.
+    #[command(flatten)]
+    load: LoadShape,
     /// Deadline per evaluation (`[limits] timeout_ms`): generous, so that the table measures
     /// speed; the default 50 ms counts time lost to other processes on a busy machine.
     #[arg(long, default_value_t = 1000)]
@@ -141,7 +135,8 @@ pub(crate) fn run(args: &GuestArgs) -> Result<()> {
     std::fs::write(&body, &payload).with_context(|| format!("cannot write {}", body.display()))?;
     let script = work.0.join("post.lua");
     load::write_script(&script, &body)?;
-    let shape = LoadShape { threads: args.threads, connections: args.connections, duration: args.duration.clone() };
+    args.load.validate()?;
+    let shape = args.load.clone();
     let machine = Machine::detect();
     println!("hookgate-bench guests: stream-guard per guest language through hookgate serve, same run");
     println!("machine:  nproc {}, {}", machine.nproc, machine.cpu_model);

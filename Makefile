@@ -1,5 +1,6 @@
 # hookgate: the two commands are `make run` (serve the shipped policies) and `make test`.
-# Everything they need (wasm target, host build, policy components) is built on the way.
+# Everything they need (wasm target, host build, policy components, and for `make test` the
+# guest toolchains and the Python, JavaScript and C builds of `make guests`) is built on the way.
 
 HOOKGATE := target/release/hookgate
 GUEST_TARGET := target/wasm
@@ -20,7 +21,7 @@ run: host policies
 
 # The tests of the Redis backends and of a fleet need a real redis-server: `.ci/with-redis`
 # installs it if missing, starts one on a free port for the run and stops it afterwards.
-test: toolchain host policies
+test: toolchain host policies guests
 	.ci/with-redis cargo test --release --workspace
 	cargo test --release --manifest-path plugins/Cargo.toml
 	$(HOOKGATE) check policies
@@ -43,7 +44,7 @@ policies: toolchain host
 BENCH := target/release/hookgate-bench
 BENCH_ARGS ?=
 
-.PHONY: bench
+.PHONY: bench bench-guests
 
 bench: policies
 	@command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
@@ -60,9 +61,20 @@ bench-state: policies
 	cargo build --release -p hookgate-bench
 	$(BENCH) state --hookgate $(HOOKGATE) --policies policies $(BENCH_ARGS)
 
+# `make bench-guests [GUEST_BENCH_ARGS="--modes fresh,reuse --langs python,js"]`: stream-guard in
+# Rust, C, JavaScript and Python through hookgate serve, one run: module size, 1st/2nd start,
+# evaluation p50/p99 (decision log), hooks/s (wrk). The table of plugins/README.md.
+GUEST_BENCH_ARGS ?=
+
+bench-guests: host guests
+	@command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
+	cargo build --release -p hookgate-bench
+	$(BENCH) guests --hookgate $(HOOKGATE) $(GUEST_BENCH_ARGS)
+
 # ---- guests: the non-Rust guest policies (plugins/{python,js,c}, templates/; plugins/README.md) ----
 # Installs the pinned guest toolchains, builds stream-guard in Python, JavaScript and C and the
-# templates, and runs their cases natively and through `hookgate test`.
+# templates, and runs their cases natively and through `hookgate test`. `make test` runs it
+# first: the end-to-end tests serve these builds (crates/hookgate-cli/tests/e2e/guests.rs).
 .PHONY: guests
 
 guests: host

@@ -10,7 +10,7 @@
 #      Node (node --test); C has no native runner;
 #   3. writes target/guest-policies/<lang>/tree (one tenant per settings, plugins/cases/hookgate-tree.py)
 #      and runs `hookgate test` on it: the real host, the real module;
-#   4. instantiates templates/<lang> as `my-policy` in target/guest-policies/templates/<lang>,
+#   4. instantiates templates/<lang> as `my-policy` (`hookgate new`) in target/guest-policies/templates/<lang>,
 #      builds it the same way, runs its sample cases natively and through hookgate.
 # `rust` (also in the default list) builds plugins/rust/stream-guard and the Rust template with
 # `hookgate build` (the template in a scratch workspace) and runs the same host-side checks. Toolchains: .ci/guest-toolchains. The hookgate binary:
@@ -73,13 +73,12 @@ through_hookgate() { # <module> <cases-dir> <policy-name> <tree>
   echo "   hookgate check (tenant $(basename "$tenant")): ok in $(( ($(date +%s%N) - start) / 1000000 )) ms"
 }
 
-# A copy of templates/<lang> as my-policy, laid out as in plugins/<lang>/ (the helpers beside it).
+# templates/<lang> as my-policy (`hookgate new`, the templates embedded in the binary), laid out as in plugins/<lang>/ (the helpers beside it).
 instantiate() { # <lang> -> prints the policy dir
   local dir=$out/templates/$1
   rm -rf "$dir/my-policy"
   mkdir -p "$dir"
-  cp -r "templates/$1" "$dir/my-policy"
-  find "$dir/my-policy" -type f -exec sed -i 's/{{name}}/my-policy/g' {} +
+  "$hookgate" new --lang "$1" my-policy --dir "$dir" >/dev/null
   case $1 in
     js) cp plugins/js/hookgate-testing.js "$dir/" ;;
     rust)

@@ -22,15 +22,9 @@ pub(crate) struct BenchArgs {
     /// Hook method (last path segment); the native rule models the chain of publishStream and playStream.
     #[arg(long, default_value = "publishStream")]
     method: String,
-    /// Load duration per server and round, as wrk reads it (e.g. 10s, 1m).
-    #[arg(long, default_value = "10s", value_parser = load::parse_duration_arg)]
-    duration: String,
-    /// Open connections (wrk -c).
-    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
-    connections: u32,
-    /// wrk threads (wrk -t); on 2 cores, 1 leaves the servers the rest.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
-    threads: u32,
+    /// The wrk load.
+    #[command(flatten)]
+    load: LoadShape,
     /// Rounds; servers alternate round-robin and the table shows each server's medians.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     rounds: u32,
@@ -97,11 +91,11 @@ struct Plan {
 }
 
 /// A scratch directory removed on drop.
-struct WorkDir(PathBuf);
+pub(crate) struct WorkDir(pub(crate) PathBuf);
 
 impl WorkDir {
     /// Creates a fresh directory in the system temp dir.
-    fn create() -> Result<Self> {
+    pub(crate) fn create() -> Result<Self> {
         let dir = std::env::temp_dir().join(format!("hookgate-bench.{}", std::process::id()));
         std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
         Ok(Self(dir))
@@ -177,12 +171,7 @@ impl Plan {
             "--method {}: the native rule models the stream-guard chain (publishStream, playStream) only",
             args.method
         );
-        ensure!(
-            args.connections >= args.threads,
-            "--connections ({}) must be at least --threads ({})",
-            args.connections,
-            args.threads
-        );
+        args.load.validate()?;
         ensure!(args.hookgate.is_file(), "{} not found: build it first (make policies)", args.hookgate.display());
         let payload = std::fs::read(&args.payload)
             .with_context(|| format!("cannot read the payload {}", args.payload.display()))?;
@@ -203,7 +192,7 @@ impl Plan {
             payload,
             expected,
             path: format!("/rest/{}", args.method),
-            shape: LoadShape { threads: args.threads, connections: args.connections, duration: args.duration.clone() },
+            shape: args.load.clone(),
             script,
             work,
             exe: std::env::current_exe().context("cannot locate the hookgate-bench executable")?,
@@ -257,26 +246,7 @@ impl Plan {
             let answer = post(&self.payload)?;
             return expect(&answer, &Decision { status: 200, body: native::Body::Echo }, &self.payload, "the payload");
         }
-        let forbidden = with_name(&self.payload, "forbidden_bench")?;
-        let answer = post(&forbidden)?;
-        let deny = r#"{"error":"stream name 'forbidden_bench' is forbidden","policy":"stream-guard"}"#;
-        ensure!(
-            answer.status == 403 && answer.body == deny.as_bytes(),
-            "name 'forbidden_bench': expected 403 {deny}, got {} {}",
-            answer.status,
-            answer.body_text()
-        );
-        let mixed = with_name(&self.payload, "Bench-MiXed")?;
-        let answer = post(&mixed)?;
-        let name = serde_json::from_slice::<Value>(&answer.body).ok().and_then(|v| v.get("name").cloned());
-        ensure!(
-            answer.status == 200 && name == Some(Value::from("bench-mixed")),
-            "name 'Bench-MiXed': expected 200 with name 'bench-mixed', got {} {}",
-            answer.status,
-            answer.body_text()
-        );
-        expect(&answer, &native::decide(&self.args.method, &mixed), &mixed, "the mixed-case probe")?;
-        expect(&post(&self.payload)?, &self.expected, &self.payload, "the payload")
+        check_stream_guard(addr, &self.path, &self.args.method, &self.payload)
     }
 
     /// Fails if a server answered non-2xx/3xx although stream-guard allows the payload.
@@ -292,6 +262,33 @@ impl Plan {
         }
         Ok(())
     }
+}
+
+/// Checks that the server at `addr` answers as stream-guard with settings
+/// `{"deny": ["forbidden_*"]}` on `path`: it denies a forbidden name, lower-cases a mixed-case
+/// one, and answers `payload` as the native rule does.
+pub(crate) fn check_stream_guard(addr: SocketAddr, path: &str, method: &str, payload: &[u8]) -> Result<()> {
+    let post = |body: &[u8]| probe::post_json(addr, path, body);
+    let forbidden = with_name(payload, "forbidden_bench")?;
+    let answer = post(&forbidden)?;
+    let deny = r#"{"error":"stream name 'forbidden_bench' is forbidden","policy":"stream-guard"}"#;
+    ensure!(
+        answer.status == 403 && answer.body == deny.as_bytes(),
+        "name 'forbidden_bench': expected 403 {deny}, got {} {}",
+        answer.status,
+        answer.body_text()
+    );
+    let mixed = with_name(payload, "Bench-MiXed")?;
+    let answer = post(&mixed)?;
+    let name = serde_json::from_slice::<Value>(&answer.body).ok().and_then(|v| v.get("name").cloned());
+    ensure!(
+        answer.status == 200 && name == Some(Value::from("bench-mixed")),
+        "name 'Bench-MiXed': expected 200 with name 'bench-mixed', got {} {}",
+        answer.status,
+        answer.body_text()
+    );
+    expect(&answer, &native::decide(method, &mixed), &mixed, "the mixed-case probe")?;
+    expect(&post(payload)?, &native::decide(method, payload), payload, "the payload")
 }
 
 /// `payload` with its `name` set to `name`.

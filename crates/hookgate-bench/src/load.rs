@@ -6,15 +6,31 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-/// The load shape, the same for every server.
-#[derive(Debug, Clone)]
+/// The load shape, the same for every server (the wrk options of `run` and `guests`).
+#[derive(Debug, Clone, clap::Args)]
 pub(crate) struct LoadShape {
-    /// wrk threads (`-t`).
+    /// wrk threads (wrk -t); on 2 cores, 1 leaves the servers the rest.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) threads: u32,
-    /// Open connections (`-c`).
+    /// Open connections (wrk -c).
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) connections: u32,
-    /// Test duration as wrk reads it (`-d`), e.g. `10s`.
+    /// Load duration per server (and round), as wrk reads it (e.g. 10s, 1m).
+    #[arg(long, default_value = "10s", value_parser = parse_duration_arg)]
     pub(crate) duration: String,
+}
+
+impl LoadShape {
+    /// Fails when wrk would refuse the shape (fewer connections than threads).
+    pub(crate) fn validate(&self) -> Result<()> {
+        ensure!(
+            self.connections >= self.threads,
+            "--connections ({}) must be at least --threads ({})",
+            self.connections,
+            self.threads
+        );
+        Ok(())
+    }
 }
 
 /// What wrk measured.

@@ -5,10 +5,13 @@
 //!   one after the other, each in its own process, and prints them side by side.
 //! * `state` compares one hookgate with the in-process state backend and with Redis, under
 //!   publishers that come and go (`fleet`).
+//! * `guests` measures stream-guard in each guest language (Rust, C, JavaScript, Python) through
+//!   `hookgate serve`: module size, start and compile times, evaluation p50/p99, hooks/s.
 //! * `serve-echo` and `serve-native` are the two baseline servers `run` spawns.
 
 mod bench;
 mod fleet;
+mod guests;
 mod load;
 mod native;
 mod probe;
@@ -35,6 +38,8 @@ enum Command {
     Run(bench::BenchArgs),
     /// One hookgate with publisher-quota: in-process state against Redis state, same run.
     State(fleet::StateArgs),
+    /// Benchmark stream-guard per guest language through hookgate serve (`make bench-guests`).
+    Guests(guests::GuestArgs),
     /// Serve the bare axum echo baseline (every POST answered 200 with its body).
     ServeEcho(servers::ServeArgs),
     /// Serve the stream-guard rule compiled natively into an axum handler.
@@ -45,6 +50,7 @@ fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Run(args) => bench::run(&args),
         Command::State(args) => fleet::run(&args),
+        Command::Guests(args) => guests::run(&args),
         Command::ServeEcho(args) => servers::serve(servers::Baseline::Echo, &args),
         Command::ServeNative(args) => servers::serve(servers::Baseline::Native, &args),
     }

@@ -10,8 +10,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-/// How long a server may take to print its listening address.
-const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a server may take to print its listening address (hookgate compiles its modules
+/// first: 8–16 s for a Python or JavaScript guest on a busy 2-core machine).
+const START_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// A running server process.
 #[derive(Debug)]

@@ -30,6 +30,8 @@ enum Command {
     Test(commands::test::Args),
     /// Build a Rust policy crate into a policy component.
     Build(commands::build::Args),
+    /// Start a policy in Rust, Python, JavaScript or C from its template.
+    New(commands::new::Args),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +42,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => commands::eval::run(args),
         Command::Test(args) => commands::test::run(args),
         Command::Build(args) => commands::build::run(args),
+        Command::New(args) => commands::new::run(args),
     };
     match result {
         Ok(code) => code,

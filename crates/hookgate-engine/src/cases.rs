@@ -81,18 +81,33 @@ pub fn load_cases(tenant_dir: &Path) -> Result<Vec<(PathBuf, Vec<Case>)>, String
 }
 
 impl Case {
+    /// The hook body the case sends; `file` (the case file) resolves `payload_file`.
+    pub fn body(&self, file: &Path) -> Result<Vec<u8>, String> {
+        match (&self.payload, &self.payload_file, &self.payload_raw) {
+            (Some(payload), None, None) => Ok(payload.to_string().into_bytes()),
+            (None, Some(path), None) => {
+                let path = file.parent().unwrap_or(Path::new(".")).join(path);
+                std::fs::read(&path).map_err(|err| format!("cannot read payload {}: {err}", path.display()))
+            }
+            (None, None, Some(raw)) => Ok(raw.clone().into_bytes()),
+            _ => Err("give exactly one of payload, payload_file, payload_raw".into()),
+        }
+    }
+
+    /// The `Authorization` header value the case sends, if any.
+    pub fn authorization(&self) -> Option<&str> {
+        self.authorization.as_deref()
+    }
+
+    /// The reception time the case fixes, if any (a server uses its own clock).
+    pub fn received_ms(&self) -> Option<u64> {
+        self.received_ms
+    }
+
     /// Runs the case through `tenants`; `file` resolves `payload_file`. When `tenant` is given,
     /// the payload must route to that tenant. `now_ms` is used when the case gives no time.
     pub async fn run(&self, tenants: &TenantSet, file: &Path, tenant: Option<&str>, now_ms: u64) -> Result<(), String> {
-        let body = match (&self.payload, &self.payload_file, &self.payload_raw) {
-            (Some(payload), None, None) => payload.to_string().into_bytes(),
-            (None, Some(path), None) => {
-                let path = file.parent().unwrap_or(Path::new(".")).join(path);
-                std::fs::read(&path).map_err(|err| format!("cannot read payload {}: {err}", path.display()))?
-            }
-            (None, None, Some(raw)) => raw.clone().into_bytes(),
-            _ => return Err("give exactly one of payload, payload_file, payload_raw".into()),
-        };
+        let body = self.body(file)?;
         let request = HookRequest {
             method: &self.method,
             body: &body,
@@ -109,12 +124,18 @@ impl Case {
             }
             Err(bad) => (400, serde_json::json!({ "error": bad.to_string() }).to_string().into_bytes(), None),
         };
-        let shown = String::from_utf8_lossy(&answer);
         if let (Some(expected), Some(actual)) = (tenant, routed.as_deref())
             && actual != expected
         {
             return Err(format!("the payload's appKey routed it to tenant '{actual}', not '{expected}'"));
         }
+        self.check(status, &answer, &body)
+    }
+
+    /// Checks an answer (`status`, `answer` bytes) to the case's `body` against its `expect`,
+    /// however the answer was obtained (in process, or from a running server over HTTP).
+    pub fn check(&self, status: u16, answer: &[u8], body: &[u8]) -> Result<(), String> {
+        let shown = String::from_utf8_lossy(answer);
         let expect = &self.expect;
         if status != expect.status {
             return Err(format!("status {status}, expected {}; body {shown}", expect.status));
@@ -123,7 +144,7 @@ impl Case {
             return Err(format!("expected the received body echoed byte for byte; got {shown}"));
         }
         if expect.body.is_some() || !expect.absent.is_empty() {
-            let actual: Value = serde_json::from_slice(&answer).map_err(|_| format!("answer is not JSON: {shown}"))?;
+            let actual: Value = serde_json::from_slice(answer).map_err(|_| format!("answer is not JSON: {shown}"))?;
             if let Some(expected) = &expect.body
                 && let Some(path) = mismatch(expected, &actual, String::new())
             {

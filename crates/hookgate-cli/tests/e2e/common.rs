@@ -11,9 +11,10 @@ pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// The `hookgate` binary cargo built for these tests.
+/// The `hookgate` binary cargo built for these tests; `HOOKGATE_TEST_BIN` names another (a copy,
+/// when the target folder is shared with other checkouts that rebuild it).
 pub fn hookgate_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_hookgate"))
+    std::env::var_os("HOOKGATE_TEST_BIN").map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_hookgate")), PathBuf::from)
 }
 
 /// Builds a policy crate from source (once per test process) and returns the component.

@@ -11,10 +11,9 @@ pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// The `hookgate` binary cargo built for these tests; `HOOKGATE_TEST_BIN` names another (a copy,
-/// when the target folder is shared with other checkouts that rebuild it).
+/// The `hookgate` binary cargo built for these tests.
 pub fn hookgate_bin() -> PathBuf {
-    std::env::var_os("HOOKGATE_TEST_BIN").map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_hookgate")), PathBuf::from)
+    PathBuf::from(env!("CARGO_BIN_EXE_hookgate"))
 }
 
 /// Builds a policy crate from source (once per test process) and returns the component.

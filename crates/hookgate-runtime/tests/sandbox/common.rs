@@ -5,13 +5,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
 /// The repository root.
-pub fn repo() -> PathBuf {
+pub(crate) fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repository root")
 }
 
 /// The component of a Rust policy under `plugins/` (e.g. `fixtures/faulty`), built once per
 /// test process.
-pub fn policy(plugin: &str) -> Vec<u8> {
+pub(crate) fn policy(plugin: &str) -> Vec<u8> {
     static BUILT: OnceLock<Mutex<Vec<String>>> = OnceLock::new();
     let out = repo().join("target/test-policies").join(format!("{}.wasm", plugin.replace('/', "-")));
     let mut built = BUILT.get_or_init(Mutex::default).lock().unwrap_or_else(|e| e.into_inner());
@@ -24,7 +24,7 @@ pub fn policy(plugin: &str) -> Vec<u8> {
 }
 
 /// Evaluates `payload` for `publishStream` with `settings`.
-pub async fn eval(
+pub(crate) async fn eval(
     policy: &Policy,
     settings: &str,
     limits: EvalLimits,

@@ -100,6 +100,38 @@ async fn no_budget_means_no_kept_instance() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kept_instances_never_take_the_slots_of_evaluations() {
+    let runtime = runtime(RuntimeConfig { max_concurrent: 2, kept_instances: 3, ..RuntimeConfig::default() });
+    let kept: Vec<_> = (0..4).map(|i| faulty(&runtime, "t", &format!("kept-{i}")).reusing(true)).collect();
+    for policy in &kept {
+        assert_eq!(count(policy).await, 1);
+    }
+    // The budget is full: three instances are kept, the fourth policy's was dropped.
+    let counts = counts(&kept).await;
+    assert_eq!(counts, [2, 2, 2, 1]);
+    // Both evaluation slots still instantiate, side by side, while three instances are kept.
+    let fresh = faulty(&runtime, "t", "fresh");
+    let limits = EvalLimits { timeout_ms: 20, ..EvalLimits::default() };
+    let spin = r#"{"mode":"spin"}"#;
+    let (a, b) = tokio::join!(
+        eval(&fresh, spin, limits, Grants::default()),
+        eval(&fresh, spin, limits, Grants::default())
+    );
+    for outcome in [a, b] {
+        assert_eq!(outcome.expect_err("spins").cause(), "deadline");
+    }
+}
+
+/// [`count`] of each policy, in turn.
+async fn counts(policies: &[Policy]) -> Vec<u32> {
+    let mut counts = Vec::new();
+    for policy in policies {
+        counts.push(count(policy).await);
+    }
+    counts
+}
+
 #[tokio::test]
 async fn grants_and_effects_are_those_of_each_evaluation() {
     let runtime = runtime(RuntimeConfig::default());
@@ -140,8 +172,9 @@ async fn grants_and_effects_are_those_of_each_evaluation() {
     let (_, effects) = join("s1", granted(1)).await.expect("s1 joins");
     assert_eq!(sent_to(&effects), ["notify chat"]);
     // The kept instance ran with s1's grants; without grants of its own, s2 gets none.
+    // (An ungranted call traps.)
     let refused = join("s2", Grants::default()).await.expect_err("ungranted state use");
-    assert!(refused.to_string().contains("capability 'state' is not granted"), "{refused}");
+    assert_eq!(refused.cause(), "trap", "{refused}");
     let (_, effects) = join("s2", granted(2)).await.expect("s2 joins");
     assert_eq!(sent_to(&effects), ["s1", "notify chat"]);
     // Kept again: only s3's own effects come back, none of s2's.

@@ -139,8 +139,7 @@ impl Policy {
     /// reused, and each is retired after [`crate::REUSE_EVALUATIONS`] evaluations. The
     /// rules are on the `reuse` module.
     pub fn reusing(mut self, reuse: bool) -> Policy {
-        self.reuse = reuse
-            .then(|| Arc::new(Reuse::new(self.runtime.kept_per_policy, Arc::clone(&self.runtime.kept))));
+        self.reuse = reuse.then(|| Arc::new(Reuse::new(self.runtime.kept_per_policy, Arc::clone(&self.runtime.kept))));
         self
     }
 
@@ -261,7 +260,9 @@ impl Policy {
             }
             Err(_) if store.data().memory_exceeded => Err(Failure::Memory(limits.memory_mb)),
             Err(_) if store.data().log_flooded() => Err(Failure::LogFlood(limits.log_calls)),
-            Err(err) if err.downcast_ref::<Trap>() == Some(&Trap::Interrupt) => Err(Failure::Deadline(limits.timeout_ms)),
+            Err(err) if err.downcast_ref::<Trap>() == Some(&Trap::Interrupt) => {
+                Err(Failure::Deadline(limits.timeout_ms))
+            }
             Err(err) => Err(Failure::Trap(trap_message(&err))),
         }
     }

@@ -136,7 +136,9 @@ impl Runtime {
         let mut pool = PoolingAllocationConfig::new();
         pool.total_component_instances(slots.saturating_add(kept))
             // Rust and C components use 1–3 core instances; Python and QuickJS up to ~40.
-            .total_core_instances(slots.saturating_mul(16).saturating_add(kept.saturating_mul(CORE_INSTANCES_PER_COMPONENT)))
+            .total_core_instances(
+                slots.saturating_mul(16).saturating_add(kept.saturating_mul(CORE_INSTANCES_PER_COMPONENT)),
+            )
             .total_memories(slots.saturating_mul(2).saturating_add(kept.saturating_mul(MEMORIES_PER_COMPONENT)))
             .total_tables(slots.saturating_mul(4).saturating_add(kept.saturating_mul(TABLES_PER_COMPONENT)))
             // A store keeps the fiber stack of its last async call: a kept instance holds one.

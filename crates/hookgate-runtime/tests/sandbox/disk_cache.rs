@@ -51,7 +51,7 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         let path = entry.expect("entry").path();
         if path.is_dir() {
             files.extend(walk(&path));
-        } else if !path.extension().is_some_and(|e| e == "stats") {
+        } else if path.extension().is_none_or(|e| e != "stats") {
             files.push(path);
         }
     }

@@ -93,8 +93,8 @@ async fn kept_instances_belong_to_one_policy_of_one_tenant_and_one_generation() 
 
 #[tokio::test]
 async fn no_budget_means_no_kept_instance() {
-    let policy = faulty(&runtime(RuntimeConfig { kept_instances: 0, ..RuntimeConfig::default() }), "t", "faulty")
-        .reusing(true);
+    let policy =
+        faulty(&runtime(RuntimeConfig { kept_instances: 0, ..RuntimeConfig::default() }), "t", "faulty").reusing(true);
     for _ in 0..3 {
         assert_eq!(count(&policy).await, 1);
     }
@@ -114,10 +114,8 @@ async fn kept_instances_never_take_the_slots_of_evaluations() {
     let fresh = faulty(&runtime, "t", "fresh");
     let limits = EvalLimits { timeout_ms: 20, ..EvalLimits::default() };
     let spin = r#"{"mode":"spin"}"#;
-    let (a, b) = tokio::join!(
-        eval(&fresh, spin, limits, Grants::default()),
-        eval(&fresh, spin, limits, Grants::default())
-    );
+    let (a, b) =
+        tokio::join!(eval(&fresh, spin, limits, Grants::default()), eval(&fresh, spin, limits, Grants::default()));
     for outcome in [a, b] {
         assert_eq!(outcome.expect_err("spins").cause(), "deadline");
     }

@@ -204,6 +204,10 @@ async fn reuse_answers_the_shared_stream_guard_cases_like_fresh_instances() {
         // Twice over: the second round runs every case in an instance that has seen them all.
         for round in 0..2 {
             for case in &cases {
+                // The other export, on the same kept instance, as at load time.
+                let expected = fresh.validate_settings(&case.settings, limits).await;
+                let actual = reused.validate_settings(&case.settings, limits).await;
+                assert_eq!(actual, expected, "{lang}, round {round}, validate-settings: {}", case.name);
                 let hook = case.hook();
                 let expected = fresh.evaluate(&hook, limits, Grants::default()).await;
                 let actual = reused.evaluate(&hook, limits, Grants::default()).await;

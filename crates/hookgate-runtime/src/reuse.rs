@@ -1,8 +1,9 @@
 //! Warm instances of a policy in `reuse` mode, kept between its evaluations.
 //!
-//! A fresh instance per evaluation costs what instantiating costs: ~5 µs for a Rust or C
-//! component, but ~0.5–0.8 ms for a JavaScript one and ~1.4 ms for a Python one (their
-//! interpreters touch thousands of funcrefs and megabytes of snapshot pages each time). A policy
+//! A fresh instance per evaluation costs what instantiating and a first call cost: ~6–8 µs
+//! for a Rust or C component, but ~0.45 ms for a JavaScript one and ~1.2 ms for a Python one
+//! (Python's dynamic linking creates thousands of funcrefs per instance; both touch megabytes
+//! of snapshot pages on their first call). A policy
 //! declared with `reuse = true` keeps up to one instance per CPU instead: an evaluation takes
 //! one (exclusively, for its whole duration) or instantiates a new one, and gives it back
 //! only if everything went right.

@@ -154,6 +154,11 @@ pub struct PolicyDecl {
     pub settings: String,
     /// Host capabilities granted to the policy.
     pub capabilities: Vec<String>,
+    /// Whether evaluations reuse warm instances of the module instead of a fresh instance
+    /// each (`reuse = true`): much faster for interpreted languages (Python, JavaScript), but
+    /// the module's globals and linear memory persist from one evaluation of this policy to
+    /// the next (never across policies or tenants). See `hookgate_runtime::Policy::reusing`.
+    pub reuse: bool,
 }
 
 /// The rule of one method (or of all others, `"*"`).
@@ -233,6 +238,8 @@ struct RawPolicy {
     settings_from_file: BTreeMap<String, PathBuf>,
     #[serde(default)]
     capabilities: Vec<String>,
+    #[serde(default)]
+    reuse: bool,
 }
 
 #[derive(Deserialize)]
@@ -323,7 +330,10 @@ pub fn parse_tenant(text: &str, dir: &Path, path: &Path, defaults: Limits) -> Re
             set_secret_setting(&mut settings, field, value, &at, &invalid)?;
         }
         let settings = settings.to_string();
-        policies.insert(name, PolicyDecl { module: policy.module, settings, capabilities: policy.capabilities });
+        policies.insert(
+            name,
+            PolicyDecl { module: policy.module, settings, capabilities: policy.capabilities, reuse: policy.reuse },
+        );
     }
 
     let mut methods = Vec::new();

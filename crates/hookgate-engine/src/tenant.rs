@@ -4,7 +4,7 @@ use hookgate_config::{ConfigError, DEFAULT_TENANT, Limits, PolicyDecl, TenantMan
 use hookgate_protocol::rest_client_config::{self, MethodEntry};
 use hookgate_runtime::{EvalLimits, Policy, Runtime};
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 /// A policy of a tenant: ready to evaluate, or configured but not loaded (and why).
@@ -250,17 +250,20 @@ pub async fn build_tenant(runtime: &Runtime, name: &str, manifest: TenantManifes
 async fn load_policy(
     runtime: &Runtime,
     (tenant, name, log_rate): (&str, &str, u32),
-    module: &PathBuf,
+    module: &Path,
     decl: &PolicyDecl,
     limits: EvalLimits,
 ) -> Result<Policy, String> {
-    let bytes = std::fs::read(module).map_err(|err| format!("cannot read module: {err}"))?;
-    // Compiling takes milliseconds (Rust) to seconds (Python, JS): never on an async worker.
-    let compiler = runtime.clone();
-    let compiled = tokio::task::spawn_blocking(move || compiler.compile(&bytes).map_err(|err| with_causes(&err)))
-        .await
-        .map_err(|err| format!("compilation task failed: {err}"))?;
-    let policy = compiled?.named(tenant, name, log_rate);
+    // Reading (up to ~20 MB) and compiling (milliseconds for Rust, seconds for Python and JS
+    // unless the disk cache has them) never run on an async worker: hooks keep being served.
+    let (compiler, path) = (runtime.clone(), module.to_path_buf());
+    let compiled = tokio::task::spawn_blocking(move || {
+        let bytes = std::fs::read(&path).map_err(|err| format!("cannot read module: {err}"))?;
+        compiler.compile(&bytes).map_err(|err| with_causes(&err))
+    })
+    .await
+    .map_err(|err| format!("compilation task failed: {err}"))?;
+    let policy = compiled?.named(tenant, name, log_rate).reusing(decl.reuse);
     if let Some(missing) = policy.capabilities().into_iter().find(|used| !decl.capabilities.iter().any(|c| c == used)) {
         return Err(format!(
             "the module imports hookgate:policy/{missing}, a capability this policy is not granted \

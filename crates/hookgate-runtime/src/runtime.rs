@@ -1,4 +1,14 @@
-//! The process-wide engine, its epoch ticker and the compile cache.
+//! The process-wide engine, its epoch ticker and the compile caches.
+//!
+//! Compiled modules are cached twice. In memory, by sha256 of the module bytes, while any
+//! policy uses them (plus the last 16, for rollbacks). On disk, when
+//! [`RuntimeConfig::cache_dir`] is set, through wasmtime's own cache (the `cache` feature): the
+//! artifact is keyed by a hash of the module bytes, the wasmtime version and the engine's
+//! compilation settings, so a restart or a reload of a module compiled before loads it in
+//! milliseconds instead of compiling it again (Python and JavaScript modules take seconds).
+//! The loading is wasmtime's (`Component::new` finds the entry itself), so hookgate has no
+//! `unsafe` deserialization of its own. The directory holds native code that wasmtime loads
+//! without verifying it again: it must be writable by hookgate's user only.
 
 use crate::bindings::{CapablePolicy, CapablePolicyPre};
 use crate::errors::LoadError;
@@ -6,11 +16,13 @@ use crate::host::HostState;
 use crate::policy::Policy;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Config, Enabled, Engine, PoolingAllocationConfig};
+use wasmtime::error::Context;
+use wasmtime::{Cache, CacheConfig, Config, Enabled, Engine, PoolingAllocationConfig};
 
 /// Table elements a guest may have at most (RUNTIME-NOTES §5.3: SpiderMonkey needs ≥ 10,000);
 /// per-tenant caps sit below it.
@@ -21,9 +33,15 @@ const RECENT: usize = 16;
 /// and the granularity of deadlines. 100 µs cost 20 % of hook throughput (10,000 wake-ups a
 /// second on two cores); the long lane (`schedule`) protects short evaluations instead.
 const EPOCH_TICK: Duration = Duration::from_millis(1);
+/// What one component instance may use at most (the pooling allocator refuses more); a kept
+/// instance is counted at these maxima so that kept instances never take a slot an
+/// evaluation needs.
+const CORE_INSTANCES_PER_COMPONENT: u32 = 64;
+const MEMORIES_PER_COMPONENT: u32 = 4;
+const TABLES_PER_COMPONENT: u32 = 16;
 
 /// Sizing of the sandbox.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct RuntimeConfig {
     /// Evaluations that may run at once (each holds one pooled instance while it runs).
     pub max_concurrent: u32,
@@ -32,17 +50,57 @@ pub struct RuntimeConfig {
     /// Evaluations running for longer than half a millisecond that may run at once (the long
     /// lane); the other workers stay free for short evaluations.
     pub long_lanes: u32,
+    /// Instances that policies in `reuse` mode may keep between evaluations, over all
+    /// policies and tenants (each policy keeps at most one per CPU). The pooling allocator
+    /// gets this many slots on top of the `max_concurrent` that evaluations use, each counted
+    /// at the per-component maxima (64 core instances, 4 memories, 16 tables, 1 stack), so
+    /// kept instances never starve evaluations. Each kept instance holds its linear memory
+    /// (the pages it dirtied stay resident: ~0.7 MiB for Python, up to the tenant's
+    /// `memory_mb`). 0 turns reuse off everywhere.
+    pub kept_instances: u32,
+    /// The on-disk cache of compiled modules (created if missing; must be an absolute path
+    /// writable by hookgate's user only, since it holds native code). `None`: no disk cache,
+    /// every process compiles each module once. See [`RuntimeConfig::default_cache_dir`].
+    pub cache_dir: Option<PathBuf>,
 }
 
 impl Default for RuntimeConfig {
+    /// Sized for the machine's CPUs, with no disk cache: a library user (a test, `hookgate
+    /// check` in CI) should not write native code under the user's home unasked.
     fn default() -> Self {
         let workers = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
         RuntimeConfig {
             max_concurrent: 256,
             max_memory_mb: 256,
             long_lanes: u32::try_from(workers / 2).unwrap_or(u32::MAX).max(1),
+            kept_instances: 32,
+            cache_dir: None,
         }
     }
+}
+
+impl RuntimeConfig {
+    /// The conventional cache directory for a server: `$XDG_CACHE_HOME/hookgate`, else
+    /// `$HOME/.cache/hookgate`; `None` when neither variable holds an absolute path.
+    pub fn default_cache_dir() -> Option<PathBuf> {
+        let base = std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .filter(|dir| dir.is_absolute())
+            .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
+            .filter(|dir| dir.is_absolute())?;
+        Some(base.join("hookgate"))
+    }
+}
+
+/// Use of the on-disk cache of compiled modules since the runtime started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiskCacheStats {
+    /// The cache directory (canonical).
+    pub dir: PathBuf,
+    /// Compilations answered from the cache.
+    pub hits: usize,
+    /// Compilations that ran and were stored in the cache.
+    pub misses: usize,
 }
 
 /// The engine all policies of the process share. Cheap to clone.
@@ -60,30 +118,55 @@ pub(crate) struct Inner {
     recent: Mutex<std::collections::VecDeque<Arc<crate::policy::Compiled>>>,
     pub(crate) permits: Semaphore,
     pub(crate) long_lane: Arc<Semaphore>,
+    /// The runtime-wide budget of instances kept by `reuse` policies
+    /// ([`RuntimeConfig::kept_instances`]): one permit per kept instance.
+    pub(crate) kept: Arc<Semaphore>,
+    /// Instances one `reuse` policy keeps at most: one per CPU, as many as can run at once.
+    pub(crate) kept_per_policy: usize,
+    disk_cache: Option<Cache>,
 }
 
 impl Runtime {
     /// Builds the engine and starts the epoch ticker (a thread that ends with the runtime).
+    ///
+    /// Fails if the engine cannot be built or the cache directory cannot be created.
     pub fn new(config: RuntimeConfig) -> Result<Runtime, wasmtime::Error> {
         let slots = config.max_concurrent.max(1);
+        let kept = config.kept_instances;
         let mut pool = PoolingAllocationConfig::new();
-        pool.total_component_instances(slots)
+        pool.total_component_instances(slots.saturating_add(kept))
             // Rust and C components use 1–3 core instances; Python and QuickJS up to ~40.
-            .total_core_instances(slots.saturating_mul(16))
-            .total_memories(slots.saturating_mul(2))
-            .total_tables(slots.saturating_mul(4))
-            .total_stacks(slots)
+            .total_core_instances(
+                slots.saturating_mul(16).saturating_add(kept.saturating_mul(CORE_INSTANCES_PER_COMPONENT)),
+            )
+            .total_memories(slots.saturating_mul(2).saturating_add(kept.saturating_mul(MEMORIES_PER_COMPONENT)))
+            .total_tables(slots.saturating_mul(4).saturating_add(kept.saturating_mul(TABLES_PER_COMPONENT)))
+            // A store keeps the fiber stack of its last async call: a kept instance holds one.
+            .total_stacks(slots.saturating_add(kept))
             .max_memory_size(usize::try_from(config.max_memory_mb << 20)?)
             .table_elements(TABLE_ELEMENTS as usize)
-            .max_memories_per_component(4)
-            .max_tables_per_component(16)
-            .max_core_instances_per_component(64)
+            .max_memories_per_component(MEMORIES_PER_COMPONENT)
+            .max_tables_per_component(TABLES_PER_COMPONENT)
+            .max_core_instances_per_component(CORE_INSTANCES_PER_COMPONENT)
             .max_unused_warm_slots(slots)
             .linear_memory_keep_resident(1 << 20)
             .table_keep_resident(1 << 16)
             .pagemap_scan(Enabled::Auto);
         let mut wasm = Config::new();
         wasm.allocation_strategy(pool).epoch_interruption(true).parallel_compilation(true);
+        let disk_cache = match &config.cache_dir {
+            Some(dir) => {
+                let mut cache = CacheConfig::new();
+                // wasmtime recompresses an entry at zstd level 20 after 256 uses, in the
+                // background: minutes of CPU for a 40 MB Python artifact, taken from hooks.
+                cache.with_directory(dir).with_optimized_compression_usage_counter_threshold(u64::MAX);
+                let cache = Cache::new(cache)
+                    .with_context(|| format!("cannot use {} as the compiled-module cache", dir.display()))?;
+                wasm.cache(Some(cache.clone()));
+                Some(cache)
+            }
+            None => None,
+        };
         let engine = Engine::new(&wasm)?;
 
         let mut linker = Linker::new(&engine);
@@ -98,6 +181,9 @@ impl Runtime {
             recent: Mutex::new(std::collections::VecDeque::with_capacity(RECENT)),
             permits: Semaphore::new(slots as usize),
             long_lane: Arc::new(Semaphore::new(config.long_lanes.max(1) as usize)),
+            kept: Arc::new(Semaphore::new(kept as usize)),
+            kept_per_policy: std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+            disk_cache,
         });
         let weak = Arc::downgrade(&inner);
         std::thread::Builder::new().name("hookgate-epoch".into()).spawn(move || {
@@ -115,14 +201,22 @@ impl Runtime {
     ///
     /// Modules are keyed by the sha256 of their bytes: the same module loaded by several
     /// tenants or generations is compiled once and shared while any of them holds it (and
-    /// the last 16 compiled stay alive for fast rollbacks).
+    /// the last 16 compiled stay alive for fast rollbacks). With a disk cache, a module
+    /// compiled by an earlier process is loaded from it.
+    ///
+    /// Compiling blocks for milliseconds (Rust, C) to seconds (Python, JavaScript, without
+    /// the disk cache) and uses every core: call it off the async workers
+    /// (`tokio::task::spawn_blocking`).
     pub fn compile(&self, bytes: &[u8]) -> Result<Policy, LoadError> {
         let digest: [u8; 32] = Sha256::digest(bytes).into();
         let cached = self.lock_cache().get(&digest).and_then(Weak::upgrade);
         let compiled = match cached {
             Some(compiled) => compiled,
             None => {
+                let started = Instant::now();
                 let component = Component::new(&self.inner.engine, bytes).map_err(LoadError::Compile)?;
+                tracing::debug!(digest = %hex::encode(digest), bytes = bytes.len(), elapsed = ?started.elapsed(),
+                    "policy module compiled (or loaded from the disk cache)");
                 let pre = self.inner.linker.instantiate_pre(&component).map_err(LoadError::Link)?;
                 let pre = CapablePolicyPre::new(pre).map_err(LoadError::Link)?;
                 let compiled = Arc::new(crate::policy::Compiled { digest: hex::encode(digest), pre });
@@ -139,6 +233,15 @@ impl Runtime {
             }
         };
         Ok(Policy::new(compiled, Arc::clone(&self.inner)))
+    }
+
+    /// Hits and misses of the disk cache; `None` without one.
+    pub fn disk_cache(&self) -> Option<DiskCacheStats> {
+        self.inner.disk_cache.as_ref().map(|cache| DiskCacheStats {
+            dir: cache.directory().clone(),
+            hits: cache.cache_hits(),
+            misses: cache.cache_misses(),
+        })
     }
 
     fn lock_cache(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Weak<crate::policy::Compiled>>> {

@@ -88,6 +88,12 @@ impl Turns {
         *self.cpu_started.lock().unwrap_or_else(PoisonError::into_inner) = thread_cpu_time();
     }
 
+    /// Gives the lane back once the evaluation is over (a kept instance's store would
+    /// otherwise hold it while idle).
+    pub(crate) fn leave_lane(&self) {
+        self.held.lock().unwrap_or_else(PoisonError::into_inner).take();
+    }
+
     /// What to do at an epoch tick: interrupt past the budget, go on while short, otherwise
     /// give the worker and the lane back and wait for both again.
     pub(crate) fn tick(&self) -> UpdateDeadline {

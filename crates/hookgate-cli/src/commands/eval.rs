@@ -107,7 +107,7 @@ fn single_policy(module: &Path, args: &Args) -> Result<TenantManifest> {
         rest_api_initiated: Vec::new(),
         policies: BTreeMap::from([(
             "policy".to_owned(),
-            PolicyDecl { module: file.into(), settings: settings.to_string(), capabilities: Vec::new() },
+            PolicyDecl { module: file.into(), settings: settings.to_string(), capabilities: Vec::new(), reuse: false },
         )]),
         methods: vec![MethodRule {
             method: args.method.clone(),

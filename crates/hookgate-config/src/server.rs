@@ -15,6 +15,9 @@ pub struct ServerFile {
     pub body_limit: Option<usize>,
     /// Evaluations that may run at once.
     pub max_concurrent: Option<u32>,
+    /// Where compiled modules are cached by digest, so restarts and reloads do not compile
+    /// again; `off` for no cache.
+    pub cache_dir: Option<PathBuf>,
     /// The hook listener.
     #[serde(default)]
     pub hooks: Listener,
@@ -118,6 +121,9 @@ pub fn load_server_file(path: &Path) -> Result<ServerFile, ConfigError> {
             }
         };
         relative_to_dir(&mut file.policies);
+        if file.cache_dir.as_deref() != Some(Path::new("off")) {
+            relative_to_dir(&mut file.cache_dir);
+        }
         if let Some(cluster) = &mut file.cluster {
             relative_to_dir(&mut cluster.redis_password_file);
         }

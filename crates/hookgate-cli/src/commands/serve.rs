@@ -14,6 +14,8 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::watch;
 
+/// The `cache_dir` that turns the compile cache off.
+const CACHE_OFF: &str = "off";
 /// Default time in-flight hooks get to finish after SIGTERM.
 const DEFAULT_GRACE_MS: u64 = 10_000;
 /// Default time a client gets to send request headers.
@@ -42,6 +44,11 @@ pub(crate) struct Args {
     /// `[cluster] redis_url` [default: none: this process keeps its own].
     #[arg(long, env = "HOOKGATE_REDIS_URL")]
     redis_url: Option<String>,
+    /// Where compiled modules are cached by digest (restarts and reloads load them instead of
+    /// compiling), or `off` [default: $XDG_CACHE_HOME/hookgate, else ~/.cache/hookgate]. Only
+    /// hookgate's user may write there: wasmtime runs the native code it finds.
+    #[arg(long, env = "HOOKGATE_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
     /// Largest accepted hook body in bytes [default: 1048576].
     #[arg(long, env = "HOOKGATE_BODY_LIMIT")]
     body_limit: Option<usize>,
@@ -82,6 +89,12 @@ fn effective(args: &Args) -> Result<ServerFile> {
         policies: Some(args.policies.clone().or(file.policies).unwrap_or_else(|| PathBuf::from("policies"))),
         body_limit: Some(args.body_limit.or(file.body_limit).unwrap_or(DEFAULT_BODY_LIMIT)),
         max_concurrent: Some(file.max_concurrent.unwrap_or(RuntimeConfig::default().max_concurrent)),
+        cache_dir: args
+            .cache_dir
+            .clone()
+            .or(file.cache_dir)
+            .or_else(RuntimeConfig::default_cache_dir)
+            .or_else(|| Some(PathBuf::from(CACHE_OFF))),
         hooks: Listener {
             listen: Some(args.listen.clone().or(file.hooks.listen).unwrap_or_else(|| "127.0.0.1:8090".into())),
         },
@@ -148,6 +161,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
     };
     let runtime_config = RuntimeConfig {
         max_concurrent: config.max_concurrent.unwrap_or(RuntimeConfig::default().max_concurrent),
+        cache_dir: config.cache_dir.clone().filter(|dir| dir.as_os_str() != CACHE_OFF),
         ..RuntimeConfig::default()
     };
     let runtime = Runtime::new(runtime_config)

@@ -140,6 +140,7 @@ redis_password_file = "redis.password"
     assert_eq!(printed["limits"]["timeout_ms"].as_integer(), Some(25));
     assert_eq!(printed["limits"]["memory_mb"].as_integer(), Some(32));
     assert_eq!(printed["decision_log"]["target"].as_str(), Some("stdout"));
+    assert!(printed["cache_dir"].as_str().is_some_and(|dir| dir.ends_with("hookgate")), "{printed:?}");
     assert_eq!(printed["cluster"]["redis_url"].as_str(), Some("redis://:***@redis-a:6379/0"), "the password is masked");
     assert_eq!(
         printed["cluster"]["redis_password_file"].as_str(),

@@ -197,3 +197,29 @@ fn sha256_hex(bytes: &[u8]) -> String {
         .expect("sha256sum");
     format!("sha256:{}", String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap_or_default())
 }
+
+#[tokio::test]
+async fn compiled_modules_are_cached_on_disk_for_the_next_start() {
+    let tree = Tree::new();
+    tree.tenant("defaultApp", GUARD, &[("guard.wasm", "rust/stream-guard")]);
+    let cache = tempfile::tempdir().unwrap();
+    let cache_dir = cache.path().to_str().unwrap();
+    let files = || walk(cache.path());
+    // (`hookgate-bench guests` measures what the cache saves: seconds for Python and JS.)
+    for start in ["first", "second"] {
+        let server = Server::start(&tree, &["--cache-dir", cache_dir]);
+        let body = with_app_key("publishStream.json", "defaultApp");
+        assert_eq!(server.hook("publishStream", &body).await.status, 200, "{start} start");
+    }
+    assert!(!files().is_empty(), "the first start wrote the compiled module under {cache_dir}");
+}
+
+/// Every file below `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() { files.extend(walk(&path)) } else { files.push(path) }
+    }
+    files
+}

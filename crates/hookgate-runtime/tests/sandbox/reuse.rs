@@ -188,10 +188,9 @@ async fn reuse_answers_the_shared_stream_guard_cases_like_fresh_instances() {
     let mut modules = vec![("rust".to_owned(), policy("rust/stream-guard"))];
     for lang in ["python", "js", "c"] {
         let path = repo().join("target/guest-policies").join(lang).join("stream_guard.wasm");
-        match std::fs::read(&path) {
-            Ok(bytes) => modules.push((lang.to_owned(), bytes)),
-            Err(_) => eprintln!("{lang}: {} not built (`make guests`), not compared", path.display()),
-        }
+        let bytes = std::fs::read(&path)
+            .unwrap_or_else(|err| panic!("{lang}: {} not built ({err}): run `make guests`", path.display()));
+        modules.push((lang.to_owned(), bytes));
     }
     let cases = cases();
     assert!(cases.len() >= 10, "only {} cases found", cases.len());

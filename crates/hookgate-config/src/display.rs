@@ -1,4 +1,4 @@
-//! Text fit for logs and messages: URLs without their passwords.
+//! Text fit for logs and messages: URLs without their passwords, errors with their causes.
 
 /// Query parameters whose value is a password (the Redis client reads one from either).
 const SECRET_PARAMS: [&str; 2] = ["pass", "password"];
@@ -25,9 +25,21 @@ pub fn redact_url(raw: &str) -> String {
     url.into()
 }
 
+/// An error followed by its chain of causes, once each, on one line: `error: cause: cause`.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
-    use super::redact_url;
+    use super::{error_chain, redact_url};
 
     #[test]
     fn passwords_never_show() {
@@ -45,5 +57,20 @@ mod tests {
         ] {
             assert_eq!(redact_url(url), shown, "{url}");
         }
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer")]
+    struct Outer(#[source] Middle);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("middle")]
+    struct Middle(#[source] std::io::Error);
+
+    #[test]
+    fn an_error_shows_its_causes_in_order() {
+        let err = Outer(Middle(std::io::Error::other("inner")));
+        assert_eq!(error_chain(&err), "outer: middle: inner");
+        assert_eq!(error_chain(&std::io::Error::other("alone")), "alone");
     }
 }

@@ -12,7 +12,7 @@ mod secret;
 mod server;
 mod tree;
 
-pub use display::redact_url;
+pub use display::{error_chain, redact_url};
 pub use errors::ConfigError;
 pub use manifest::{
     AuthConfig, BasicAuth, FieldMatcher, Limits, MAX_MEMORY_MB, MAX_TABLE_ELEMENTS, MethodRule, PolicyDecl,

@@ -257,9 +257,10 @@ async fn load_policy(
     let bytes = std::fs::read(module).map_err(|err| format!("cannot read module: {err}"))?;
     // Compiling takes milliseconds (Rust) to seconds (Python, JS): never on an async worker.
     let compiler = runtime.clone();
-    let compiled = tokio::task::spawn_blocking(move || compiler.compile(&bytes).map_err(|err| with_causes(&err)))
-        .await
-        .map_err(|err| format!("compilation task failed: {err}"))?;
+    let compiled =
+        tokio::task::spawn_blocking(move || compiler.compile(&bytes).map_err(|err| hookgate_config::error_chain(&err)))
+            .await
+            .map_err(|err| format!("compilation task failed: {err}"))?;
     let policy = compiled?.named(tenant, name, log_rate);
     if let Some(missing) = policy.capabilities().into_iter().find(|used| !decl.capabilities.iter().any(|c| c == used)) {
         return Err(format!(
@@ -272,16 +273,4 @@ async fn load_policy(
         Ok(Err(reason)) => Err(format!("settings refused by the policy: {reason}")),
         Err(failure) => Err(format!("validate-settings failed: {failure}")),
     }
-}
-
-/// An error followed by its chain of causes, once each: `a: b: c`.
-fn with_causes(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

@@ -499,15 +499,14 @@ mod tests {
 
     #[test]
     fn passwords_never_show() {
-        for (url, shown) in [
-            ("redis://:s3cret@10.0.0.1:6379/2", "redis://:***@10.0.0.1:6379/2"),
-            ("redis://user:s3cret@host", "redis://user:***@host"),
-            ("redis://host:6380", "redis://host:6380"),
-            ("unix:///run/redis.sock?db=1&pass=s3cret", "unix:///run/redis.sock?db=1&pass=***"),
-            ("redis://user:s3cret@host:port-is-not-a-number", "<not a URL>"),
+        // The forms themselves are hookgate_config::redact_url's tests.
+        for url in [
+            "redis://:s3cret@10.0.0.1:6379/2",
+            "unix:///run/redis.sock?db=1&pass=s3cret",
+            "redis://user:s3cret@host:port-is-not-a-number",
         ] {
-            assert_eq!(redact_url(url), shown);
-            assert!(!format!("{:?}", BusConfig::new(url)).contains("s3cret"));
+            let config = format!("{:?}", BusConfig::new(url));
+            assert!(config.contains(&format!("url: {:?}", redact_url(url))) && !config.contains("s3cret"), "{config}");
         }
     }
 

@@ -13,10 +13,9 @@ use crate::load::{self, LoadShape, WrkReport};
 use crate::process::ServerProcess;
 use crate::report::{self, Machine, Row};
 use anyhow::{Context, Result, bail, ensure};
-use std::net::TcpListener;
+use hookgate_testkit::RedisServer;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 /// Arguments of `state`.
 #[derive(Debug, Clone, clap::Args)]
@@ -78,50 +77,13 @@ impl Backend {
 
 const BACKENDS: [Backend; 2] = [Backend::InProcess, Backend::Redis];
 
-/// A `redis-server` of the bench's own on a free port, killed on drop.
-struct RedisServer {
-    child: Child,
-    port: u16,
-}
-
-impl RedisServer {
-    fn start(dir: &std::path::Path) -> Result<RedisServer> {
-        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let child = Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &port.to_string(), "--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(dir)
-            .stdout(Stdio::null())
-            .spawn()
-            .context("cannot start redis-server (install it: apt-get install -y redis-server)")?;
-        let server = RedisServer { child, port };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            ensure!(Instant::now() < deadline, "redis-server did not listen on port {port}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Ok(server)
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Runs the comparison and prints it.
 pub(crate) fn run(args: &StateArgs) -> Result<()> {
     ensure!(args.hookgate.is_file(), "{} not found: build it first (make policies)", args.hookgate.display());
     let work = tempfile::tempdir().context("cannot create a scratch directory")?;
     let script = work.path().join("publishers.lua");
     std::fs::write(&script, SCRIPT).context("cannot write the wrk script")?;
-    let redis = RedisServer::start(work.path())?;
+    let redis = RedisServer::spawn()?;
     let shape = LoadShape { threads: 1, connections: args.connections, duration: args.duration.clone() };
     let machine = Machine::detect();
     println!("hookgate-bench state: one hookgate, publisher-quota (roomsApp), in-process state vs Redis, same run");

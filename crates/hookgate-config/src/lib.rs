@@ -5,12 +5,14 @@
 //! and returns an immutable [`TenantManifest`]. Every error names the file, the key and
 //! the reason. [`load_server_file`] reads the process settings, `hookgate.toml`.
 
+mod display;
 mod errors;
 mod manifest;
 mod secret;
 mod server;
 mod tree;
 
+pub use display::{error_chain, redact_url};
 pub use errors::ConfigError;
 pub use manifest::{
     AuthConfig, BasicAuth, FieldMatcher, Limits, MAX_MEMORY_MB, MAX_TABLE_ELEMENTS, MethodRule, PolicyDecl,

@@ -65,17 +65,10 @@ pub struct ClusterSettings {
 }
 
 impl ClusterSettings {
-    /// These settings with the password of `redis_url`, if any, replaced by `***`.
+    /// These settings with the password of `redis_url`, if any, replaced by `***` (see
+    /// [`crate::redact_url`]).
     pub fn masked(&self) -> ClusterSettings {
-        let redis_url = self.redis_url.as_deref().map(|raw| match url::Url::parse(raw) {
-            Ok(mut parsed) if parsed.password().is_some() => {
-                // Setting a password fails only for URLs that cannot have one.
-                let _ = parsed.set_password(Some("***"));
-                parsed.to_string()
-            }
-            Ok(_) => raw.to_owned(),
-            Err(_) => "(not a URL)".to_owned(),
-        });
+        let redis_url = self.redis_url.as_deref().map(crate::redact_url);
         ClusterSettings { redis_url, ..self.clone() }
     }
 }
@@ -141,6 +134,10 @@ mod tests {
         assert_eq!(with("redis://:hunter2@redis:6379/1").masked().redis_url.unwrap(), "redis://:***@redis:6379/1");
         assert_eq!(with("redis://app:hunter2@redis/").masked().redis_url.unwrap(), "redis://app:***@redis/");
         assert_eq!(with("redis://redis:6379").masked().redis_url.unwrap(), "redis://redis:6379");
-        assert_eq!(with("hunter2").masked().redis_url.unwrap(), "(not a URL)");
+        assert_eq!(
+            with("redis://redis:6379?password=hunter2").masked().redis_url.unwrap(),
+            "redis://redis:6379?password=***"
+        );
+        assert_eq!(with("hunter2").masked().redis_url.unwrap(), "<not a URL>");
     }
 }

@@ -259,7 +259,7 @@ async fn load_policy(
     let (compiler, path) = (runtime.clone(), module.to_path_buf());
     let compiled = tokio::task::spawn_blocking(move || {
         let bytes = std::fs::read(&path).map_err(|err| format!("cannot read module: {err}"))?;
-        compiler.compile(&bytes).map_err(|err| with_causes(&err))
+        compiler.compile(&bytes).map_err(|err| hookgate_config::error_chain(&err))
     })
     .await
     .map_err(|err| format!("compilation task failed: {err}"))?;
@@ -275,16 +275,4 @@ async fn load_policy(
         Ok(Err(reason)) => Err(format!("settings refused by the policy: {reason}")),
         Err(failure) => Err(format!("validate-settings failed: {failure}")),
     }
-}
-
-/// An error followed by its chain of causes, once each: `a: b: c`.
-fn with_causes(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

@@ -46,6 +46,7 @@ pub(crate) mod wire;
 use crate::errors::BusError;
 use crate::hub::{EventHub, WeakHub};
 use futures_util::StreamExt;
+use hookgate_config::redact_url;
 use redis::aio::{MultiplexedConnection, PubSubSink, PubSubStream};
 use redis::io::tcp::TcpSettings;
 use redis::{AsyncConnectionConfig, Client, IntoConnectionInfo, Msg, RedisError};
@@ -104,7 +105,7 @@ impl BusConfig {
 impl fmt::Debug for BusConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BusConfig")
-            .field("url", &redacted(&self.url))
+            .field("url", &redact_url(&self.url))
             .field("channel", &self.channel)
             .field("queue", &self.queue)
             .finish()
@@ -158,7 +159,7 @@ impl RedisBus {
             .as_str()
             .into_connection_info()
             .and_then(|info| Client::open(info.set_tcp_settings(TcpSettings::default().set_nodelay(true))))
-            .map_err(|source| BusError::Url { url: redacted(&url), source })?;
+            .map_err(|source| BusError::Url { url: redact_url(&url), source })?;
         if channel.is_empty() {
             return Err(BusError::Invalid { field: "channel", reason: "must not be empty" });
         }
@@ -173,7 +174,7 @@ impl RedisBus {
         if hub.attach_bus(link).is_err() {
             return Err(BusError::AlreadyAttached);
         }
-        let place = Arc::new(Place { client, channel, address: redacted(&url) });
+        let place = Arc::new(Place { client, channel, address: redact_url(&url) });
         tracing::info!(redis = %place.address, channel = %place.channel, "event bus: starting");
         let publisher = until_stopped(stopped.clone(), publish(place.clone(), receiver, counters.clone()));
         let subscriber = until_stopped(stopped, subscribe(place, hub.downgrade(), counters.clone()));
@@ -492,33 +493,20 @@ impl<'a> ConnectionState<'a> {
     }
 }
 
-/// `url` fit for logs: password masked, query (which may hold one) removed; a URL that does
-/// not parse is not shown at all.
-fn redacted(url: &str) -> String {
-    let Ok(mut parsed) = url::Url::parse(url) else { return "<not a URL>".to_owned() };
-    if parsed.password().is_some() {
-        // Fails only for URLs that cannot have credentials, which this one has.
-        let _ = parsed.set_password(Some("***"));
-    }
-    parsed.set_query(None);
-    parsed.to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn passwords_never_show() {
-        for (url, shown) in [
-            ("redis://:s3cret@10.0.0.1:6379/2", "redis://:***@10.0.0.1:6379/2"),
-            ("redis://user:s3cret@host", "redis://user:***@host"),
-            ("redis://host:6380", "redis://host:6380"),
-            ("unix:///run/redis.sock?db=1&pass=s3cret", "unix:///run/redis.sock"),
-            ("redis://user:s3cret@host:port-is-not-a-number", "<not a URL>"),
+        // The forms themselves are hookgate_config::redact_url's tests.
+        for url in [
+            "redis://:s3cret@10.0.0.1:6379/2",
+            "unix:///run/redis.sock?db=1&pass=s3cret",
+            "redis://user:s3cret@host:port-is-not-a-number",
         ] {
-            assert_eq!(redacted(url), shown);
-            assert!(!format!("{:?}", BusConfig::new(url)).contains("s3cret"));
+            let config = format!("{:?}", BusConfig::new(url));
+            assert!(config.contains(&format!("url: {:?}", redact_url(url))) && !config.contains("s3cret"), "{config}");
         }
     }
 

@@ -59,7 +59,7 @@ pub enum BusError {
     /// The URL is not one the Redis client accepts.
     #[error("event bus: Redis URL {url} is malformed")]
     Url {
-        /// The URL, password and query masked (`<not a URL>` when it does not parse at all).
+        /// The URL, its password masked (see [`hookgate_config::redact_url`]).
         url: String,
         /// The client's reason.
         #[source]

@@ -317,7 +317,7 @@ impl Session {
     fn try_handle(&mut self, text: &str) -> Result<(), Refusal> {
         let request = Request::parse(text)?;
         let token = self.shared.verifier.verify(&request.auth).map_err(|err| {
-            tracing::debug!(error = %error_chain(&err), "events: token refused");
+            tracing::debug!(error = %hookgate_config::error_chain(&err), "events: token refused");
             Code::InvalidToken
         })?;
         let user = self.shared.users.lookup(&token.user_id).ok_or(Code::UserNotExists)?;
@@ -420,16 +420,4 @@ impl Session {
 /// Completes when the server stops (or is gone).
 async fn stopped(shutdown: &mut watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|stop| *stop).await;
-}
-
-/// `error: cause: cause` on one line, for the log.
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

@@ -10,12 +10,11 @@
 //! `HOOKGATE_BENCH_REDIS_URL` names a server to use (its database is flushed between benches).
 
 use std::error::Error;
-use std::net::{Ipv4Addr, TcpListener};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hookgate_state::{MemoryState, OpId, RedisState, RedisStateConfig, Scope, StateBackend, StateLimits};
+use hookgate_testkit::RedisServer;
 
 /// Updates per simulated hook delivery: the journal then holds one entry per this many updates.
 const UPDATES_PER_HOOK: u64 = 8;
@@ -53,7 +52,8 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let (url, _server) = match std::env::var("HOOKGATE_BENCH_REDIS_URL") {
         Ok(url) => (url, None),
         Err(_) => {
-            let server = LocalRedis::start()?;
+            let server = RedisServer::spawn()
+                .map_err(|e| format!("{e} (or set HOOKGATE_BENCH_REDIS_URL to use another server)"))?;
             (server.url(), Some(server))
         }
     };
@@ -133,41 +133,4 @@ fn flush(url: &str) -> Result<(), Box<dyn Error>> {
     let mut connection = redis::Client::open(url)?.get_connection()?;
     redis::cmd("FLUSHDB").query::<()>(&mut connection)?;
     Ok(())
-}
-
-/// A `redis-server` on a free local port, without persistence; killed when dropped.
-struct LocalRedis {
-    port: u16,
-    child: Child,
-}
-
-impl LocalRedis {
-    fn start() -> Result<LocalRedis, Box<dyn Error>> {
-        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?.port();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("cannot run redis-server (set HOOKGATE_BENCH_REDIS_URL to use another): {e}"))?;
-        let server = LocalRedis { port, child };
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while flush(&server.url()).is_err() {
-            if Instant::now() > deadline {
-                return Err(format!("redis-server did not answer on port {port} within 5 s").into());
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        Ok(server)
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for LocalRedis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }

@@ -80,37 +80,11 @@ impl RedisStateConfig {
 impl fmt::Debug for RedisStateConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisStateConfig")
-            .field("url", &redacted(&self.url))
+            .field("url", &hookgate_config::redact_url(&self.url))
             .field("limits", &self.limits)
             .field("call_timeout", &self.call_timeout)
             .finish()
     }
-}
-
-/// `url` with the credentials of its authority (`user:password@`) and the value of a `pass`
-/// query parameter replaced by `<redacted>`.
-fn redacted(url: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(authority_end);
-    let authority = match authority.rsplit_once('@') {
-        Some((_, host)) => format!("<redacted>@{host}"),
-        None => authority.to_owned(),
-    };
-    let path = match path.split_once('?') {
-        Some((path, query)) => {
-            let params: Vec<String> = query
-                .split('&')
-                .map(|param| match param.split_once('=') {
-                    Some((name @ ("pass" | "password"), _)) => format!("{name}=<redacted>"),
-                    _ => param.to_owned(),
-                })
-                .collect();
-            format!("{path}?{}", params.join("&"))
-        }
-        None => path.to_owned(),
-    };
-    if scheme.is_empty() { format!("{authority}{path}") } else { format!("{scheme}://{authority}{path}") }
 }
 
 /// The [`StateBackend`] in Redis, shared by every hookgate process that uses the same server.
@@ -569,10 +543,10 @@ mod tests {
     #[test]
     fn a_config_prints_without_the_password() {
         for (url, shown) in [
-            ("redis://:pw@host:6379/2", "redis://<redacted>@host:6379/2"),
-            ("redis://user:pw@host", "redis://<redacted>@host"),
+            ("redis://:pw@host:6379/2", "redis://:***@host:6379/2"),
+            ("redis://user:pw@host", "redis://user:***@host"),
             ("redis://host:6379", "redis://host:6379"),
-            ("redis+unix:///run/redis.sock?db=1&pass=pw", "redis+unix:///run/redis.sock?db=1&pass=<redacted>"),
+            ("redis+unix:///run/redis.sock?db=1&pass=pw", "redis+unix:///run/redis.sock?db=1&pass=***"),
         ] {
             let config = format!("{:?}", RedisStateConfig::new(url));
             assert!(config.contains(&format!("url: {shown:?}")) && !config.contains("pw"), "{config}");

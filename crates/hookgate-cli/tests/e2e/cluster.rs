@@ -5,9 +5,10 @@
 //! again once it is back, without restarting hookgate.
 
 use crate::capabilities::{QUOTA, publish};
-use crate::common::{Redis, Server, Tree};
+use crate::common::{Server, Tree};
 use crate::events::{Socket, events_config, next_json, nothing_within, token};
 use futures_util::SinkExt;
+use hookgate_testkit::RedisServer;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
@@ -21,7 +22,7 @@ fn fleet_tree() -> Tree {
 }
 
 /// An instance of the fleet: hooks, admin and event listeners on free ports.
-fn instance(tree: &Tree, config: &std::path::Path, redis: &Redis) -> Server {
+fn instance(tree: &Tree, config: &std::path::Path, redis: &RedisServer) -> Server {
     let url = redis.url();
     let config = config.to_str().unwrap();
     let flags =
@@ -56,7 +57,7 @@ async fn metric(server: &Server, name: &str) -> Option<f64> {
 
 #[tokio::test]
 async fn two_instances_share_quotas_retries_session_ends_and_events() {
-    let redis = Redis::start();
+    let redis = RedisServer::start();
     let tree = fleet_tree();
     let config = events_config(&tree, "");
     let (a, b) = (instance(&tree, &config, &redis), instance(&tree, &config, &redis));
@@ -111,7 +112,7 @@ struct Tally {
 
 #[tokio::test]
 async fn redis_killed_under_load_and_restarted() {
-    let mut redis = Redis::start();
+    let mut redis = RedisServer::start();
     let tree = fleet_tree();
     let config = events_config(&tree, "");
     let server = instance(&tree, &config, &redis);
@@ -157,7 +158,7 @@ async fn redis_killed_under_load_and_restarted() {
     }
     let phase = Duration::from_millis(1500);
     tokio::time::sleep(phase).await;
-    redis.stop();
+    redis.kill();
     let outage_started = Instant::now();
     tokio::time::sleep(phase).await;
     let (_, ready) = server.admin_get("/readyz").await;
@@ -201,8 +202,8 @@ async fn redis_killed_under_load_and_restarted() {
 
 #[tokio::test]
 async fn starts_while_redis_is_down_and_connects_when_it_comes_up() {
-    let mut redis = Redis::start();
-    redis.stop();
+    let mut redis = RedisServer::start();
+    redis.kill();
     let tree = fleet_tree();
     let config = events_config(&tree, "");
     let server = instance(&tree, &config, &redis);

@@ -4,68 +4,52 @@
 
 use crate::common::*;
 use hookgate_events::{BusConfig, BusStats, RedisBus};
+use hookgate_testkit::RedisServer;
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
-use tokio::process::{Child, Command};
 use tokio_tungstenite::tungstenite::Message;
 
 /// How long a subscriber must stay silent for "no duplicate" to hold.
 const QUIET: Duration = Duration::from_millis(300);
 
-/// A Redis for one test.
+/// A Redis for one test: `HOOKGATE_TEST_REDIS_URL`'s, or a server of the test's own.
 struct Redis {
     url: String,
-    port: u16,
-    server: Option<Child>,
-    dir: tempfile::TempDir,
+    server: Option<RedisServer>,
 }
 
 impl Redis {
     /// `HOOKGATE_TEST_REDIS_URL` if set, else a server of the test's own.
-    async fn any() -> Redis {
+    fn any() -> Redis {
         match std::env::var("HOOKGATE_TEST_REDIS_URL") {
-            Ok(url) => Redis { url, port: 0, server: None, dir: tempfile::tempdir().expect("tempdir") },
-            Err(_) => Redis::own().await,
+            Ok(url) => Redis { url, server: None },
+            Err(_) => Redis::own(),
         }
     }
 
     /// A server of the test's own, running.
-    async fn own() -> Redis {
-        let mut redis = Redis::stopped();
-        redis.start().await;
-        redis
+    fn own() -> Redis {
+        Redis::from(RedisServer::start())
     }
 
-    /// A free port for a server of the test's own, not started yet.
+    /// A server of the test's own on a free port, not started yet.
     fn stopped() -> Redis {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
-        let dir = tempfile::tempdir().expect("tempdir");
-        Redis { url: format!("redis://127.0.0.1:{port}"), port, server: None, dir }
+        Redis::from(RedisServer::stopped())
     }
 
-    /// Starts `redis-server` on the port (again) and waits until it answers.
-    async fn start(&mut self) {
-        let server = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(self.dir.path())
-            .stdout(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("redis-server (Redis 7) on the PATH, or HOOKGATE_TEST_REDIS_URL");
-        self.server = Some(server);
-        let deadline = tokio::time::Instant::now() + PATIENCE;
-        while self.connection().await.is_err() {
-            assert!(tokio::time::Instant::now() < deadline, "redis-server on port {} did not come up", self.port);
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+    fn from(server: RedisServer) -> Redis {
+        Redis { url: server.url(), server: Some(server) }
     }
 
-    /// Kills the server and waits until it is gone.
-    async fn kill(&mut self) {
-        let mut server = self.server.take().expect("a server of the test's own");
-        server.kill().await.expect("kill redis-server");
+    /// Starts the test's own server on its port (again) and waits until it answers.
+    fn start(&mut self) {
+        self.server.as_mut().expect("a server of the test's own").restart();
+    }
+
+    /// Kills the test's own server and waits until it is gone.
+    fn kill(&mut self) {
+        self.server.as_mut().expect("a server of the test's own").kill();
     }
 
     async fn connection(&self) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
@@ -166,7 +150,7 @@ async fn nothing_more(client: &mut Client, who: &str) {
 
 #[tokio::test]
 async fn an_event_published_on_either_instance_reaches_each_subscriber_of_both_exactly_once() {
-    let redis = Redis::any().await;
+    let redis = Redis::any();
     let channel = channel();
     let (a, b) = (Instance::start(&redis.url, &channel).await, Instance::start(&redis.url, &channel).await);
     a.connected().await;
@@ -199,7 +183,7 @@ async fn an_event_published_on_either_instance_reaches_each_subscriber_of_both_e
 
 #[tokio::test]
 async fn a_subscriber_never_gets_another_tenants_event_from_another_instance() {
-    let redis = Redis::any().await;
+    let redis = Redis::any();
     let channel = channel();
     let (a, b) = (Instance::start(&redis.url, &channel).await, Instance::start(&redis.url, &channel).await);
     a.connected().await;
@@ -232,7 +216,7 @@ async fn a_bus_started_while_redis_is_down_connects_by_itself_when_it_comes_up()
     a.until("the event to be dropped", |stats| stats.dropped == 1).await;
     assert!(!a.bus.stats().connected);
 
-    redis.start().await;
+    redis.start();
     a.connected().await;
     let hook = stream_status("app1", "s", "delivered");
     a.publish_hook(&hook);
@@ -242,7 +226,7 @@ async fn a_bus_started_while_redis_is_down_connects_by_itself_when_it_comes_up()
 
 #[tokio::test]
 async fn events_published_while_redis_is_down_are_dropped_and_delivery_resumes_when_it_is_back() {
-    let mut redis = Redis::own().await;
+    let mut redis = Redis::own();
     let channel = channel();
     let (a, b) = (Instance::start(&redis.url, &channel).await, Instance::start(&redis.url, &channel).await);
     a.connected().await;
@@ -266,13 +250,13 @@ async fn events_published_while_redis_is_down_are_dropped_and_delivery_resumes_w
     assert_eq!(received(&mut on_a, 20).await, (0..20).collect::<Vec<_>>());
     assert_eq!(received(&mut on_b, 20).await, (0..20).collect::<Vec<_>>());
 
-    redis.kill().await;
+    redis.kill();
     a.until("A to notice", |stats| !stats.connected).await;
     b.until("B to notice", |stats| !stats.connected).await;
     publish(20..40);
     a.until("the events to be dropped", |stats| stats.dropped == 20).await;
 
-    redis.start().await;
+    redis.start();
     a.connected().await;
     b.connected().await;
     publish(40..60);
@@ -287,7 +271,7 @@ async fn events_published_while_redis_is_down_are_dropped_and_delivery_resumes_w
 
 #[tokio::test]
 async fn a_message_that_is_not_an_event_is_counted_and_ignored() {
-    let redis = Redis::any().await;
+    let redis = Redis::any();
     let channel = channel();
     let a = Instance::start(&redis.url, &channel).await;
     a.connected().await;
@@ -303,7 +287,7 @@ async fn a_message_that_is_not_an_event_is_counted_and_ignored() {
 
 #[tokio::test]
 async fn the_bus_closes_its_connections_when_stopped_or_when_its_hub_is_dropped() {
-    let redis = Redis::own().await;
+    let redis = Redis::own();
     let mut a = Instance::start(&redis.url, &channel()).await;
     a.connected().await;
     redis.until_clients(3, "publishing, subscribed, and the query").await;
@@ -322,7 +306,7 @@ async fn the_bus_closes_its_connections_when_stopped_or_when_its_hub_is_dropped(
 
 #[tokio::test]
 async fn a_publish_refused_by_redis_is_dropped_without_replacing_the_connection() {
-    let redis = Redis::own().await;
+    let redis = Redis::own();
     let mut admin = redis.connection().await.expect("connect");
     redis::cmd("ACL")
         .arg(&["SETUSER", "hookgate", "on", ">s3cret", "~*", "&*", "+@all", "-publish"])

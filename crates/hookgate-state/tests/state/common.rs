@@ -1,9 +1,9 @@
-use std::net::{Ipv4Addr, TcpListener};
 use std::ops::Deref;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+pub(crate) use hookgate_testkit::RedisServer;
 
 use hookgate_state::{MemoryState, OpId, RedisState, RedisStateConfig, Scope, StateBackend, StateLimits};
 
@@ -123,94 +123,6 @@ impl Deref for Store {
     fn deref(&self) -> &Self::Target {
         &self.state
     }
-}
-
-/// A `redis-server` of a test's own, on 127.0.0.1, without persistence; killed when dropped.
-pub(crate) struct RedisServer {
-    port: u16,
-    child: Option<Child>,
-}
-
-impl RedisServer {
-    /// A server on a free port.
-    pub(crate) fn start() -> RedisServer {
-        // Another process may take the free port before the server binds it: try a few.
-        for _ in 0..5 {
-            let mut server = RedisServer { port: free_port(), child: None };
-            if server.try_start() {
-                return server;
-            }
-        }
-        panic!("redis-server did not start on any of 5 free ports");
-    }
-
-    /// A server not started yet, on a port nothing listens on.
-    pub(crate) fn stopped() -> RedisServer {
-        RedisServer { port: free_port(), child: None }
-    }
-
-    /// `redis://127.0.0.1:<port>`.
-    pub(crate) fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    /// Starts the server on its port (again); panics if it does not answer within 5 s.
-    pub(crate) fn restart(&mut self) {
-        assert!(self.try_start(), "redis-server did not start again on port {}", self.port);
-    }
-
-    /// Kills the server, as a crash would.
-    pub(crate) fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// Starts the server; false if it exited (its port was taken) before it answered.
-    fn try_start(&mut self) -> bool {
-        let spawned = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
-        let mut child = match spawned {
-            Ok(child) => child,
-            Err(e) => panic!(
-                "cannot run redis-server ({e}): the Redis backend's tests need Redis 7 installed \
-                 (apt-get install redis-server), or {REDIS_URL_VAR} set"
-            ),
-        };
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if child.try_wait().ok().flatten().is_some() {
-                return false;
-            }
-            let ping = redis::Client::open(self.url())
-                .and_then(|client| client.get_connection())
-                .and_then(|mut connection| redis::cmd("PING").query::<String>(&mut connection));
-            if ping.is_ok() {
-                self.child = Some(child);
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        false
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// A TCP port nothing listened on a moment ago.
-fn free_port() -> u16 {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind an ephemeral port");
-    listener.local_addr().expect("a bound listener's address").port()
 }
 
 /// The `OpId` of update `seq` of hook delivery `hook`.

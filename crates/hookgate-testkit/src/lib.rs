@@ -1,0 +1,152 @@
+//! What hookgate's tests, examples and benches share: [`RedisServer`], a `redis-server` of
+//! their own on a free loopback port.
+//!
+//! `redis-server` (Redis 7) must be on the PATH: `.ci/with-redis` installs it, or
+//! `apt-get install redis-server`.
+
+use std::io::{self, Read, Write};
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long a starting server has to answer `PING`.
+const PATIENCE: Duration = Duration::from_secs(10);
+
+/// How many free ports [`RedisServer::spawn`] tries: another process may take a free port
+/// before the server binds it.
+const PORT_TRIES: usize = 5;
+
+/// A `redis-server` on 127.0.0.1, without persistence (its working directory is a temporary
+/// one of its own); killed when dropped. It can be killed and started again on the same port.
+#[derive(Debug)]
+pub struct RedisServer {
+    port: u16,
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+}
+
+impl RedisServer {
+    /// A running server on a free port; panics (saying how to install `redis-server`) if none
+    /// starts.
+    pub fn start() -> RedisServer {
+        RedisServer::spawn().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// A running server on a free port, or why none started.
+    pub fn spawn() -> io::Result<RedisServer> {
+        for _ in 0..PORT_TRIES {
+            let mut server = RedisServer::stopped();
+            if server.try_run()? {
+                return Ok(server);
+            }
+        }
+        Err(io::Error::other(format!("redis-server did not start on any of {PORT_TRIES} free ports")))
+    }
+
+    /// A server not started yet, on a port nothing listens on; [`RedisServer::restart`]
+    /// starts it.
+    pub fn stopped() -> RedisServer {
+        let dir = tempfile::tempdir().expect("a temporary directory for redis-server");
+        RedisServer { port: free_port(), child: None, dir }
+    }
+
+    /// Its port on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `redis://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server (SIGKILL, as a crash would) and waits for it; nothing if it is not
+    /// running.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server (again, killing it first if it runs) on the same port, empty: nothing
+    /// is persisted. Panics if it does not answer within 10 s.
+    pub fn restart(&mut self) {
+        self.kill();
+        match self.try_run() {
+            Ok(true) => {}
+            Ok(false) => panic!("redis-server did not start again on port {}", self.port),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// Runs the server on its port: false if it exited (its port was taken) or did not
+    /// answer in time; an error if it cannot be run at all.
+    fn try_run(&mut self) -> io::Result<bool> {
+        let mut child = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string(), "--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .stdout(Stdio::null())
+            .spawn()
+            .map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!(
+                        "cannot run redis-server ({e}): it must be on the PATH (Redis 7; .ci/with-redis \
+                         installs it, or apt-get install redis-server)"
+                    ),
+                )
+            })?;
+        let deadline = Instant::now() + PATIENCE;
+        while Instant::now() < deadline {
+            if child.try_wait().ok().flatten().is_some() {
+                return Ok(false);
+            }
+            if answers(self.port) {
+                self.child = Some(child);
+                return Ok(true);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        Ok(false)
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Whether a Redis on `port` answers `PING` with `+PONG`.
+fn answers(port: u16) -> bool {
+    let Ok(mut stream) = TcpStream::connect((Ipv4Addr::LOCALHOST, port)) else { return false };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+    let mut reply = [0u8; 7];
+    stream.write_all(b"PING\r\n").is_ok() && stream.read_exact(&mut reply).is_ok() && &reply == b"+PONG\r\n"
+}
+
+/// A TCP port nothing listened on a moment ago.
+fn free_port() -> u16 {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind an ephemeral port");
+    listener.local_addr().expect("a bound listener's address").port()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RedisServer;
+
+    #[test]
+    fn a_server_answers_until_killed_and_again_after_a_restart() {
+        let mut server = RedisServer::start();
+        assert!(super::answers(server.port()));
+        assert_eq!(server.url(), format!("redis://127.0.0.1:{}", server.port()));
+        server.kill();
+        assert!(!super::answers(server.port()));
+        server.restart();
+        assert!(super::answers(server.port()));
+    }
+}

@@ -2,9 +2,10 @@
 //! serve` in one run, one language (and isolation mode) at a time:
 //!
 //! 1. **1st start**: a one-tenant tree with the language's build; the time from spawning
-//!    `hookgate serve` to its listening line, which includes compiling the module.
-//! 2. **2nd start**: the same tree again, timed the same way: what a restart costs (with a
-//!    disk cache of compiled modules, a cache hit; without one, a second compile). This server
+//!    `hookgate serve` to its listening line, which includes compiling the module (into an
+//!    empty disk cache of its own, `--cache-dir`).
+//! 2. **2nd start**: the same tree again, timed the same way: what a restart costs (the
+//!    compiled module loaded from that disk cache). This server
 //!    writes a decision log; `--evals` sequential hooks give the evaluation time of the policy
 //!    (`us` of each line: instantiation and the call) as p50/p99.
 //! 3. **wrk**: a third start without a decision log, the load of `hookgate-bench run`: hooks/s
@@ -233,6 +234,8 @@ impl GuestBench<'_> {
     fn start(&self, tree: &Path, log: &str, decisions: Option<&Path>) -> Result<(ServerProcess, Duration)> {
         let mut command = Command::new(&self.args.hookgate);
         command.arg("serve").arg("--policies").arg(tree).args(["--listen", "127.0.0.1:0"]);
+        // A disk cache per tree: empty at the 1st start, a hit at the next ones.
+        command.arg("--cache-dir").arg(tree.with_extension("cache"));
         if let Some(decisions) = decisions {
             command.arg("--decision-log").arg(decisions);
         }

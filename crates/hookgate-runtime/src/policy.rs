@@ -216,6 +216,13 @@ impl Policy {
         let tags =
             LogTags { tenant: Arc::clone(&self.tenant), policy: Arc::clone(&self.name), method: Arc::from(method) };
         let state = HostState::new(tags, limits, Arc::clone(&self.log_rate), grants);
+        // The deadline counts running time; long evaluations take turns on the long lane. A
+        // kept instance is taken only once through the lane: an evaluation waiting there must
+        // not hold one, or the others would find none and instantiate fresh (long) ones.
+        let turns = Arc::new(Turns::new(Duration::from_millis(limits.timeout_ms), Arc::clone(&self.runtime.long_lane)));
+        if self.streak.long() {
+            turns.enter_lane().await;
+        }
         let mut instance = match self.reuse.as_deref().and_then(Reuse::take) {
             Some(mut kept) => {
                 // Everything host-side starts over: grants, digest, counters, effects, tags.
@@ -229,11 +236,6 @@ impl Policy {
             }
         };
         let store = &mut instance.store;
-        // The deadline counts running time; long evaluations take turns on the long lane.
-        let turns = Arc::new(Turns::new(Duration::from_millis(limits.timeout_ms), Arc::clone(&self.runtime.long_lane)));
-        if self.streak.long() {
-            turns.enter_lane().await;
-        }
         store.set_epoch_deadline(1);
         let ticks = Arc::clone(&turns);
         store.epoch_deadline_callback(move |_| Ok(ticks.tick()));

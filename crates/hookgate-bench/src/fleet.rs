@@ -20,12 +20,9 @@ use std::process::Command;
 /// Arguments of `state`.
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct StateArgs {
-    /// Load duration per backend and round, as wrk reads it (e.g. 10s, 1m).
-    #[arg(long, default_value = "10s", value_parser = load::parse_duration_arg)]
-    duration: String,
-    /// Open connections (wrk -c).
-    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
-    connections: u32,
+    /// The wrk load, the same for both backends.
+    #[command(flatten)]
+    shape: LoadShape,
     /// Rounds; the backends alternate and the table shows medians.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     rounds: u32,
@@ -84,13 +81,14 @@ pub(crate) fn run(args: &StateArgs) -> Result<()> {
     let script = work.path().join("publishers.lua");
     std::fs::write(&script, SCRIPT).context("cannot write the wrk script")?;
     let redis = RedisServer::spawn()?;
-    let shape = LoadShape { threads: 1, connections: args.connections, duration: args.duration.clone() };
+    args.shape.validate()?;
+    let shape = &args.shape;
     let machine = Machine::detect();
     println!("hookgate-bench state: one hookgate, publisher-quota (roomsApp), in-process state vs Redis, same run");
     println!("machine:  nproc {}, {}", machine.nproc, machine.cpu_model);
     println!("redis:    {} (redis-server on loopback, no persistence)", redis.url());
     println!("load:     {} (publishStream, then the session's DISCONNECTED)", {
-        load::command_line(&shape, &script, "http://<hookgate>/").join(" ")
+        load::command_line(shape, &script, "http://<hookgate>/").join(" ")
     });
 
     let mut rows: Vec<Row> = BACKENDS.iter().map(|b| Row { label: b.label(), samples: Vec::new() }).collect();
@@ -98,7 +96,7 @@ pub(crate) fn run(args: &StateArgs) -> Result<()> {
         for step in 0..BACKENDS.len() {
             let index = (round + step) % BACKENDS.len();
             let backend = BACKENDS[index];
-            let sample = measure(args, backend, &redis, &shape, &script, work.path())
+            let sample = measure(args, backend, &redis, shape, &script, work.path())
                 .with_context(|| format!("{} (round {})", backend.label(), round + 1))?;
             println!("round {}/{}  {:<17} {}", round + 1, args.rounds, backend.label(), report::sample_line(&sample));
             rows[index].samples.push(sample);

@@ -140,9 +140,11 @@ async fn redis_killed_under_load_and_restarted() {
                 match (status, body["error"].as_str()) {
                     (200, _) => tally.allowed += 1,
                     (403, Some(error)) if error.starts_with("publisher quota reached") => tally.refused_by_quota += 1,
-                    // `on_error = FAIL`: the policy could not reach its state.
+                    // `on_error = FAIL`: the policy could not reach its state, or a state call
+                    // waiting on Redis (up to call_timeout_ms, 250) outlasted the 50 ms deadline.
                     (403, Some(error)) if body["policy"] == "quota" => {
-                        assert!(error.contains("unavailable"), "unexpected failure: {body}");
+                        let cause = error.contains("unavailable") || error.contains("exceeded its deadline");
+                        assert!(cause, "unexpected failure: {body}");
                         tally.fallback += 1;
                     }
                     other => panic!("publishStream answered {other:?}: {body}"),

@@ -3,10 +3,11 @@
 //! with Redis (`--redis-url`, a `redis-server` this command starts), loaded by the same wrk
 //! script in the same run.
 //!
-//! Every wrk connection plays publishers: a `publishStream` of a session of its own (claims
-//! the stream name and a slot: compare-and-set, `incr`, `set`; refused past 3 publishers, giving
-//! back what it claimed), then that session's `ConnectionStatusEvent` DISCONNECTED (releases
-//! it: `keys`, `delete`, `incr`, then the session's keys are deleted). Bodies are unique, so no
+//! Every wrk connection plays publishers: a `publishStream` of a session of its own (notes the
+//! stream name in the session, claims it, counts the claims: `set`, compare-and-set, `keys`;
+//! past 3 publishers it also reads each claim's session and gives back what it claimed), then
+//! that session's `ConnectionStatusEvent` DISCONNECTED (releases it: `keys`, compare-and-set,
+//! `delete`, then the session's keys are deleted). Bodies are unique, so no
 //! hook is a retried delivery answered from the journal.
 
 use crate::load::{self, LoadShape, WrkReport};

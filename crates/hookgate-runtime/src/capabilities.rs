@@ -120,25 +120,44 @@ fn error(err: StateError) -> state::StateError {
 
 type StateResult<T> = wasmtime::Result<Result<T, state::StateError>>;
 
+impl HostState {
+    /// Awaits a state call off the evaluation's running time, for at most the policy's
+    /// deadline: a backend slower than that (a stalled Redis) answers `unavailable`, which the
+    /// policy can handle, rather than the deadline stopping the policy.
+    async fn await_state<T>(&self, call: impl Future<Output = Result<T, StateError>>) -> StateResult<T> {
+        let budget = Duration::from_millis(self.limits.timeout_ms);
+        let paused = self.clock.pause();
+        let outcome = tokio::time::timeout(budget, call).await;
+        self.clock.resume(paused);
+        Ok(match outcome {
+            Ok(result) => result.map_err(error),
+            Err(_) => Err(state::StateError::Unavailable(format!(
+                "the state backend did not answer within the policy's deadline of {} ms",
+                self.limits.timeout_ms
+            ))),
+        })
+    }
+}
+
 impl state::Host for HostState {
     async fn get(&mut self, scope_: state::Scope, key: String) -> StateResult<Option<String>> {
         let (access, _) = self.state_access()?;
-        Ok(access.backend.get(&access.tenant, &scope(scope_), &key).await.map_err(error))
+        self.await_state(access.backend.get(&access.tenant, &scope(scope_), &key)).await
     }
 
     async fn set(&mut self, scope_: state::Scope, key: String, value: String, ttl_ms: u64) -> StateResult<()> {
         let (access, op) = self.state_access()?;
-        Ok(access.backend.set(&access.tenant, &scope(scope_), &key, &value, ttl(ttl_ms), op).await.map_err(error))
+        self.await_state(access.backend.set(&access.tenant, &scope(scope_), &key, &value, ttl(ttl_ms), op)).await
     }
 
     async fn delete(&mut self, scope_: state::Scope, key: String) -> StateResult<bool> {
         let (access, op) = self.state_access()?;
-        Ok(access.backend.delete(&access.tenant, &scope(scope_), &key, op).await.map_err(error))
+        self.await_state(access.backend.delete(&access.tenant, &scope(scope_), &key, op)).await
     }
 
     async fn incr(&mut self, scope_: state::Scope, key: String, delta: i64, ttl_ms: u64) -> StateResult<i64> {
         let (access, op) = self.state_access()?;
-        Ok(access.backend.incr(&access.tenant, &scope(scope_), &key, delta, ttl(ttl_ms), op).await.map_err(error))
+        self.await_state(access.backend.incr(&access.tenant, &scope(scope_), &key, delta, ttl(ttl_ms), op)).await
     }
 
     async fn compare_and_set(
@@ -151,16 +170,21 @@ impl state::Host for HostState {
     ) -> StateResult<bool> {
         let (access, op) = self.state_access()?;
         let (expected, value) = (expected.as_deref(), value.as_deref());
-        Ok(access
-            .backend
-            .compare_and_set(&access.tenant, &scope(scope_), &key, expected, value, ttl(ttl_ms), op)
-            .await
-            .map_err(error))
+        self.await_state(access.backend.compare_and_set(
+            &access.tenant,
+            &scope(scope_),
+            &key,
+            expected,
+            value,
+            ttl(ttl_ms),
+            op,
+        ))
+        .await
     }
 
     async fn keys(&mut self, scope_: state::Scope, prefix: String) -> StateResult<Vec<String>> {
         let (access, _) = self.state_access()?;
-        Ok(access.backend.keys(&access.tenant, &scope(scope_), &prefix).await.map_err(error))
+        self.await_state(access.backend.keys(&access.tenant, &scope(scope_), &prefix)).await
     }
 }
 

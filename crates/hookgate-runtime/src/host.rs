@@ -3,6 +3,7 @@
 use crate::bindings::hookgate::policy::host::{Host, Level};
 use crate::capabilities::{Grants, Outgoing};
 use crate::policy::EvalLimits;
+use crate::schedule::Turns;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -35,6 +36,8 @@ pub(crate) struct HostState {
     /// Updates made through `state` so far (the sequence number of the next one).
     pub(crate) state_ops: u32,
     pub(crate) outgoing: Vec<Outgoing>,
+    /// The evaluation's clock: host calls the guest awaits stop it.
+    pub(crate) clock: Arc<Turns>,
 }
 
 impl HostState {
@@ -43,6 +46,7 @@ impl HostState {
         limits: EvalLimits,
         log_rate: Arc<DefaultDirectRateLimiter>,
         grants: Grants,
+        clock: Arc<Turns>,
     ) -> Self {
         HostState {
             tags,
@@ -54,6 +58,7 @@ impl HostState {
             grants,
             state_ops: 0,
             outgoing: Vec::new(),
+            clock,
         }
     }
 

@@ -215,11 +215,11 @@ impl Policy {
             .map_err(|_| Failure::Instantiate("runtime is shutting down".into()))?;
         let tags =
             LogTags { tenant: Arc::clone(&self.tenant), policy: Arc::clone(&self.name), method: Arc::from(method) };
-        let state = HostState::new(tags, limits, Arc::clone(&self.log_rate), grants);
         // The deadline counts running time; long evaluations take turns on the long lane. A
         // kept instance is taken only once through the lane: an evaluation waiting there must
         // not hold one, or the others would find none and instantiate fresh (long) ones.
         let turns = Arc::new(Turns::new(Duration::from_millis(limits.timeout_ms), Arc::clone(&self.runtime.long_lane)));
+        let state = HostState::new(tags, limits, Arc::clone(&self.log_rate), grants, Arc::clone(&turns));
         if self.streak.long() {
             turns.enter_lane().await;
         }

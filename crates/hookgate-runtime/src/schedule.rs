@@ -10,7 +10,8 @@
 //! A policy whose recent evaluations were long enters the lane before it starts, so that its
 //! first half-millisecond does not run beside the short evaluations either ([`Streak`]).
 //!
-//! Time spent waiting for a worker or for the lane does not count against the deadline, but a
+//! Time spent waiting for a worker, for the lane or for a host call (`state`, whose task may
+//! resume on another thread) does not count against the deadline, but a
 //! long evaluation is also stopped once [`WALL_FACTOR`] times its budget has passed on the
 //! clock, so that many long evaluations sharing the lane still end in bounded time.
 
@@ -55,6 +56,9 @@ pub(crate) struct Turns {
     /// The thread's CPU time when the evaluation started running on it; until its first yield
     /// the evaluation stays on that thread.
     cpu_started: Mutex<Duration>,
+    /// CPU time run before the host calls the guest awaited (the task may resume on another
+    /// thread, whose CPU clock says nothing about this evaluation).
+    cpu_banked_ns: AtomicU64,
     waited_ns: Arc<AtomicU64>,
     lane: Arc<Semaphore>,
     held: Arc<Mutex<Option<OwnedSemaphorePermit>>>,
@@ -68,6 +72,7 @@ impl Turns {
             budget,
             started: Instant::now(),
             cpu_started: Mutex::new(thread_cpu_time()),
+            cpu_banked_ns: AtomicU64::new(0),
             waited_ns: Arc::new(AtomicU64::new(0)),
             lane,
             held: Arc::new(Mutex::new(None)),
@@ -82,8 +87,7 @@ impl Turns {
         *self.held.lock().unwrap_or_else(PoisonError::into_inner) = permit;
         // Not marked long: only running past the slice does that, so a policy that has become
         // fast again wears its streak down.
-        let waited = u64::try_from(waiting.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        self.waited_ns.fetch_add(waited, Ordering::Relaxed);
+        self.waited_ns.fetch_add(nanos(waiting.elapsed()), Ordering::Relaxed);
         // The task may have moved to another thread while it waited.
         *self.cpu_started.lock().unwrap_or_else(PoisonError::into_inner) = thread_cpu_time();
     }
@@ -92,6 +96,21 @@ impl Turns {
     /// otherwise hold it while idle).
     pub(crate) fn leave_lane(&self) {
         self.held.lock().unwrap_or_else(PoisonError::into_inner).take();
+    }
+
+    /// Stops the clock for a host call the guest awaits (a `state` call): the CPU time run so
+    /// far is banked; [`Turns::resume`] restarts it.
+    pub(crate) fn pause(&self) -> Instant {
+        let started = *self.cpu_started.lock().unwrap_or_else(PoisonError::into_inner);
+        self.cpu_banked_ns.fetch_add(nanos(thread_cpu_time().saturating_sub(started)), Ordering::Relaxed);
+        Instant::now()
+    }
+
+    /// Restarts the clock after a host call that began at `paused`, on the thread the task
+    /// resumed on; the wait does not count as running (the wall-clock limit still holds).
+    pub(crate) fn resume(&self, paused: Instant) {
+        self.waited_ns.fetch_add(nanos(paused.elapsed()), Ordering::Relaxed);
+        *self.cpu_started.lock().unwrap_or_else(PoisonError::into_inner) = thread_cpu_time();
     }
 
     /// What to do at an epoch tick: interrupt past the budget, go on while short, otherwise
@@ -103,7 +122,8 @@ impl Turns {
             elapsed.saturating_sub(waited)
         } else {
             let started = *self.cpu_started.lock().unwrap_or_else(PoisonError::into_inner);
-            thread_cpu_time().saturating_sub(started)
+            let banked = Duration::from_nanos(self.cpu_banked_ns.load(Ordering::Relaxed));
+            banked + thread_cpu_time().saturating_sub(started)
         };
         if running >= self.budget || elapsed >= self.budget * WALL_FACTOR {
             return UpdateDeadline::Interrupt;
@@ -125,8 +145,7 @@ impl Turns {
                 // The lane is never closed; a closed one would only mean running unlaned.
                 let permit = lane.acquire_owned().await.ok();
                 *held.lock().unwrap_or_else(PoisonError::into_inner) = permit;
-                let waited = u64::try_from(yielded.elapsed().as_nanos()).unwrap_or(u64::MAX);
-                waited_ns.fetch_add(waited, Ordering::Relaxed);
+                waited_ns.fetch_add(nanos(yielded.elapsed()), Ordering::Relaxed);
             }),
         )
     }
@@ -137,4 +156,46 @@ impl Turns {
 fn thread_cpu_time() -> Duration {
     use nix::time::{ClockId, clock_gettime};
     clock_gettime(ClockId::CLOCK_THREAD_CPUTIME_ID).map_or(Duration::ZERO, Duration::from)
+}
+
+/// A duration in nanoseconds, saturating.
+fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Burns `cpu` of the calling thread's CPU time.
+    fn burn(cpu: Duration) {
+        let start = thread_cpu_time();
+        while thread_cpu_time().saturating_sub(start) < cpu {
+            std::hint::black_box(0u64.wrapping_add(1));
+        }
+    }
+
+    #[test]
+    fn a_host_call_resumed_on_a_busier_thread_does_not_count_that_threads_cpu_time() {
+        let turns = Arc::new(Turns::new(Duration::from_millis(50), Arc::new(Semaphore::new(1))));
+        let paused = turns.pause();
+        // The task resumes on another worker, one that has run for longer than the budget.
+        let other = Arc::clone(&turns);
+        let deadline = std::thread::spawn(move || {
+            burn(Duration::from_millis(80));
+            other.resume(paused);
+            other.tick()
+        });
+        assert!(matches!(deadline.join().unwrap(), UpdateDeadline::Continue(1)), "a short evaluation goes on");
+    }
+
+    #[test]
+    fn cpu_time_before_a_host_call_still_counts() {
+        let turns = Turns::new(Duration::from_millis(20), Arc::new(Semaphore::new(1)));
+        burn(Duration::from_millis(15));
+        let paused = turns.pause();
+        turns.resume(paused);
+        burn(Duration::from_millis(10));
+        assert!(matches!(turns.tick(), UpdateDeadline::Interrupt), "15 + 10 ms of a 20 ms budget");
+    }
 }

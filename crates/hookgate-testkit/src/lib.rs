@@ -4,6 +4,8 @@
 //! `redis-server` (Redis 7) must be on the PATH: `.ci/with-redis` installs it, or
 //! `apt-get install redis-server`.
 
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -67,6 +69,23 @@ impl RedisServer {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// Stops the running server (SIGSTOP) without closing its connections, as a hung host or
+    /// a network partition would: requests wait unanswered until [`RedisServer::thaw`].
+    pub fn freeze(&self) {
+        self.signal(Signal::SIGSTOP);
+    }
+
+    /// Lets a frozen server go on (SIGCONT); it then answers what waited.
+    pub fn thaw(&self) {
+        self.signal(Signal::SIGCONT);
+    }
+
+    fn signal(&self, signal: Signal) {
+        let child = self.child.as_ref().expect("redis-server is not running");
+        let pid = Pid::from_raw(i32::try_from(child.id()).expect("a pid fits i32"));
+        nix::sys::signal::kill(pid, signal).unwrap_or_else(|e| panic!("cannot send {signal} to redis-server: {e}"));
     }
 
     /// Starts the server (again, killing it first if it runs) on the same port, empty: nothing
@@ -147,6 +166,10 @@ mod tests {
         server.kill();
         assert!(!super::answers(server.port()));
         server.restart();
+        assert!(super::answers(server.port()));
+        server.freeze();
+        assert!(!super::answers(server.port()), "a frozen server does not answer (within 1 s)");
+        server.thaw();
         assert!(super::answers(server.port()));
     }
 }

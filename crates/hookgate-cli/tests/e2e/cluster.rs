@@ -194,9 +194,14 @@ async fn redis_killed_under_load_and_restarted() {
     let events_dropped = metric(&server, "hookgate_cluster_events_dropped_total").await.unwrap_or_default();
     assert!(events_dropped > 0.0, "events published while Redis was down were dropped and counted");
     for (n, session) in ["after-1", "after-2"].into_iter().enumerate() {
-        assert_eq!(server.hook("publishStream", &publish(session, session, 100 + n as u32)).await.status, 200);
+        let answer = server.hook("publishStream", &publish(session, session, 100 + n as u32)).await;
+        assert_eq!(answer.status, 200, "{session}: {:?}", answer.json());
     }
-    assert_eq!(server.hook("publishStream", &publish("after-3", "after-3", 102)).await.status, 403);
+    let refused = server.hook("publishStream", &publish("after-3", "after-3", 102)).await;
+    assert_eq!(
+        (refused.status, refused.json()),
+        (403, json!({"error": "publisher quota reached: 2 of 2 publishers", "policy": "quota"}))
+    );
     let mut socket = subscribe(&server, json!({"type": "StreamStatusEvent", "id": "after-1"})).await;
     server.hook("StreamStatusEvent", &stream_status("rooms", "after-1", "after-1", "PUBLISHING")).await;
     assert_eq!(next_json(&mut socket).await["id"], "after-1");
@@ -224,4 +229,30 @@ async fn starts_while_redis_is_down_and_connects_when_it_comes_up() {
     }
     assert_eq!(server.hook("publishStream", &publish("s1", "cam1", 2)).await.status, 200);
     assert_eq!(metric(&server, "hookgate_cluster_state_up").await, Some(1.0));
+}
+
+#[tokio::test]
+async fn a_stalled_redis_answers_the_policy_unavailable_within_its_deadline() {
+    let redis = RedisServer::start();
+    let tree = fleet_tree();
+    let config = events_config(&tree, "");
+    let server = instance(&tree, &config, &redis);
+    assert_eq!(server.hook("publishStream", &publish("s1", "cam1", 1)).await.status, 200);
+
+    // Redis hangs (connections open, nothing answered): the policy's state call gives up at
+    // its 50 ms deadline with `unavailable`, which publisher-quota fails on: the FAIL fallback.
+    redis.freeze();
+    let during = server.hook("publishStream", &publish("s2", "cam2", 2)).await;
+    assert_eq!(
+        (during.status, during.json()),
+        (
+            403,
+            json!({"error": "policy 'quota': policy returned an error: state unavailable: the state backend did \
+                             not answer within the policy's deadline of 50 ms", "policy": "quota"})
+        )
+    );
+    assert_eq!(server.hook("ConnectionStatusEvent", &disconnected("s1")).await.status, 200, "on_error = LOG");
+
+    redis.thaw();
+    assert_eq!(server.hook("publishStream", &publish("s2", "cam2", 3)).await.status, 200);
 }

@@ -4,15 +4,23 @@
 //! Settings: `{"max_publishers": 3, "status": 403}` (`status` optional, 403 by default).
 //!
 //! Methods (chain it on all three):
-//! * `publishStream` — claims the stream name (`stream:<name>` = the session id, by
-//!   compare-and-set) and a slot (`publishers`, by `incr`); refuses when the name belongs to
-//!   another session or the slots are taken, giving back what it claimed. The session keeps
-//!   `pub:<name>` so that the slot is released when the session ends.
+//! * `publishStream` — notes the name in the session (`pub:<name>`), claims it for the
+//!   tenant (`stream:<name>` = the session id, by compare-and-set), then counts the claims;
+//!   refuses when the name belongs to another live session or the claims are over the quota,
+//!   giving back what it claimed.
 //! * `StreamStatusEvent` with status `UNPUBLISHED` or `FAILED` for a publisher — releases.
 //! * `ConnectionStatusEvent` with status `DISCONNECTED` or `FAILED` — releases every stream the
 //!   session still holds (hookgate then deletes the session's keys).
 //!
-//! Every update is applied once per hook delivery, so a hook WCS retries never counts twice.
+//! Nothing is a counter, so nothing can drift: the slots in use are the claims whose session
+//! still notes them. Every step leaves a state that the session's end repairs, whatever stops
+//! an evaluation halfway (an unreachable backend, the deadline): the note is written before the
+//! claim, so a session's end (which deletes its keys even if this chain fails) always finds or
+//! orphans what it claimed, and an orphaned claim (its session gone, its note with it) is not
+//! counted and is cleared by the next publish that finds the quota full, or taken over by the
+//! next publish of that name. Two publishes racing for the last slot may both be refused; the
+//! quota is never exceeded. Every update is applied once per hook delivery, so a hook WCS
+//! retries never claims twice.
 
 #![forbid(unsafe_code)]
 
@@ -76,37 +84,78 @@ fn publish(hook: &Hook, s: &Settings, session: &str) -> Result<Verdict, String> 
     let Some(name) = hook.str_field("name") else {
         return Ok(Verdict::Allow);
     };
-    let owner_key = format!("stream:{name}");
-    let claimed =
-        state::compare_and_set(Scope::Tenant, &owner_key, None, Some(session), 0).map_err(|e| e.to_string())?;
-    if !claimed {
-        let owner = state::get(Scope::Tenant, &owner_key).map_err(|e| e.to_string())?;
-        if owner.as_deref() != Some(session) {
+    // The note first: from here on, the session's end releases whatever this evaluation claims.
+    state::set(Scope::Session(session), &note(&name), "1", 0).map_err(|e| e.to_string())?;
+    let claim = format!("stream:{name}");
+    if !state::compare_and_set(Scope::Tenant, &claim, None, Some(session), 0).map_err(|e| e.to_string())? {
+        let owner = state::get(Scope::Tenant, &claim).map_err(|e| e.to_string())?;
+        let taken = match owner.as_deref() {
+            // The same session publishing the same name again holds its slot already.
+            Some(owner) if owner == session => return Ok(Verdict::Allow),
+            Some(owner) if notes(owner, &name)? => true,
+            // An orphaned claim (or one released meanwhile): take it over.
+            owner => {
+                !state::compare_and_set(Scope::Tenant, &claim, owner, Some(session), 0).map_err(|e| e.to_string())?
+            }
+        };
+        if taken {
+            state::delete(Scope::Session(session), &note(&name)).map_err(|e| e.to_string())?;
             return Ok(Verdict::deny(s.status, format!("stream name '{name}' is already being published")));
         }
-        // The same session publishing the same name again holds its slot already.
-        return Ok(Verdict::Allow);
     }
-    let publishers = state::incr(Scope::Tenant, "publishers", 1, 0).map_err(|e| e.to_string())?;
-    if publishers > s.max_publishers {
-        state::incr(Scope::Tenant, "publishers", -1, 0).map_err(|e| e.to_string())?;
-        state::delete(Scope::Tenant, &owner_key).map_err(|e| e.to_string())?;
-        return Ok(Verdict::deny(
-            s.status,
-            format!("publisher quota reached: {} of {} publishers", s.max_publishers, s.max_publishers),
-        ));
+    let quota_reached = || {
+        let reason = format!("publisher quota reached: {} of {} publishers", s.max_publishers, s.max_publishers);
+        Ok(Verdict::deny(s.status, reason))
+    };
+    // A retried delivery gets the first delivery's claim (the journal), not a new one: if that
+    // delivery was refused, it gave the claim back, and the retry is refused again.
+    if state::get(Scope::Tenant, &claim).map_err(|e| e.to_string())?.as_deref() != Some(session) {
+        return quota_reached();
     }
-    state::set(Scope::Session(session), &format!("pub:{name}"), "1", 0).map_err(|e| e.to_string())?;
+    if publishers(s.max_publishers)? > s.max_publishers {
+        release(session, &name)?;
+        return quota_reached();
+    }
     Ok(Verdict::Allow)
 }
 
-/// Gives back the slot and the name `session` holds for stream `name`, if it holds them.
-fn release(session: &str, name: &str) -> Result<(), String> {
-    if state::delete(Scope::Session(session), &format!("pub:{name}")).map_err(|e| e.to_string())? {
-        state::incr(Scope::Tenant, "publishers", -1, 0).map_err(|e| e.to_string())?;
-        state::compare_and_set(Scope::Tenant, &format!("stream:{name}"), Some(session), None, 0)
-            .map_err(|e| e.to_string())?;
+/// The claims of live sessions. Only when there are more claims than `max` does it look at
+/// their sessions, clearing the orphaned ones.
+fn publishers(max: i64) -> Result<i64, String> {
+    let claims = state::keys(Scope::Tenant, "stream:").map_err(|e| e.to_string())?;
+    let count = i64::try_from(claims.len()).unwrap_or(i64::MAX);
+    if count <= max {
+        return Ok(count);
     }
+    let mut live = 0;
+    for claim in claims {
+        let Some(owner) = state::get(Scope::Tenant, &claim).map_err(|e| e.to_string())? else {
+            continue;
+        };
+        if notes(&owner, &claim["stream:".len()..])? {
+            live += 1;
+        } else {
+            state::compare_and_set(Scope::Tenant, &claim, Some(&owner), None, 0).map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(live)
+}
+
+/// The session key that notes a stream name the session publishes.
+fn note(name: &str) -> String {
+    format!("pub:{name}")
+}
+
+/// Whether `session` still notes stream `name` (its claim is live).
+fn notes(session: &str, name: &str) -> Result<bool, String> {
+    Ok(state::get(Scope::Session(session), &note(name)).map_err(|e| e.to_string())?.is_some())
+}
+
+/// Gives back the name `session` claimed for stream `name`, if it holds it, then its note.
+fn release(session: &str, name: &str) -> Result<(), String> {
+    state::compare_and_set(Scope::Tenant, &format!("stream:{name}"), Some(session), None, 0)
+        .map_err(|e| e.to_string())?;
+    state::delete(Scope::Session(session), &note(name)).map_err(|e| e.to_string())?;
     Ok(())
 }
 
@@ -146,6 +195,35 @@ mod tests {
         let gone = serde_json::json!({"status": "DISCONNECTED"});
         assert_eq!(evaluate(&hook("ConnectionStatusEvent", "s2", gone)).unwrap(), Verdict::Allow);
         assert_eq!(publish("s4", "b"), Verdict::Allow, "slot and name released on DISCONNECTED");
+    }
+
+    #[test]
+    fn a_claim_whose_session_ended_without_releasing_is_not_counted_and_is_taken_over() {
+        hookgate_sdk::capabilities::reset();
+        assert_eq!(publish("s1", "a"), Verdict::Allow);
+        assert_eq!(publish("s2", "b"), Verdict::Allow);
+        // s1 ended while the backend was unreachable: its chain failed, hookgate deleted its keys.
+        state::delete(Scope::Session("s1"), "pub:a").unwrap();
+        assert_eq!(publish("s3", "c"), Verdict::Allow, "s1's orphaned claim does not count");
+        assert_eq!(state::get(Scope::Tenant, "stream:a").unwrap(), None, "and was cleared");
+        assert!(matches!(publish("s4", "d"), Verdict::Deny { status: 403, .. }), "quota of 2");
+        assert_eq!(state::get(Scope::Session("s4"), "pub:d").unwrap(), None, "s4 gave back its note");
+        assert_eq!(state::get(Scope::Tenant, "stream:d").unwrap(), None, "and its claim");
+        // An orphaned name is taken over by the next publisher of it.
+        state::delete(Scope::Session("s2"), "pub:b").unwrap();
+        assert_eq!(publish("s5", "b"), Verdict::Allow);
+        assert_eq!(state::get(Scope::Tenant, "stream:b").unwrap().as_deref(), Some("s5"));
+    }
+
+    #[test]
+    fn a_refused_name_leaves_the_owner_alone() {
+        hookgate_sdk::capabilities::reset();
+        assert_eq!(publish("s1", "a"), Verdict::Allow);
+        assert_eq!(publish("s1", "a"), Verdict::Allow, "the same session again");
+        assert!(matches!(publish("s2", "a"), Verdict::Deny { status: 403, .. }));
+        assert_eq!(state::get(Scope::Session("s2"), "pub:a").unwrap(), None);
+        assert_eq!(state::get(Scope::Tenant, "stream:a").unwrap().as_deref(), Some("s1"));
+        assert!(state::get(Scope::Session("s1"), "pub:a").unwrap().is_some());
     }
 
     #[test]

@@ -73,6 +73,11 @@ impl Registry {
         &self.tenants
     }
 
+    /// The engine every tenant's policies run on.
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
     /// The status of every tenant folder, by name.
     pub fn statuses(&self) -> Vec<TenantStatus> {
         lock(&self.status).values().cloned().collect()
@@ -216,7 +221,8 @@ fn record_live(entry: &mut TenantStatus, tenant: &Tenant) {
                 Some(LoadedPolicy::NotLoaded(reason)) => (None, Some(reason.clone())),
                 None => (None, Some("not built".into())),
             };
-            PolicyStatus { name: name.clone(), module: decl.module.display().to_string(), digest, error }
+            let module = decl.module.display().to_string();
+            PolicyStatus { name: name.clone(), module, digest, reuse: decl.reuse, error }
         })
         .collect();
 }

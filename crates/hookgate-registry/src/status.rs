@@ -30,6 +30,8 @@ pub struct PolicyStatus {
     pub module: String,
     /// The sha256 of the module, when loaded.
     pub digest: Option<String>,
+    /// Whether its evaluations reuse warm instances (`reuse = true`).
+    pub reuse: bool,
     /// Why it is not loaded, when it is not.
     pub error: Option<String>,
 }

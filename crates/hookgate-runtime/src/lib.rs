@@ -42,5 +42,5 @@ pub use capabilities::{Grants, Outgoing, StateAccess};
 pub use errors::{Failure, LoadError};
 pub use hookgate_state::StateBackend;
 pub use policy::{EvalLimits, HookInput, MethodKind, Policy, Verdict};
-pub use reuse::REUSE_EVALUATIONS;
+pub use reuse::{REUSE_EVALUATIONS, ReuseStats};
 pub use runtime::{DiskCacheStats, Runtime, RuntimeConfig};

@@ -139,7 +139,13 @@ impl Policy {
     /// reused, and each is retired after [`crate::REUSE_EVALUATIONS`] evaluations. The
     /// rules are on the `reuse` module.
     pub fn reusing(mut self, reuse: bool) -> Policy {
-        self.reuse = reuse.then(|| Arc::new(Reuse::new(self.runtime.kept_per_policy, Arc::clone(&self.runtime.kept))));
+        self.reuse = reuse.then(|| {
+            Arc::new(Reuse::new(
+                self.runtime.kept_per_policy,
+                Arc::clone(&self.runtime.kept),
+                Arc::clone(&self.runtime.reuse_counters),
+            ))
+        });
         self
     }
 
@@ -252,6 +258,9 @@ impl Policy {
         turns.leave_lane();
         store.data().finish();
         self.streak.record(&turns);
+        if let (Some(reuse), false) = (&self.reuse, matches!(outcome, Ok((Ok(_), _)))) {
+            reuse.discard();
+        }
         match outcome {
             Ok((result, world)) => {
                 if let (Some(reuse), true) = (&self.reuse, result.is_ok()) {

@@ -30,6 +30,7 @@
 use crate::bindings::CapablePolicy;
 use crate::capabilities::Grants;
 use crate::host::HostState;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::Store;
@@ -37,6 +38,49 @@ use wasmtime::Store;
 /// Evaluations one kept instance serves before it is dropped and replaced by a fresh one.
 /// Costs one instantiation per this many evaluations (~1.4 µs each for Python).
 pub const REUSE_EVALUATIONS: u32 = 1_000;
+
+/// What the `reuse` policies of a runtime did with their instances since it started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReuseStats {
+    /// Instances kept now, of the runtime-wide budget.
+    pub kept: usize,
+    /// Evaluations that ran in a kept instance.
+    pub reused: u64,
+    /// Instances retired after [`REUSE_EVALUATIONS`] evaluations.
+    pub retired: u64,
+    /// Instances discarded because their evaluation failed.
+    pub discarded: u64,
+    /// Instances dropped after a good evaluation because the policy or the runtime kept
+    /// enough already.
+    pub unkept: u64,
+}
+
+/// The runtime-wide counters behind [`ReuseStats`].
+#[derive(Debug, Default)]
+pub(crate) struct ReuseCounters {
+    reused: AtomicU64,
+    retired: AtomicU64,
+    discarded: AtomicU64,
+    unkept: AtomicU64,
+}
+
+impl ReuseCounters {
+    /// The counters, with `kept` instances kept now.
+    pub(crate) fn snapshot(&self, kept: usize) -> ReuseStats {
+        let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        ReuseStats {
+            kept,
+            reused: read(&self.reused),
+            retired: read(&self.retired),
+            discarded: read(&self.discarded),
+            unkept: read(&self.unkept),
+        }
+    }
+}
+
+fn count(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
 
 /// A store and, once instantiated, the policy's exports in it.
 pub(crate) struct Instance {
@@ -61,17 +105,28 @@ pub(crate) struct Reuse {
     idle: Mutex<Vec<Instance>>,
     per_policy: usize,
     budget: Arc<Semaphore>,
+    counters: Arc<ReuseCounters>,
 }
 
 impl Reuse {
-    /// An empty set that keeps at most `per_policy` instances, each taking a permit of `budget`.
-    pub(crate) fn new(per_policy: usize, budget: Arc<Semaphore>) -> Reuse {
-        Reuse { idle: Mutex::new(Vec::new()), per_policy, budget }
+    /// An empty set that keeps at most `per_policy` instances, each taking a permit of `budget`,
+    /// and counts what it does in `counters`.
+    pub(crate) fn new(per_policy: usize, budget: Arc<Semaphore>, counters: Arc<ReuseCounters>) -> Reuse {
+        Reuse { idle: Mutex::new(Vec::new()), per_policy, budget, counters }
     }
 
     /// The most recently used instance (its pages are the warmest), if one is kept.
     pub(crate) fn take(&self) -> Option<Instance> {
-        self.lock().pop()
+        let kept = self.lock().pop();
+        if kept.is_some() {
+            count(&self.counters.reused);
+        }
+        kept
+    }
+
+    /// Counts an instance dropped because its evaluation failed.
+    pub(crate) fn discard(&self) {
+        count(&self.counters.discarded);
     }
 
     /// Keeps an instantiated instance whose evaluation went right, unless it is due for retirement or the
@@ -79,18 +134,23 @@ impl Reuse {
     pub(crate) fn give_back(&self, mut warm: Instance) {
         warm.evaluations += 1;
         if warm.evaluations >= REUSE_EVALUATIONS {
+            count(&self.counters.retired);
             return;
         }
         // Nothing of the last hook stays reachable while the instance waits.
         warm.store.data_mut().grants = Grants::default();
         let mut idle = self.lock();
         if idle.len() >= self.per_policy {
+            count(&self.counters.unkept);
             return;
         }
         if warm.kept.is_none() {
             match Arc::clone(&self.budget).try_acquire_owned() {
                 Ok(permit) => warm.kept = Some(permit),
-                Err(_) => return,
+                Err(_) => {
+                    count(&self.counters.unkept);
+                    return;
+                }
             }
         }
         idle.push(warm);

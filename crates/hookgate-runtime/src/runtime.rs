@@ -14,6 +14,7 @@ use crate::bindings::{CapablePolicy, CapablePolicyPre};
 use crate::errors::LoadError;
 use crate::host::HostState;
 use crate::policy::Policy;
+use crate::reuse::{ReuseCounters, ReuseStats};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -123,6 +124,10 @@ pub(crate) struct Inner {
     pub(crate) kept: Arc<Semaphore>,
     /// Instances one `reuse` policy keeps at most: one per CPU, as many as can run at once.
     pub(crate) kept_per_policy: usize,
+    /// The size of the `kept` budget.
+    kept_budget: usize,
+    /// What the `reuse` policies did with their instances.
+    pub(crate) reuse_counters: Arc<ReuseCounters>,
     disk_cache: Option<Cache>,
 }
 
@@ -183,6 +188,8 @@ impl Runtime {
             long_lane: Arc::new(Semaphore::new(config.long_lanes.max(1) as usize)),
             kept: Arc::new(Semaphore::new(kept as usize)),
             kept_per_policy: std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+            kept_budget: kept as usize,
+            reuse_counters: Arc::default(),
             disk_cache,
         });
         let weak = Arc::downgrade(&inner);
@@ -242,6 +249,12 @@ impl Runtime {
             hits: cache.cache_hits(),
             misses: cache.cache_misses(),
         })
+    }
+
+    /// What the `reuse` policies did with their instances since the runtime started.
+    pub fn reuse_stats(&self) -> ReuseStats {
+        let kept = self.inner.kept_budget.saturating_sub(self.inner.kept.available_permits());
+        self.inner.reuse_counters.snapshot(kept)
     }
 
     fn lock_cache(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Weak<crate::policy::Compiled>>> {

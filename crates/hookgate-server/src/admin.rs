@@ -70,6 +70,7 @@ fn tenant_json(status: &TenantStatus) -> Value {
             "name": policy.name,
             "module": policy.module,
             "digest": policy.digest.as_ref().map(|digest| format!("sha256:{digest}")),
+            "reuse": policy.reuse,
             "error": policy.error,
         })).collect::<Vec<_>>(),
         "last_reload": status.last_reload.as_ref().map(|outcome| json!({

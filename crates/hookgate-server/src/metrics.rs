@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::effects::Effects;
 use crate::service_metrics::ServiceCollector;
+use hookgate_runtime::Runtime;
 use hookgate_state::BackendHealth;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -70,11 +71,11 @@ fn latency_histogram() -> Histogram {
 }
 
 impl Metrics {
-    /// Every metric, with the counters of `effects` read at each scrape.
-    pub(crate) fn new(effects: Arc<Effects>) -> Self {
+    /// Every metric, with the counters of `effects` and `runtime` read at each scrape.
+    pub(crate) fn new(effects: Arc<Effects>, runtime: Runtime) -> Self {
         let mut registry = Registry::with_prefix("hookgate");
         let state_health = Arc::new(Mutex::new(None));
-        registry.register_collector(Box::new(ServiceCollector::new(effects, Arc::clone(&state_health))));
+        registry.register_collector(Box::new(ServiceCollector::new(effects, runtime, Arc::clone(&state_health))));
         let hooks = Family::<HookLabels, Counter>::default();
         registry.register("hooks", "Hooks answered, by tenant, method, verdict and fallback cause", hooks.clone());
         let hook_seconds: Family<TenantLabels, Histogram, fn() -> Histogram> =

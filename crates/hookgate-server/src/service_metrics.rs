@@ -1,9 +1,10 @@
-//! Metrics read from the services behind the hooks at each scrape: the WebSocket event hub,
-//! the `send-data` outbox and, in a fleet, the Redis event bus and state backend. Their
-//! counters live in those crates; this collector only exports them, so there is no second copy
-//! to keep in step.
+//! Metrics read from the services behind the hooks at each scrape: the policy runtime (kept
+//! instances, the compiled-module cache), the WebSocket event hub, the `send-data` outbox and,
+//! in a fleet, the Redis event bus and state backend. Their counters live in those crates;
+//! this collector only exports them, so there is no second copy to keep in step.
 
 use crate::effects::Effects;
+use hookgate_runtime::Runtime;
 use hookgate_state::BackendHealth;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
@@ -12,18 +13,25 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
-/// Exports [`hookgate_events::HubStats`], [`hookgate_outbox::OutboxStats`] and, in a fleet,
+/// Exports [`hookgate_runtime::ReuseStats`], [`hookgate_runtime::DiskCacheStats`],
+/// [`hookgate_events::HubStats`], [`hookgate_outbox::OutboxStats`] and, in a fleet,
 /// [`hookgate_events::BusStats`] and the state backend's [`BackendHealth`] on each scrape.
 pub(crate) struct ServiceCollector {
     effects: Arc<Effects>,
+    runtime: Runtime,
     /// The state backend's health, probed (asynchronously) by the scrape before it encodes.
     state_health: Arc<Mutex<Option<BackendHealth>>>,
 }
 
 impl ServiceCollector {
-    /// A collector of `effects`' counters and of the health stored in `state_health`.
-    pub(crate) fn new(effects: Arc<Effects>, state_health: Arc<Mutex<Option<BackendHealth>>>) -> ServiceCollector {
-        ServiceCollector { effects, state_health }
+    /// A collector of `effects`' and `runtime`'s counters and of the health stored in
+    /// `state_health`.
+    pub(crate) fn new(
+        effects: Arc<Effects>,
+        runtime: Runtime,
+        state_health: Arc<Mutex<Option<BackendHealth>>>,
+    ) -> ServiceCollector {
+        ServiceCollector { effects, runtime, state_health }
     }
 }
 
@@ -35,8 +43,23 @@ impl fmt::Debug for ServiceCollector {
 
 impl Collector for ServiceCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
-        let hub = self.effects.hub.stats();
         let e = &mut encoder;
+        let reuse = self.runtime.reuse_stats();
+        gauge(e, "policy_instances_kept", "Warm instances kept now by reuse policies", reuse.kept)?;
+        counter(e, "policy_instances_reused", "Evaluations that ran in a kept instance", reuse.reused)?;
+        counter(e, "policy_instances_retired", "Kept instances retired after their evaluations", reuse.retired)?;
+        counter(
+            e,
+            "policy_instances_discarded",
+            "Instances of reuse policies dropped after a failure",
+            reuse.discarded,
+        )?;
+        counter(e, "policy_instances_unkept", "Good instances not kept: policy or runtime budget full", reuse.unkept)?;
+        if let Some(cache) = self.runtime.disk_cache() {
+            counter(e, "compile_cache_hits", "Modules loaded compiled from the disk cache", cache.hits as u64)?;
+            counter(e, "compile_cache_misses", "Modules compiled and stored in the disk cache", cache.misses as u64)?;
+        }
+        let hub = self.effects.hub.stats();
         gauge(e, "events_connections", "WebSocket event-service connections open now", hub.connections)?;
         gauge(e, "events_subscriptions", "Event subscriptions attached now", hub.subscriptions)?;
         counter(e, "events_published", "Events published (hooks and notifications)", hub.published)?;

@@ -33,13 +33,7 @@ impl AppState {
         services: Services,
         effects: Arc<Effects>,
     ) -> AppState {
-        AppState {
-            policies,
-            body_limit,
-            metrics: Arc::new(Metrics::new(Arc::clone(&effects))),
-            decisions,
-            services,
-            effects,
-        }
+        let metrics = Arc::new(Metrics::new(Arc::clone(&effects), policies.runtime().clone()));
+        AppState { policies, body_limit, metrics, decisions, services, effects }
     }
 }

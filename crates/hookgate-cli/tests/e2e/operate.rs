@@ -75,6 +75,7 @@ async fn admin_api_metrics_readiness_and_decision_log_report_what_happened() {
     let digest = guard["digest"].as_str().unwrap();
     assert_eq!(digest.len(), "sha256:".len() + 64);
     assert_eq!(digest, sha256_hex(&bytes));
+    assert_eq!(guard["reuse"], false);
     assert!(status["loaded_at"].as_str().unwrap().ends_with('Z'));
 
     let token = "alice:4102444800:ff94c3f0a819e9466cae13335b0083e2877b7c42032e0e1a1c02366e6b97bcdb";
@@ -102,6 +103,8 @@ async fn admin_api_metrics_readiness_and_decision_log_report_what_happened() {
         r#"hookgate_reloads_total{tenant="defaultApp",outcome="ok"} 1"#,
         r#"hookgate_evaluation_duration_seconds_count{tenant="defaultApp",policy="stream-guard"} 2"#,
         r#"hookgate_hook_duration_seconds_count{tenant="defaultApp"} 4"#,
+        "hookgate_policy_instances_kept 0",
+        "hookgate_policy_instances_reused_total 0",
     ] {
         assert!(metrics.contains(line), "missing `{line}` in\n{metrics}");
     }
@@ -206,12 +209,45 @@ async fn compiled_modules_are_cached_on_disk_for_the_next_start() {
     let cache_dir = cache.path().to_str().unwrap();
     let files = || walk(cache.path());
     // (`hookgate-bench guests` measures what the cache saves: seconds for Python and JS.)
-    for start in ["first", "second"] {
-        let server = Server::start(&tree, &["--cache-dir", cache_dir]);
+    for (start, hits, misses) in [("first", 0, 1), ("second", 1, 0)] {
+        let server = Server::start(&tree, &["--cache-dir", cache_dir, "--admin-listen", "127.0.0.1:0"]);
         let body = with_app_key("publishStream.json", "defaultApp");
         assert_eq!(server.hook("publishStream", &body).await.status, 200, "{start} start");
+        let (_, metrics) = server.admin_get("/metrics").await;
+        for line in [
+            format!("hookgate_compile_cache_hits_total {hits}"),
+            format!("hookgate_compile_cache_misses_total {misses}"),
+        ] {
+            assert!(metrics.lines().any(|l| l == line), "{start} start: missing `{line}` in\n{metrics}");
+        }
+        if start == "first" {
+            assert!(!files().is_empty(), "the first start wrote the compiled module under {cache_dir}");
+        }
     }
-    assert!(!files().is_empty(), "the first start wrote the compiled module under {cache_dir}");
+}
+
+#[tokio::test]
+async fn a_reuse_policy_is_listed_as_such_and_its_kept_instance_counted() {
+    let tree = Tree::new();
+    let manifest = GUARD.replace("status = 451 }\n", "status = 451 }\nreuse = true\n");
+    tree.tenant("defaultApp", &manifest, &[("guard.wasm", "rust/stream-guard")]);
+    let server = Server::start(&tree, &["--admin-listen", "127.0.0.1:0"]);
+    let status = server.tenant_status("defaultApp").await.expect("defaultApp listed");
+    assert_eq!(status["policies"][0]["reuse"], true, "{status}");
+
+    // The settings check at load instantiated it; the three hooks, one after the other, run in it.
+    let body = with_app_key("publishStream.json", "defaultApp");
+    for _ in 0..3 {
+        assert_eq!(server.hook("publishStream", &body).await.status, 200);
+    }
+    let (_, metrics) = server.admin_get("/metrics").await;
+    for line in [
+        "hookgate_policy_instances_kept 1",
+        "hookgate_policy_instances_reused_total 3",
+        "hookgate_policy_instances_discarded_total 0",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "missing `{line}` in\n{metrics}");
+    }
 }
 
 /// Every file below `dir`.

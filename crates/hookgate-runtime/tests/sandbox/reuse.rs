@@ -2,7 +2,7 @@
 
 use crate::common::{eval, policy, repo};
 use hookgate_runtime::{
-    EvalLimits, Grants, HookInput, MethodKind, Outgoing, Policy, REUSE_EVALUATIONS, Runtime, RuntimeConfig,
+    EvalLimits, Grants, HookInput, MethodKind, Outgoing, Policy, REUSE_EVALUATIONS, ReuseStats, Runtime, RuntimeConfig,
     StateAccess, StateBackend, Verdict,
 };
 use hookgate_state::{MemoryState, MemoryStateConfig};
@@ -42,10 +42,12 @@ async fn fresh_instances_keep_nothing() {
 
 #[tokio::test]
 async fn reuse_keeps_globals_until_an_evaluation_fails_and_limits_still_apply() {
-    let policy = faulty(&runtime(RuntimeConfig::default()), "t", "faulty").reusing(true);
+    let runtime = runtime(RuntimeConfig::default());
+    let policy = faulty(&runtime, "t", "faulty").reusing(true);
     for n in 1..=3 {
         assert_eq!(count(&policy).await, n);
     }
+    assert_eq!(runtime.reuse_stats(), ReuseStats { kept: 1, reused: 2, ..ReuseStats::default() });
     let limits = EvalLimits { timeout_ms: 20, memory_mb: 16, log_calls: 10, ..EvalLimits::default() };
     let failures = [
         (r#"{"mode":"trap"}"#, "trap"),
@@ -64,14 +66,18 @@ async fn reuse_keeps_globals_until_an_evaluation_fails_and_limits_still_apply() 
         assert_eq!(count(&policy).await, 1, "after {settings}, the failed instance was reused");
         assert_eq!(count(&policy).await, 2, "after {settings}");
     }
+    let stats = runtime.reuse_stats();
+    assert_eq!((stats.kept, stats.discarded, stats.retired), (1, failures.len() as u64, 0), "{stats:?}");
 }
 
 #[tokio::test]
 async fn a_kept_instance_is_retired_after_its_evaluations() {
-    let policy = faulty(&runtime(RuntimeConfig::default()), "t", "faulty").reusing(true);
+    let runtime = runtime(RuntimeConfig::default());
+    let policy = faulty(&runtime, "t", "faulty").reusing(true);
     for n in 1..=REUSE_EVALUATIONS {
         assert_eq!(count(&policy).await, n);
     }
+    assert_eq!(runtime.reuse_stats().retired, 1);
     assert_eq!(count(&policy).await, 1);
 }
 
@@ -110,6 +116,8 @@ async fn kept_instances_never_take_the_slots_of_evaluations() {
     // The budget is full: three instances are kept, the fourth policy's was dropped.
     let counts = counts(&kept).await;
     assert_eq!(counts, [2, 2, 2, 1]);
+    let stats = runtime.reuse_stats();
+    assert_eq!((stats.kept, stats.unkept), (3, 2), "the fourth policy's instance, twice: {stats:?}");
     // Both evaluation slots still instantiate, side by side, while three instances are kept.
     let fresh = faulty(&runtime, "t", "fresh");
     let limits = EvalLimits { timeout_ms: 20, ..EvalLimits::default() };

@@ -112,33 +112,36 @@ fn publish(hook: &Hook, s: &Settings, session: &str) -> Result<Verdict, String> 
     if state::get(Scope::Tenant, &claim).map_err(|e| e.to_string())?.as_deref() != Some(session) {
         return quota_reached();
     }
-    if publishers(s.max_publishers)? > s.max_publishers {
+    if over_quota(s.max_publishers, session, &claim)? {
         release(session, &name)?;
         return quota_reached();
     }
     Ok(Verdict::Allow)
 }
 
-/// The claims of live sessions. Only when there are more claims than `max` does it look at
-/// their sessions, clearing the orphaned ones.
-fn publishers(max: i64) -> Result<i64, String> {
+/// Whether the live claims, `session`'s claim `claim` among them, are more than `max`. Only
+/// when there are more claims than that does it look at their sessions, up to the first
+/// `max` live ones besides its own, clearing the orphaned claims it meets.
+fn over_quota(max: i64, session: &str, claim: &str) -> Result<bool, String> {
     let claims = state::keys(Scope::Tenant, "stream:").map_err(|e| e.to_string())?;
-    let count = i64::try_from(claims.len()).unwrap_or(i64::MAX);
-    if count <= max {
-        return Ok(count);
+    if i64::try_from(claims.len()).unwrap_or(i64::MAX) <= max {
+        return Ok(false);
     }
-    let mut live = 0;
-    for claim in claims {
-        let Some(owner) = state::get(Scope::Tenant, &claim).map_err(|e| e.to_string())? else {
+    let mut live = 1;
+    for other in claims.iter().filter(|other| *other != claim) {
+        let Some(owner) = state::get(Scope::Tenant, other).map_err(|e| e.to_string())? else {
             continue;
         };
-        if notes(&owner, &claim["stream:".len()..])? {
+        if owner == session || notes(&owner, &other["stream:".len()..])? {
             live += 1;
+            if live > max {
+                return Ok(true);
+            }
         } else {
-            state::compare_and_set(Scope::Tenant, &claim, Some(&owner), None, 0).map_err(|e| e.to_string())?;
+            state::compare_and_set(Scope::Tenant, other, Some(&owner), None, 0).map_err(|e| e.to_string())?;
         }
     }
-    Ok(live)
+    Ok(false)
 }
 
 /// The session key that notes a stream name the session publishes.

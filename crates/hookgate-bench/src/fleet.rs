@@ -4,8 +4,9 @@
 //! script in the same run.
 //!
 //! Every wrk connection plays publishers: a `publishStream` of a session of its own (notes the
-//! stream name in the session, claims it, counts the claims: `set`, compare-and-set, `keys`;
-//! past 3 publishers it also reads each claim's session and gives back what it claimed), then
+//! stream name in the session, claims it, checks the claim, counts the claims: `set`,
+//! compare-and-set, `get`, `keys`; past 3 claims it also reads the sessions of up to 3 other
+//! claims, and if they are live gives back what it claimed), then
 //! that session's `ConnectionStatusEvent` DISCONNECTED (releases it: `keys`, compare-and-set,
 //! `delete`, then the session's keys are deleted). Bodies are unique, so no
 //! hook is a retried delivery answered from the journal.

@@ -58,6 +58,9 @@ pub struct ClusterSettings {
     pub redis_url: Option<String>,
     /// File holding the Redis password (first line), relative to the config file's folder.
     pub redis_password_file: Option<PathBuf>,
+    /// PEM file of the CA (or CAs) that signed a `rediss://` server's certificate, relative to
+    /// the config file's folder; without it the system's roots are trusted.
+    pub tls_ca_file: Option<PathBuf>,
     /// The pub/sub channel of the event bus; instances sharing it share their events.
     pub channel: Option<String>,
     /// Longest a `state` call waits for Redis, in milliseconds.
@@ -119,6 +122,7 @@ pub fn load_server_file(path: &Path) -> Result<ServerFile, ConfigError> {
         }
         if let Some(cluster) = &mut file.cluster {
             relative_to_dir(&mut cluster.redis_password_file);
+            relative_to_dir(&mut cluster.tls_ca_file);
         }
     }
     Ok(file)

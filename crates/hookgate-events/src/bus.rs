@@ -48,8 +48,7 @@ use crate::hub::{EventHub, WeakHub};
 use futures_util::StreamExt;
 use hookgate_config::redact_url;
 use redis::aio::{MultiplexedConnection, PubSubSink, PubSubStream};
-use redis::io::tcp::TcpSettings;
-use redis::{AsyncConnectionConfig, Client, IntoConnectionInfo, Msg, RedisError};
+use redis::{AsyncConnectionConfig, Client, Msg, RedisError};
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
@@ -93,12 +92,15 @@ pub struct BusConfig {
     /// Events waiting for the publisher task, at most; past that they are dropped and
     /// counted. A burst larger than this while Redis is slow loses events, not latency.
     pub queue: usize,
+    /// For `rediss://`: the PEM of the CA that signed the server's certificate, if not one of
+    /// the system's roots.
+    pub tls_ca: Option<Vec<u8>>,
 }
 
 impl BusConfig {
     /// `url` with the [`DEFAULT_CHANNEL`] and the [`DEFAULT_QUEUE`].
     pub fn new(url: impl Into<String>) -> Self {
-        BusConfig { url: url.into(), channel: DEFAULT_CHANNEL.to_owned(), queue: DEFAULT_QUEUE }
+        BusConfig { url: url.into(), channel: DEFAULT_CHANNEL.to_owned(), queue: DEFAULT_QUEUE, tls_ca: None }
     }
 }
 
@@ -108,6 +110,7 @@ impl fmt::Debug for BusConfig {
             .field("url", &redact_url(&self.url))
             .field("channel", &self.channel)
             .field("queue", &self.queue)
+            .field("tls_ca", &self.tls_ca.is_some())
             .finish()
     }
 }
@@ -153,12 +156,8 @@ impl RedisBus {
     ///
     /// Outside a tokio runtime (the tasks are spawned on the current one).
     pub fn start(hub: &EventHub, config: BusConfig) -> Result<RedisBus, BusError> {
-        let BusConfig { url, channel, queue } = config;
-        // Events are small and latency matters: no Nagle delay on either connection.
-        let client = url
-            .as_str()
-            .into_connection_info()
-            .and_then(|info| Client::open(info.set_tcp_settings(TcpSettings::default().set_nodelay(true))))
+        let BusConfig { url, channel, queue, tls_ca } = config;
+        let client = hookgate_state::redis_client(&url, tls_ca.as_deref())
             .map_err(|source| BusError::Url { url: redact_url(&url), source })?;
         if channel.is_empty() {
             return Err(BusError::Invalid { field: "channel", reason: "must not be empty" });

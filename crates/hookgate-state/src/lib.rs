@@ -48,12 +48,14 @@
 //! hooks with byte-identical bodies share a digest; WCS bodies carry session ids and
 //! timestamps, so in practice they do not.
 
+mod client;
 mod journal;
 mod keyspace;
 mod limits;
 mod memory;
 mod redis;
 
+pub use self::client::redis_client;
 pub use self::limits::StateLimits;
 pub use self::memory::MemoryState;
 pub use self::redis::{RedisState, RedisStateConfig};

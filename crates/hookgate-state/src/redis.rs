@@ -68,12 +68,20 @@ pub struct RedisStateConfig {
     /// The longest one call may take, connecting included, before it fails as
     /// [`StateError::Unavailable`]: a hook waits at most this long for a Redis that is down.
     pub call_timeout: Duration,
+    /// For `rediss://`: the PEM of the CA that signed the server's certificate, if not one of
+    /// the system's roots.
+    pub tls_ca: Option<Vec<u8>>,
 }
 
 impl RedisStateConfig {
     /// The config for `url` with the default limits and a 250 ms call timeout.
     pub fn new(url: impl Into<String>) -> Self {
-        RedisStateConfig { url: url.into(), limits: StateLimits::default(), call_timeout: Duration::from_millis(250) }
+        RedisStateConfig {
+            url: url.into(),
+            limits: StateLimits::default(),
+            call_timeout: Duration::from_millis(250),
+            tls_ca: None,
+        }
     }
 }
 
@@ -83,6 +91,7 @@ impl fmt::Debug for RedisStateConfig {
             .field("url", &hookgate_config::redact_url(&self.url))
             .field("limits", &self.limits)
             .field("call_timeout", &self.call_timeout)
+            .field("tls_ca", &self.tls_ca.is_some())
             .finish()
     }
 }
@@ -126,8 +135,8 @@ impl RedisState {
     /// A backend for the Redis at `config.url`. Fails only if the URL is malformed: it does not
     /// connect (the first call does), so it succeeds while Redis is down.
     pub fn new(config: RedisStateConfig) -> Result<Arc<Self>, StateError> {
-        let client =
-            Client::open(config.url.as_str()).map_err(|e| StateError::Invalid(format!("malformed Redis URL: {e}")))?;
+        let client = crate::redis_client(&config.url, config.tls_ca.as_deref())
+            .map_err(|e| StateError::Invalid(format!("cannot use the Redis URL: {e}")))?;
         let info = client.get_connection_info();
         let server = format!("{}/{}", info.addr(), info.redis_settings().db());
         let password = info.redis_settings().password().filter(|p| !p.is_empty()).map(str::to_owned);

@@ -20,12 +20,18 @@ const PORT_TRIES: usize = 5;
 
 /// A `redis-server` on 127.0.0.1, without persistence (its working directory is a temporary
 /// one of its own); killed when dropped. It can be killed and started again on the same port.
+/// [`RedisServer::start_tls`] serves TLS only, with a certificate of its own.
 #[derive(Debug)]
 pub struct RedisServer {
     port: u16,
     child: Option<Child>,
     dir: tempfile::TempDir,
+    tls: bool,
 }
+
+/// The certificate (self-signed, for 127.0.0.1 and localhost) and key of a TLS server.
+const TLS_CERT: &str = "tls.crt";
+const TLS_KEY: &str = "tls.key";
 
 impl RedisServer {
     /// A running server on a free port; panics (saying how to install `redis-server`) if none
@@ -36,8 +42,23 @@ impl RedisServer {
 
     /// A running server on a free port, or why none started.
     pub fn spawn() -> io::Result<RedisServer> {
-        for _ in 0..PORT_TRIES {
+        RedisServer::spawn_with(RedisServer::stopped)
+    }
+
+    /// A running server that speaks only TLS (`rediss://`), with a self-signed certificate
+    /// for 127.0.0.1 whose PEM is [`RedisServer::tls_cert`]; panics if none starts.
+    pub fn start_tls() -> RedisServer {
+        RedisServer::spawn_with(|| {
             let mut server = RedisServer::stopped();
+            server.make_certificate();
+            server
+        })
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn spawn_with(stopped: impl Fn() -> RedisServer) -> io::Result<RedisServer> {
+        for _ in 0..PORT_TRIES {
+            let mut server = stopped();
             if server.try_run()? {
                 return Ok(server);
             }
@@ -49,7 +70,27 @@ impl RedisServer {
     /// starts it.
     pub fn stopped() -> RedisServer {
         let dir = tempfile::tempdir().expect("a temporary directory for redis-server");
-        RedisServer { port: free_port(), child: None, dir }
+        RedisServer { port: free_port(), child: None, dir, tls: false }
+    }
+
+    /// Writes a self-signed certificate and its key for 127.0.0.1, and serves TLS from now on.
+    fn make_certificate(&mut self) {
+        let names = vec!["127.0.0.1".to_owned(), "localhost".to_owned()];
+        let rcgen::CertifiedKey { cert, signing_key } =
+            rcgen::generate_simple_self_signed(names).expect("a self-signed certificate");
+        std::fs::write(self.dir.path().join(TLS_CERT), cert.pem()).expect("write the certificate");
+        std::fs::write(self.dir.path().join(TLS_KEY), signing_key.serialize_pem()).expect("write the key");
+        self.tls = true;
+    }
+
+    /// The PEM of a TLS server's certificate (its own CA); `None` for a plain server.
+    pub fn tls_cert(&self) -> Option<Vec<u8>> {
+        self.tls.then(|| std::fs::read(self.tls_cert_file()).expect("read the certificate"))
+    }
+
+    /// The file of a TLS server's certificate.
+    pub fn tls_cert_file(&self) -> std::path::PathBuf {
+        self.dir.path().join(TLS_CERT)
     }
 
     /// Its port on 127.0.0.1.
@@ -57,9 +98,10 @@ impl RedisServer {
         self.port
     }
 
-    /// `redis://127.0.0.1:<port>`.
+    /// `redis://127.0.0.1:<port>`, or `rediss://…` for a TLS server.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        let scheme = if self.tls { "rediss" } else { "redis" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     /// Kills the server (SIGKILL, as a crash would) and waits for it; nothing if it is not
@@ -102,8 +144,20 @@ impl RedisServer {
     /// Runs the server on its port: false if it exited (its port was taken) or did not
     /// answer in time; an error if it cannot be run at all.
     fn try_run(&mut self) -> io::Result<bool> {
+        let port = self.port.to_string();
+        let listen = if self.tls {
+            // Clients are not asked for certificates; the CA file is required all the same.
+            vec!["--port", "0", "--tls-port", &port, "--tls-cert-file", TLS_CERT, "--tls-key-file", TLS_KEY]
+                .into_iter()
+                .chain(["--tls-ca-cert-file", TLS_CERT, "--tls-auth-clients", "no"])
+                .collect()
+        } else {
+            vec!["--port", &port]
+        };
         let mut child = Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string(), "--save", "", "--appendonly", "no"])
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(listen)
+            .current_dir(self.dir.path())
             .arg("--dir")
             .arg(self.dir.path())
             .stdout(Stdio::null())
@@ -122,7 +176,8 @@ impl RedisServer {
             if child.try_wait().ok().flatten().is_some() {
                 return Ok(false);
             }
-            if answers(self.port) {
+            // A TLS server cannot be PINGed in plain text: one that accepts connections is up.
+            if (self.tls && TcpStream::connect((Ipv4Addr::LOCALHOST, self.port)).is_ok()) || answers(self.port) {
                 self.child = Some(child);
                 return Ok(true);
             }

@@ -250,11 +250,12 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
 }
 
 /// `[cluster]` as the backends take it: the Redis URL with its password, if any, from
-/// `redis_password_file`.
+/// `redis_password_file`, and the CA of `tls_ca_file`.
 struct Cluster {
     url: String,
     channel: String,
     call_timeout: Duration,
+    tls_ca: Option<Vec<u8>>,
 }
 
 /// The longest a `state` call waits for Redis unless `[cluster] call_timeout_ms` says.
@@ -271,7 +272,14 @@ impl Cluster {
             url.set_password(Some(password))
                 .map_err(|()| anyhow::anyhow!("[cluster] redis_url cannot carry a password"))?;
         }
+        let tls_ca = match &settings.tls_ca_file {
+            Some(file) => {
+                Some(std::fs::read(file).with_context(|| format!("[cluster] tls_ca_file {}", file.display()))?)
+            }
+            None => None,
+        };
         Ok(Cluster {
+            tls_ca,
             url: url.to_string(),
             channel: settings.channel.clone().unwrap_or_else(|| hookgate_events::DEFAULT_CHANNEL.to_owned()),
             call_timeout: Duration::from_millis(settings.call_timeout_ms.unwrap_or(DEFAULT_CALL_TIMEOUT_MS)),
@@ -282,9 +290,17 @@ impl Cluster {
 /// The services of a fleet instance: `state` in Redis, and `hub`'s events through Redis.
 /// Neither needs Redis to be up now: both connect in the background and reconnect by themselves.
 fn fleet(cluster: &Cluster, hub: &EventHub) -> Result<(hookgate_engine::Services, RedisBus)> {
-    let state = RedisStateConfig { call_timeout: cluster.call_timeout, ..RedisStateConfig::new(cluster.url.clone()) };
+    let state = RedisStateConfig {
+        call_timeout: cluster.call_timeout,
+        tls_ca: cluster.tls_ca.clone(),
+        ..RedisStateConfig::new(cluster.url.clone())
+    };
     let state = RedisState::new(state).context("cannot set up the Redis state backend")?;
-    let bus = BusConfig { channel: cluster.channel.clone(), ..BusConfig::new(cluster.url.clone()) };
+    let bus = BusConfig {
+        channel: cluster.channel.clone(),
+        tls_ca: cluster.tls_ca.clone(),
+        ..BusConfig::new(cluster.url.clone())
+    };
     let bus = RedisBus::start(hub, bus).context("cannot set up the Redis event bus")?;
     tracing::info!(channel = %cluster.channel, "cluster: state and events shared through Redis");
     Ok((hookgate_engine::Services { state }, bus))

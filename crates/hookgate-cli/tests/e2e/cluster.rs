@@ -256,3 +256,19 @@ async fn a_stalled_redis_answers_the_policy_unavailable_within_its_deadline() {
     redis.thaw();
     assert_eq!(server.hook("publishStream", &publish("s2", "cam2", 3)).await.status, 200);
 }
+
+#[tokio::test]
+async fn a_fleet_over_tls_shares_quotas_and_events() {
+    let redis = RedisServer::start_tls();
+    let tree = fleet_tree();
+    let ca = redis.tls_cert_file();
+    let config = events_config(&tree, &format!("[cluster]\ntls_ca_file = {:?}\n", ca.to_str().unwrap()));
+    let (a, b) = (instance(&tree, &config, &redis), instance(&tree, &config, &redis));
+
+    assert_eq!(a.hook("publishStream", &publish("s1", "cam1", 1)).await.status, 200);
+    assert_eq!(b.hook("publishStream", &publish("s2", "cam2", 2)).await.status, 200);
+    assert_eq!(a.hook("publishStream", &publish("s3", "cam3", 3)).await.status, 403, "2 of 2, across both");
+    let mut watcher = subscribe(&b, json!({"type": "StreamStatusEvent", "id": "cam1"})).await;
+    a.hook("StreamStatusEvent", &stream_status("rooms", "s1", "cam1", "PUBLISHING")).await;
+    assert_eq!(next_json(&mut watcher).await["id"], "cam1", "A's event reached B's subscriber through TLS");
+}

@@ -3,7 +3,7 @@ use std::time::{Duration, Instant};
 
 use hookgate_state::{BackendHealth, RedisState, RedisStateConfig, StateBackend, StateError};
 
-use crate::common::{RedisServer, T, fresh};
+use crate::common::{RedisServer, T, fresh, op};
 
 /// A backend on `server` that gives up on a call after 500 ms.
 fn backend(server: &RedisServer) -> Arc<RedisState> {
@@ -106,7 +106,7 @@ fn only_a_malformed_url_fails_construction() {
     let Err(StateError::Invalid(msg)) = RedisState::new(RedisStateConfig::new("not a url")) else {
         panic!("a malformed URL must be refused");
     };
-    assert!(msg.starts_with("malformed Redis URL: "), "{msg}");
+    assert!(msg.starts_with("cannot use the Redis URL: "), "{msg}");
     // No runtime, no server: constructing connects to nothing.
     assert!(RedisState::new(RedisStateConfig::new("redis://127.0.0.1:1/3")).is_ok());
 }
@@ -125,4 +125,24 @@ async fn a_password_fixed_on_the_server_is_picked_up() {
     redis::cmd("CONFIG").arg("SET").arg("requirepass").arg("s3cret-pw").query::<()>(&mut admin).unwrap();
     assert_eq!(state.get("t", &T, "k").await, Ok(None));
     assert!(state.health().await.up);
+}
+
+#[tokio::test]
+async fn tls_with_the_servers_ca_and_not_without_it() {
+    let server = RedisServer::start_tls();
+    assert!(server.url().starts_with("rediss://"));
+    let config = |tls_ca| RedisStateConfig { tls_ca, ..RedisStateConfig::new(server.url()) };
+    let trusted = RedisState::new(config(server.tls_cert())).unwrap();
+    assert_eq!(trusted.set("t", &T, "k", "v", None, op(1, 0)).await, Ok(()));
+    assert_eq!(trusted.get("t", &T, "k").await, Ok(Some("v".to_owned())));
+    // The system's roots do not include the server's own certificate.
+    let untrusted = RedisState::new(config(None)).unwrap();
+    let msg = unavailable(untrusted.get("t", &T, "k").await);
+    assert!(msg.to_lowercase().contains("certificate"), "{msg}");
+    // A CA for a server without TLS is a mistake in the configuration.
+    let plain = RedisStateConfig { tls_ca: server.tls_cert(), ..RedisStateConfig::new("redis://127.0.0.1:1") };
+    let Err(StateError::Invalid(msg)) = RedisState::new(plain) else {
+        panic!("a CA without rediss:// must be refused")
+    };
+    assert!(msg.contains("rediss://"), "{msg}");
 }

@@ -4,7 +4,7 @@
 use crate::load::{self, LoadShape, WrkReport};
 use crate::native::{self, Decision};
 use crate::probe::{self, Answer};
-use crate::process::ServerProcess;
+use crate::process::{self, ServerProcess};
 use crate::report::{self, Machine, Row};
 use crate::servers;
 use anyhow::{Context, Result, bail, ensure};
@@ -172,7 +172,7 @@ impl Plan {
             args.method
         );
         args.load.validate()?;
-        ensure!(args.hookgate.is_file(), "{} not found: build it first (make policies)", args.hookgate.display());
+        process::ensure_built(&args.hookgate, "policies")?;
         let payload = std::fs::read(&args.payload)
             .with_context(|| format!("cannot read the payload {}", args.payload.display()))?;
         let expected = native::decide(&args.method, &payload);
@@ -231,9 +231,8 @@ impl Plan {
                 ServerProcess::spawn(command, servers::READY_PREFIX, log)
             }
             Target::Hookgate => {
-                let mut command = Command::new(&self.args.hookgate);
-                command.arg("serve").arg("--policies").arg(&self.args.policies).args(listen);
-                ServerProcess::spawn(command, "hookgate listening: hooks=http://", log)
+                let command = process::hookgate_serve(&self.args.hookgate, &self.args.policies);
+                ServerProcess::spawn(command, process::HOOKGATE_READY, log)
             }
         }
     }

@@ -12,12 +12,11 @@
 //! hook is a retried delivery answered from the journal.
 
 use crate::load::{self, LoadShape, WrkReport};
-use crate::process::ServerProcess;
+use crate::process::{self, ServerProcess};
 use crate::report::{self, Machine, Row};
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, bail};
 use hookgate_testkit::RedisServer;
 use std::path::PathBuf;
-use std::process::Command;
 
 /// Arguments of `state`.
 #[derive(Debug, Clone, clap::Args)]
@@ -78,7 +77,7 @@ const BACKENDS: [Backend; 2] = [Backend::InProcess, Backend::Redis];
 
 /// Runs the comparison and prints it.
 pub(crate) fn run(args: &StateArgs) -> Result<()> {
-    ensure!(args.hookgate.is_file(), "{} not found: build it first (make policies)", args.hookgate.display());
+    process::ensure_built(&args.hookgate, "policies")?;
     let work = tempfile::tempdir().context("cannot create a scratch directory")?;
     let script = work.path().join("publishers.lua");
     std::fs::write(&script, SCRIPT).context("cannot write the wrk script")?;
@@ -134,13 +133,12 @@ fn measure(
     script: &std::path::Path,
     work: &std::path::Path,
 ) -> Result<WrkReport> {
-    let mut command = Command::new(&args.hookgate);
-    command.arg("serve").arg("--policies").arg(&args.policies).args(["--listen", "127.0.0.1:0"]);
+    let mut command = process::hookgate_serve(&args.hookgate, &args.policies);
     if backend == Backend::Redis {
         command.args(["--redis-url", &redis.url()]);
     }
     let log = work.join(format!("hookgate-{backend:?}.log"));
-    let server = ServerProcess::spawn(command, "hookgate listening: hooks=http://", log)?;
+    let server = ServerProcess::spawn(command, process::HOOKGATE_READY, log)?;
     let argv = load::command_line(shape, script, &format!("http://{}/", server.addr()));
     let sample = load::run(&argv)?;
     server.stop()?;

@@ -19,12 +19,11 @@
 use crate::bench::{WorkDir, check_stream_guard};
 use crate::load::{self, LoadShape, WrkReport};
 use crate::probe;
-use crate::process::ServerProcess;
+use crate::process::{self, ServerProcess};
 use crate::report::{self, Machine};
 use anyhow::{Context, Result, bail, ensure};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// Arguments of `guests`.
@@ -120,15 +119,12 @@ struct Measured {
     load: WrkReport,
 }
 
-/// The listening line of `hookgate serve`.
-const READY_PREFIX: &str = "hookgate listening: hooks=http://";
-
 /// The request path: stream-guard guards publishStream.
 const PATH: &str = "/rest/publishStream";
 
 /// Runs every language and mode, then prints the table.
 pub(crate) fn run(args: &GuestArgs) -> Result<()> {
-    ensure!(args.hookgate.is_file(), "{} not found: build it first (make host)", args.hookgate.display());
+    process::ensure_built(&args.hookgate, "host")?;
     let payload =
         std::fs::read(&args.payload).with_context(|| format!("cannot read the payload {}", args.payload.display()))?;
     let work = WorkDir::create()?;
@@ -232,15 +228,14 @@ impl GuestBench<'_> {
 
     /// Starts `hookgate serve` on `tree`, checks its answers; returns it and the time to listening.
     fn start(&self, tree: &Path, log: &str, decisions: Option<&Path>) -> Result<(ServerProcess, Duration)> {
-        let mut command = Command::new(&self.args.hookgate);
-        command.arg("serve").arg("--policies").arg(tree).args(["--listen", "127.0.0.1:0"]);
+        let mut command = process::hookgate_serve(&self.args.hookgate, tree);
         // A disk cache per tree: empty at the 1st start, a hit at the next ones.
         command.arg("--cache-dir").arg(tree.with_extension("cache"));
         if let Some(decisions) = decisions {
             command.arg("--decision-log").arg(decisions);
         }
         let started = Instant::now();
-        let server = ServerProcess::spawn(command, READY_PREFIX, self.work.0.join(format!("{log}.log")))?;
+        let server = ServerProcess::spawn(command, process::HOOKGATE_READY, self.work.0.join(format!("{log}.log")))?;
         let elapsed = started.elapsed();
         check_stream_guard(server.addr(), PATH, "publishStream", &self.payload)
             .with_context(|| format!("wrong answer from {}{}", server.addr(), server.log_tail()))?;

@@ -1,11 +1,11 @@
 //! A server under test as a child process: spawned, awaited until it prints its listening
 //! address, and killed when done (or dropped).
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, bail, ensure};
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -13,6 +13,22 @@ use std::time::{Duration, Instant};
 /// How long a server may take to print its listening address (hookgate compiles its modules
 /// first: 8–16 s for a Python or JavaScript guest on a busy 2-core machine).
 const START_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// What `hookgate serve` prints once it listens, before its hooks address.
+pub(crate) const HOOKGATE_READY: &str = "hookgate listening: hooks=http://";
+
+/// Fails unless the `hookgate` binary exists, naming the make target that builds it.
+pub(crate) fn ensure_built(hookgate: &Path, make_target: &str) -> Result<()> {
+    ensure!(hookgate.is_file(), "{} not found: build it first (make {make_target})", hookgate.display());
+    Ok(())
+}
+
+/// `hookgate serve --policies <tree> --listen 127.0.0.1:0`, to add flags to and spawn.
+pub(crate) fn hookgate_serve(hookgate: &Path, tree: &Path) -> Command {
+    let mut command = Command::new(hookgate);
+    command.arg("serve").arg("--policies").arg(tree).args(["--listen", "127.0.0.1:0"]);
+    command
+}
 
 /// A running server process.
 #[derive(Debug)]

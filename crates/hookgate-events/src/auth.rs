@@ -1,17 +1,29 @@
 //! Access tokens: JWTs verified with the configured keys.
 //!
 //! Each key is bound to one algorithm ([`KeyConfig::algorithm`]). A token is checked only
-//! against keys of the algorithm its header names (and of its `kid`, when both have one), and
-//! `jsonwebtoken` refuses a key of another family as well, so neither `alg: none` (not an
-//! algorithm `jsonwebtoken` knows) nor an `HS256` token whose secret is an RSA public key can
-//! pass. `exp` and `iss` are required and checked. The user is the claim `data.id` (as in the
-//! WCS document's token) or else `sub`.
+//! against keys of the algorithm its header names, and `jsonwebtoken` refuses a key of another
+//! family as well, so neither `alg: none` (not an algorithm `jsonwebtoken` knows) nor an `HS256`
+//! token whose secret is an RSA public key can pass. A token with a `kid` is checked only against
+//! the keys with that `kid`, and refused when there is none; a token without one against every
+//! key of its algorithm (rotation).
+//!
+//! `exp` and `iss` are required and checked; `nbf`, when present, is checked, both with
+//! `leeway_seconds`. With `audience` configured, `aud` is required and must name it; without,
+//! a token that names any audience is refused. The user is the claim `data.id` (as in the WCS
+//! document's token) or, when the token has no `data.id`, `sub`; a `data` that is not an object,
+//! or a `data.id` or `sub` that is not a string, makes the token invalid.
+//!
+//! Every key file is a [`Reloading`] value: replaced, it verifies with its new content from the
+//! next request on (a file that no longer holds a usable key keeps the last good one).
 
 use crate::config::{EventsConfig, KeyAlgorithm, KeyConfig};
 use crate::errors::EventsError;
+use crate::reload::Reloading;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
+use serde_json::Value;
+use std::path::Path;
 
 /// Shortest HS256 secret accepted: the size of the SHA-256 output (RFC 7518 §3.2).
 const MIN_HS256_SECRET: usize = 32;
@@ -19,13 +31,16 @@ const MIN_HS256_SECRET: usize = 32;
 /// Verifies access tokens against the configured keys.
 pub(crate) struct Verifier {
     keys: Vec<VerifyingKey>,
+    /// Whether a configured audience is required (else any `aud` is refused).
+    audience: bool,
 }
 
 struct VerifyingKey {
     kid: Option<String>,
     algorithm: Algorithm,
-    key: DecodingKey,
-    /// Bound to this key's one algorithm, the issuer and the leeway.
+    /// The key as its file holds it now.
+    key: Reloading<DecodingKey>,
+    /// Bound to this key's one algorithm, the issuer, the audience and the leeway.
     validation: Validation,
 }
 
@@ -44,13 +59,30 @@ pub(crate) enum TokenError {
     /// The header cannot be read (this includes `alg: none`).
     #[error("malformed token header")]
     Header(#[source] jsonwebtoken::errors::Error),
-    /// No configured key is bound to the token's algorithm (and `kid`).
+    /// No configured key is bound to the token's algorithm.
     #[error("no key for algorithm {0:?}")]
     NoKey(Algorithm),
-    /// Signature, `exp`, `iss` or claim types are wrong.
+    /// The token's `kid` names no configured key of its algorithm.
+    #[error("no {algorithm:?} key has the kid {kid:?}")]
+    UnknownKid {
+        /// The token's algorithm.
+        algorithm: Algorithm,
+        /// The token's `kid`.
+        kid: String,
+    },
+    /// Signature, `exp`, `nbf`, `iss`, `aud` or claim types are wrong.
     #[error("token refused")]
     Refused(#[source] jsonwebtoken::errors::Error),
-    /// The token has neither `data.id` nor `sub`.
+    /// The token names an audience and none is configured.
+    #[error("the token names an audience (aud) and webSocketEvents.audience is not set")]
+    UnexpectedAudience,
+    /// `data` is present and not an object.
+    #[error("the token's data claim is not an object")]
+    DataNotObject,
+    /// `data.id` is present and not a string.
+    #[error("the token's data.id is not a string")]
+    UserIdNotString,
+    /// The token has neither `data.id` nor `sub`, or an empty one.
     #[error("token names no user (neither data.id nor sub)")]
     NoUser,
 }
@@ -61,7 +93,9 @@ struct Claims {
     #[serde(default)]
     sub: Option<String>,
     #[serde(default)]
-    data: Option<serde_json::Value>,
+    data: Option<Value>,
+    #[serde(default)]
+    aud: Option<Value>,
 }
 
 impl Verifier {
@@ -73,24 +107,33 @@ impl Verifier {
         if config.issuer.is_empty() {
             return Err(EventsError::Invalid { key: "issuer", reason: "must not be empty".into() });
         }
-        let keys = config.keys.iter().map(|key| load_key(key, config)).collect::<Result<_, _>>()?;
-        Ok(Verifier { keys })
+        if config.audience.as_deref() == Some("") {
+            return Err(EventsError::Invalid { key: "audience", reason: "must not be empty (omit it instead)".into() });
+        }
+        let keys = config.keys.iter().map(|key| VerifyingKey::load(key, config)).collect::<Result<_, _>>()?;
+        Ok(Verifier { keys, audience: config.audience.is_some() })
     }
 
-    /// Checks the token's signature, `exp` and `iss`, and names its user.
+    /// Checks the token's signature, `exp`, `nbf`, `iss` and `aud`, and names its user.
     pub(crate) fn verify(&self, token: &str) -> Result<VerifiedToken, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(TokenError::Header)?;
-        let mut candidates = self.keys.iter().filter(|key| {
-            key.algorithm == header.alg
-                && match (&header.kid, &key.kid) {
-                    (Some(wanted), Some(kid)) => wanted == kid,
-                    _ => true,
-                }
-        });
+        let mut candidates = self
+            .keys
+            .iter()
+            .filter(|key| {
+                key.algorithm == header.alg && header.kid.as_ref().is_none_or(|kid| key.kid.as_ref() == Some(kid))
+            })
+            .peekable();
+        if candidates.peek().is_none() {
+            return Err(match &header.kid {
+                Some(kid) => TokenError::UnknownKid { algorithm: header.alg, kid: kid.clone() },
+                None => TokenError::NoKey(header.alg),
+            });
+        }
         let mut last = None;
-        for key in candidates.by_ref() {
-            match jsonwebtoken::decode::<Claims>(token, &key.key, &key.validation) {
-                Ok(data) => return user_of(data.claims),
+        for key in candidates {
+            match jsonwebtoken::decode::<Claims>(token, &key.key.current(), &key.validation) {
+                Ok(data) => return self.user_of(data.claims),
                 // Another key of the same algorithm may have signed it (key rotation).
                 Err(err) if *err.kind() == ErrorKind::InvalidSignature => last = Some(err),
                 Err(err) => return Err(TokenError::Refused(err)),
@@ -98,36 +141,69 @@ impl Verifier {
         }
         Err(last.map_or(TokenError::NoKey(header.alg), TokenError::Refused))
     }
+
+    /// The token's user, once its signature and registered claims are checked.
+    fn user_of(&self, claims: Claims) -> Result<VerifiedToken, TokenError> {
+        // `jsonwebtoken` lets an `aud` it cannot parse (a number…) through when no audience is
+        // configured; any `aud` at all is refused then.
+        if !self.audience && claims.aud.as_ref().is_some_and(|aud| !aud.is_null()) {
+            return Err(TokenError::UnexpectedAudience);
+        }
+        let data_id = match &claims.data {
+            None => None,
+            Some(Value::Object(data)) => match data.get("id") {
+                None => None,
+                Some(Value::String(id)) => Some(id.as_str()),
+                Some(_) => return Err(TokenError::UserIdNotString),
+            },
+            Some(_) => return Err(TokenError::DataNotObject),
+        };
+        let user_id = data_id.or(claims.sub.as_deref()).filter(|id| !id.is_empty()).ok_or(TokenError::NoUser)?;
+        Ok(VerifiedToken { user_id: user_id.to_owned(), expires_at: claims.exp })
+    }
 }
 
-fn user_of(claims: Claims) -> Result<VerifiedToken, TokenError> {
-    let data_id = claims.data.as_ref().and_then(|data| data.get("id")).and_then(|id| id.as_str());
-    let user_id = data_id.or(claims.sub.as_deref()).filter(|id| !id.is_empty()).ok_or(TokenError::NoUser)?;
-    Ok(VerifiedToken { user_id: user_id.to_owned(), expires_at: claims.exp })
+impl VerifyingKey {
+    fn load(config: &KeyConfig, events: &EventsConfig) -> Result<VerifyingKey, EventsError> {
+        let algorithm = match config.algorithm {
+            KeyAlgorithm::RS256 => Algorithm::RS256,
+            KeyAlgorithm::ES256 => Algorithm::ES256,
+            KeyAlgorithm::HS256 => Algorithm::HS256,
+        };
+        let kind = config.algorithm;
+        let key = Reloading::load(&config.file, format!("{kind:?} key"), move |path| read_key(path, kind))?;
+        let mut validation = Validation::new(algorithm);
+        validation.leeway = events.leeway_seconds;
+        validation.validate_nbf = true;
+        validation.set_issuer(&[&events.issuer]);
+        match &events.audience {
+            Some(audience) => {
+                validation.set_audience(&[audience]);
+                validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+            }
+            None => validation.set_required_spec_claims(&["exp", "iss"]),
+        }
+        Ok(VerifyingKey { kid: config.kid.clone(), algorithm, key, validation })
+    }
 }
 
-fn load_key(config: &KeyConfig, events: &EventsConfig) -> Result<VerifyingKey, EventsError> {
-    let path = &config.file;
-    let bytes = std::fs::read(path).map_err(|source| EventsError::Read { path: path.clone(), source })?;
-    let (algorithm, name) = match config.algorithm {
-        KeyAlgorithm::RS256 => (Algorithm::RS256, "RS256"),
-        KeyAlgorithm::ES256 => (Algorithm::ES256, "ES256"),
-        KeyAlgorithm::HS256 => (Algorithm::HS256, "HS256"),
+/// Reads one key file as a key of `algorithm`.
+fn read_key(path: &Path, algorithm: KeyAlgorithm) -> Result<DecodingKey, EventsError> {
+    let bytes = std::fs::read(path).map_err(|source| EventsError::Read { path: path.to_owned(), source })?;
+    let name = match algorithm {
+        KeyAlgorithm::RS256 => "RS256",
+        KeyAlgorithm::ES256 => "ES256",
+        KeyAlgorithm::HS256 => "HS256",
     };
-    let key = match config.algorithm {
+    match algorithm {
         KeyAlgorithm::RS256 => DecodingKey::from_rsa_pem(&bytes),
         KeyAlgorithm::ES256 => DecodingKey::from_ec_pem(&bytes),
         KeyAlgorithm::HS256 if bytes.len() < MIN_HS256_SECRET => {
-            return Err(EventsError::ShortSecret { path: path.clone(), len: bytes.len() });
+            return Err(EventsError::ShortSecret { path: path.to_owned(), len: bytes.len() });
         }
         KeyAlgorithm::HS256 => Ok(DecodingKey::from_secret(&bytes)),
     }
-    .map_err(|source| EventsError::Key { path: path.clone(), algorithm: name, source })?;
-    let mut validation = Validation::new(algorithm);
-    validation.leeway = events.leeway_seconds;
-    validation.set_issuer(&[&events.issuer]);
-    validation.set_required_spec_claims(&["exp", "iss"]);
-    Ok(VerifyingKey { kid: config.kid.clone(), algorithm, key, validation })
+    .map_err(|source| EventsError::Key { path: path.to_owned(), algorithm: name, source })
 }
 
 #[cfg(test)]
@@ -138,13 +214,17 @@ mod tests {
     const SECRET_A: &[u8] = b"0123456789abcdef0123456789abcdef-a";
     const SECRET_B: &[u8] = b"0123456789abcdef0123456789abcdef-b";
 
+    const SECRET_C: &[u8] = b"0123456789abcdef0123456789abcdef-c";
+
+    /// Keys `a` and `b` with their kid, and `c` without one.
     fn verifier(dir: &std::path::Path) -> Verifier {
-        let key = |name: &str, secret: &[u8], kid: &str| {
+        let key = |name: &str, secret: &[u8], kid: Option<&str>| {
             let file = dir.join(name);
             std::fs::write(&file, secret).expect("write key");
-            KeyConfig { algorithm: KeyAlgorithm::HS256, file, kid: Some(kid.into()) }
+            KeyConfig { algorithm: KeyAlgorithm::HS256, file, kid: kid.map(Into::into) }
         };
-        let keys = vec![key("a.key", SECRET_A, "a"), key("b.key", SECRET_B, "b")];
+        let keys =
+            vec![key("a.key", SECRET_A, Some("a")), key("b.key", SECRET_B, Some("b")), key("c.key", SECRET_C, None)];
         Verifier::load(&EventsConfig::new("iss", keys, dir.join("users.toml"))).expect("keys load")
     }
 
@@ -161,8 +241,11 @@ mod tests {
         let verifier = verifier(dir.path());
         assert_eq!(verifier.verify(&token(SECRET_B, Some("b"))).expect("kid b").user_id, "u");
         assert_eq!(verifier.verify(&token(SECRET_B, None)).expect("rotation").user_id, "u");
+        assert_eq!(verifier.verify(&token(SECRET_C, None)).expect("the kid-less key").user_id, "u");
         assert!(matches!(verifier.verify(&token(SECRET_B, Some("a"))), Err(TokenError::Refused(_))));
-        assert!(matches!(verifier.verify(&token(SECRET_B, Some("c"))), Err(TokenError::NoKey(Algorithm::HS256))));
+        // A kid that names no key is refused, even when a kid-less key would verify the signature.
+        let unknown = verifier.verify(&token(SECRET_C, Some("c"))).expect_err("unknown kid");
+        assert_eq!(unknown.to_string(), r#"no HS256 key has the kid "c""#);
     }
 
     #[test]
@@ -182,12 +265,27 @@ mod tests {
     }
 
     #[test]
-    fn the_user_is_data_id_else_sub() {
-        let claims = |value: serde_json::Value| serde_json::from_value::<Claims>(value).expect("claims");
-        let both = claims(serde_json::json!({"exp": 5, "sub": "s", "data": {"id": "5dad615eae019570fb4647ed"}}));
-        assert_eq!(user_of(both).expect("user").user_id, "5dad615eae019570fb4647ed");
-        let sub = claims(serde_json::json!({"exp": 5, "sub": "s", "data": {"name": "a.kalinin"}}));
-        assert_eq!(user_of(sub).expect("user").user_id, "s");
-        assert!(matches!(user_of(claims(serde_json::json!({"exp": 5}))), Err(TokenError::NoUser)));
+    fn the_user_is_data_id_else_sub_and_never_a_fallback_from_a_malformed_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let verifier = verifier(dir.path());
+        let user = |value: serde_json::Value| {
+            verifier.user_of(serde_json::from_value::<Claims>(value).expect("claims")).map(|token| token.user_id)
+        };
+        let both = user(serde_json::json!({"exp": 5, "sub": "s", "data": {"id": "5dad615eae019570fb4647ed"}}));
+        assert_eq!(both.expect("user"), "5dad615eae019570fb4647ed");
+        assert_eq!(user(serde_json::json!({"exp": 5, "sub": "s", "data": {"name": "a.kalinin"}})).expect("user"), "s");
+        assert!(matches!(user(serde_json::json!({"exp": 5})), Err(TokenError::NoUser)));
+        assert!(matches!(user(serde_json::json!({"exp": 5, "sub": "s", "data": {"id": ""}})), Err(TokenError::NoUser)));
+        for id in
+            [serde_json::json!(42), serde_json::json!(null), serde_json::json!(["s"]), serde_json::json!({"id": "s"})]
+        {
+            let claims = serde_json::json!({"exp": 5, "sub": "s", "data": {"id": id}});
+            assert!(matches!(user(claims), Err(TokenError::UserIdNotString)), "data.id {id}");
+        }
+        assert!(matches!(user(serde_json::json!({"exp": 5, "sub": "s", "data": "s"})), Err(TokenError::DataNotObject)));
+        assert!(matches!(
+            user(serde_json::json!({"exp": 5, "sub": "s", "aud": "x"})),
+            Err(TokenError::UnexpectedAudience)
+        ));
     }
 }

@@ -15,6 +15,7 @@ use std::time::Duration;
 /// address = "0.0.0.0"
 /// port = 8081
 /// issuer = "dev.airlay.ru"
+/// audience = "events.dev.airlay.ru"
 /// users = "users.toml"
 /// keys = [{ algorithm = "RS256", file = "jwt-rs256.pub.pem" }]
 /// [webSocketEvents.limits]
@@ -35,7 +36,13 @@ pub struct EventsConfig {
     pub keys: Vec<KeyConfig>,
     /// The user directory (`.json` for JSON, anything else is TOML); see the `users` module.
     pub users: PathBuf,
-    /// Seconds of clock skew tolerated on `exp` (default 0: a token ends exactly at `exp`).
+    /// The `aud` every access token must carry (as a string, or in its array), when set. When
+    /// unset (the default), a token that names any audience is refused: it was issued for
+    /// another service (RFC 7519 §4.1.3), and only a token without `aud` is accepted.
+    #[serde(default)]
+    pub audience: Option<String>,
+    /// Seconds of clock skew tolerated on `exp` and `nbf` (default 0: a token is valid exactly
+    /// from `nbf` to `exp`).
     #[serde(default)]
     pub leeway_seconds: u64,
     /// Connection, subscription, queue and time limits.
@@ -54,8 +61,9 @@ pub struct KeyConfig {
     /// `RS256`/`ES256`: a PEM public key (SPKI, or PKCS#1 for RSA). `HS256`: the raw secret
     /// bytes, used exactly as stored (a trailing newline is part of the secret).
     pub file: PathBuf,
-    /// Optional key id: a token whose header has a `kid` is only checked against the key with
-    /// that id.
+    /// Optional key id: a token whose header has a `kid` is only checked against the keys with
+    /// that id, and refused when no key has it (a key without a `kid` never verifies a token
+    /// that names one).
     #[serde(default)]
     pub kid: Option<String>,
 }
@@ -156,6 +164,7 @@ impl EventsConfig {
             issuer: issuer.into(),
             keys,
             users: users.into(),
+            audience: None,
             leeway_seconds: 0,
             limits: EventsLimits::default(),
         }
@@ -199,6 +208,7 @@ mod tests {
             address = "0.0.0.0"
             port = 9000
             issuer = "dev.airlay.ru"
+            audience = "events"
             users = "users.toml"
             keys = [{ algorithm = "RS256", file = "k.pem" }, { algorithm = "HS256", file = "h.key", kid = "h1" }]
             [limits]
@@ -208,6 +218,7 @@ mod tests {
         assert_eq!(config.socket_address(), "0.0.0.0:9000");
         assert_eq!(config.keys[1].algorithm, KeyAlgorithm::HS256);
         assert_eq!(config.limits.max_connections, 5);
+        assert_eq!(config.audience.as_deref(), Some("events"));
         assert_eq!(config.limits.queue_capacity, EventsLimits::default().queue_capacity);
         config.resolve_relative_to(Path::new("/etc/hookgate"));
         assert_eq!(config.users, Path::new("/etc/hookgate/users.toml"));

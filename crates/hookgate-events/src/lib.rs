@@ -9,7 +9,7 @@
 //! |---|---|---|---|
 //! | 0 | 200 | `Ok` | attached / detached (detaching what was not attached is also `Ok`) |
 //! | 1 | 400 | `Token not set` | `auth` missing, `null` or empty |
-//! | 2 | 400 | `Invalid token` | bad signature, unknown algorithm (`none` included) or no key bound to it, wrong `iss`, expired, no `data.id`/`sub` |
+//! | 2 | 400 | `Invalid token` | bad signature, unknown algorithm (`none` included) or no key bound to it, a `kid` no key has, wrong `iss`, expired, not yet valid (`nbf`), an `aud` that is not the configured `audience` (or any `aud` when none is configured), no `data.id`/`sub`, or one that is not a string |
 //! | 3 | 400 | `User not exists` | the token's user is not in the user directory |
 //! | 4 | 400 | `Not access for dataset` | `event.appKey` (or, without it, every appKey) not the user's; an event type outside the user's `events`; a token of another user than the connection's |
 //! | 5 | 400 | `Invalid request` | not JSON, not an object, `action` not attach/detach, `event.type` missing, `event.id` missing for a type other than `notification`, a field of the wrong type, a binary frame |
@@ -60,6 +60,7 @@ pub mod hub;
 pub mod protocol;
 
 mod auth;
+mod reload;
 mod server;
 mod session;
 mod users;

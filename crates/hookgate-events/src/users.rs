@@ -8,20 +8,16 @@
 //!
 //! A file ending in `.json` holds the same shape as JSON (`{"users": {"<id>": {"app_keys": […]}}}`).
 //!
-//! **Reloading.** Every request that needs the directory first compares the file's metadata
-//! (inode, size, mtime, ctime) with the last read; a change reloads it. A `stat` costs about a
-//! microsecond, next to the token's signature check; it sees every kind of replacement (editing
-//! in place, `mv` into place, a Kubernetes ConfigMap's symlink swap) on any file system, with no
-//! watcher task and without bringing `notify` into a second crate (`hookgate-registry` owns it).
-//! A file that no longer parses, or has vanished, leaves the last good directory in force and
-//! is logged once per change.
+//! **Reloading.** The file is a [`Reloading`] value: every request that needs the directory
+//! first `stat`s the file and reads it again if it changed; a file that no longer parses, or has
+//! vanished, leaves the last good directory in force (see [`crate::reload`]).
 
 use crate::errors::EventsError;
+use crate::reload::Reloading;
 use serde::Deserialize;
 use std::collections::HashMap;
-use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::path::Path;
+use std::sync::Arc;
 
 /// One user's rights.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -48,76 +44,22 @@ struct DirectoryFile {
     users: HashMap<String, UserEntry>,
 }
 
-/// The file's identity and version as `stat` shows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Stamp {
-    dev: u64,
-    ino: u64,
-    len: u64,
-    mtime: (i64, i64),
-    ctime: (i64, i64),
-}
-
-impl Stamp {
-    fn of(meta: &std::fs::Metadata) -> Stamp {
-        Stamp {
-            dev: meta.dev(),
-            ino: meta.ino(),
-            len: meta.len(),
-            mtime: (meta.mtime(), meta.mtime_nsec()),
-            ctime: (meta.ctime(), meta.ctime_nsec()),
-        }
-    }
-}
-
 /// The directory, reloaded when its file changes.
-pub(crate) struct UserDirectory {
-    path: PathBuf,
-    current: Mutex<Loaded>,
-}
-
-struct Loaded {
-    /// The stamp last looked at, read successfully or not (so a broken file is parsed and
-    /// logged once, not on every request).
-    stamp: Option<Stamp>,
-    users: Arc<HashMap<String, Arc<UserEntry>>>,
-}
+pub(crate) struct UserDirectory(Reloading<HashMap<String, Arc<UserEntry>>>);
 
 impl UserDirectory {
     /// Reads the directory; a missing or malformed file is an error at start.
     pub(crate) fn load(path: &Path) -> Result<Self, EventsError> {
-        let meta = std::fs::metadata(path).map_err(|source| EventsError::Read { path: path.to_owned(), source })?;
-        let users = read(path)?;
-        Ok(UserDirectory {
-            path: path.to_owned(),
-            current: Mutex::new(Loaded { stamp: Some(Stamp::of(&meta)), users }),
-        })
+        Reloading::load(path, "user directory", read).map(UserDirectory)
     }
 
     /// The user's rights, from the file as it is now.
     pub(crate) fn lookup(&self, user_id: &str) -> Option<Arc<UserEntry>> {
-        let stamp = std::fs::metadata(&self.path).ok().map(|meta| Stamp::of(&meta));
-        let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
-        if stamp != current.stamp {
-            current.stamp = stamp;
-            match stamp.map(|_| read(&self.path)) {
-                Some(Ok(users)) => {
-                    tracing::info!(path = %self.path.display(), users = users.len(), "user directory reloaded");
-                    current.users = users;
-                }
-                Some(Err(err)) => {
-                    tracing::error!(error = %err, "user directory not reloaded; the last good one stays in force");
-                }
-                None => {
-                    tracing::error!(path = %self.path.display(), "user directory vanished; the last good one stays in force")
-                }
-            }
-        }
-        current.users.get(user_id).cloned()
+        self.0.current().get(user_id).cloned()
     }
 }
 
-fn read(path: &Path) -> Result<Arc<HashMap<String, Arc<UserEntry>>>, EventsError> {
+fn read(path: &Path) -> Result<HashMap<String, Arc<UserEntry>>, EventsError> {
     let text = std::fs::read_to_string(path).map_err(|source| EventsError::Read { path: path.to_owned(), source })?;
     let malformed = |message: String| EventsError::Directory { path: path.to_owned(), message };
     let file: DirectoryFile = if path.extension().is_some_and(|ext| ext == "json") {
@@ -125,7 +67,7 @@ fn read(path: &Path) -> Result<Arc<HashMap<String, Arc<UserEntry>>>, EventsError
     } else {
         toml::from_str(&text).map_err(|err| malformed(err.to_string().trim_end().to_owned()))?
     };
-    Ok(Arc::new(file.users.into_iter().map(|(id, entry)| (id, Arc::new(entry))).collect()))
+    Ok(file.users.into_iter().map(|(id, entry)| (id, Arc::new(entry))).collect())
 }
 
 #[cfg(test)]

@@ -97,7 +97,8 @@ pub(crate) struct Server {
     pub(crate) addr: SocketAddr,
     pub(crate) hub: EventHub,
     pub(crate) users_path: PathBuf,
-    _dir: tempfile::TempDir,
+    /// The folder of the key files (`rs256.pub.pem`, `es256.pub.pem`, `hs256.key`) and users.
+    pub(crate) dir: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -117,6 +118,11 @@ impl Server {
     }
 
     pub(crate) async fn with_limits(limits: EventsLimits) -> Server {
+        Server::with_config(|config| config.limits = limits).await
+    }
+
+    /// A server whose configuration (three kid-less keys, [`USERS`]) `adjust` changes first.
+    pub(crate) async fn with_config(adjust: impl FnOnce(&mut EventsConfig)) -> Server {
         let keys = keys();
         let dir = tempfile::tempdir().expect("tempdir");
         let write = |name: &str, bytes: &[u8]| {
@@ -132,7 +138,7 @@ impl Server {
         ];
         let users_path = write("users.toml", USERS.as_bytes());
         let mut config = EventsConfig::new(ISSUER, keys, &users_path);
-        config.limits = limits;
+        adjust(&mut config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let hub = EventHub::new();
@@ -145,7 +151,7 @@ impl Server {
             .await
             .expect("the test configuration is valid");
         });
-        Server { addr, hub, users_path, _dir: dir, stop: Some(stop), task: Some(task) }
+        Server { addr, hub, users_path, dir, stop: Some(stop), task: Some(task) }
     }
 
     pub(crate) async fn connect(&self) -> Client {

@@ -11,3 +11,5 @@ mod codes;
 mod delivery;
 /// Connection and subscription limits, slow subscribers, pings, shutdown, paths.
 mod limits;
+/// Token claims (`nbf`, audience, `kid`, the user claim's type) and key files replaced on disk.
+mod tokens;

@@ -84,10 +84,18 @@ pub enum KeyAlgorithm {
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct EventsLimits {
-    /// WebSocket connections open at once, all users together.
+    /// Authenticated WebSocket connections open at once, all users together. A connection
+    /// counts from its first successful request (WebSocket handshake and token done), so
+    /// connections that never authenticate cannot use up the room of those that do.
     pub max_connections: usize,
     /// Connections one user may hold at once (counted from the user's first request).
     pub max_connections_per_user: usize,
+    /// Connections accepted but not yet authenticated (in their WebSocket handshake, or
+    /// waiting for their first successful request), all peers together. Past it a new
+    /// connection is answered HTTP 503 and closed at once. Default 10,000, as
+    /// `max_connections`; each such connection lasts at most `handshake_timeout_ms` +
+    /// `request_timeout_ms`.
+    pub max_pending_connections: usize,
     /// Subscriptions (`attach`ed type/id pairs, counted per appKey) on one connection.
     pub max_subscriptions_per_connection: usize,
     /// Events waiting to be written to one connection; when full, the subscriber is told it
@@ -96,8 +104,11 @@ pub struct EventsLimits {
     /// The server pings every this many milliseconds; a peer that sent nothing (not even a
     /// pong) between two pings is dropped.
     pub ping_interval_ms: u64,
-    /// Time a new connection gets to finish the WebSocket handshake, and then to send its first
-    /// request.
+    /// Time a new TCP connection gets to complete the WebSocket handshake (default 10 s);
+    /// then it is closed without an answer.
+    pub handshake_timeout_ms: u64,
+    /// Time a connection gets, once its WebSocket handshake is done, to make its first
+    /// successful request (default 10 s); then it is closed (1008).
     pub request_timeout_ms: u64,
     /// Time a client that is being disconnected gets to receive the last notice and the close
     /// frame.
@@ -111,9 +122,11 @@ impl Default for EventsLimits {
         EventsLimits {
             max_connections: 10_000,
             max_connections_per_user: 32,
+            max_pending_connections: 10_000,
             max_subscriptions_per_connection: 256,
             queue_capacity: 256,
             ping_interval_ms: 20_000,
+            handshake_timeout_ms: 10_000,
             request_timeout_ms: 10_000,
             close_grace_ms: 5_000,
             max_message_bytes: 64 * 1024,
@@ -125,6 +138,11 @@ impl EventsLimits {
     /// [`Self::ping_interval_ms`] as a duration.
     pub fn ping_interval(&self) -> Duration {
         Duration::from_millis(self.ping_interval_ms)
+    }
+
+    /// [`Self::handshake_timeout_ms`] as a duration.
+    pub fn handshake_timeout(&self) -> Duration {
+        Duration::from_millis(self.handshake_timeout_ms)
     }
 
     /// [`Self::request_timeout_ms`] as a duration.
@@ -142,9 +160,11 @@ impl EventsLimits {
         [
             ("max_connections", self.max_connections as u64),
             ("max_connections_per_user", self.max_connections_per_user as u64),
+            ("max_pending_connections", self.max_pending_connections as u64),
             ("max_subscriptions_per_connection", self.max_subscriptions_per_connection as u64),
             ("queue_capacity", self.queue_capacity as u64),
             ("ping_interval_ms", self.ping_interval_ms),
+            ("handshake_timeout_ms", self.handshake_timeout_ms),
             ("request_timeout_ms", self.request_timeout_ms),
             ("close_grace_ms", self.close_grace_ms),
             ("max_message_bytes", self.max_message_bytes as u64),
@@ -219,6 +239,7 @@ mod tests {
         assert_eq!(config.keys[1].algorithm, KeyAlgorithm::HS256);
         assert_eq!(config.limits.max_connections, 5);
         assert_eq!(config.audience.as_deref(), Some("events"));
+        assert_eq!(config.limits.max_pending_connections, 10_000);
         assert_eq!(config.limits.queue_capacity, EventsLimits::default().queue_capacity);
         config.resolve_relative_to(Path::new("/etc/hookgate"));
         assert_eq!(config.users, Path::new("/etc/hookgate/users.toml"));

@@ -75,6 +75,7 @@ impl WeakHub {
 #[derive(Default)]
 struct Counters {
     connections: AtomicUsize,
+    pending: AtomicUsize,
     subscriptions: AtomicUsize,
     published: AtomicU64,
     delivered: AtomicU64,
@@ -103,8 +104,12 @@ type Subscriber = Arc<Outbox>;
 /// Counters of the hub, for metrics and tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct HubStats {
-    /// WebSocket connections open now.
+    /// Authenticated WebSocket connections open now (counted from their first successful
+    /// request, against `max_connections`).
     pub connections: usize,
+    /// Connections accepted and not yet authenticated: in their WebSocket handshake, or
+    /// waiting for their first successful request (against `max_pending_connections`).
+    pub pending: usize,
     /// Subscriptions attached now (one per connection, appKey, type and id).
     pub subscriptions: usize,
     /// Events published since start, with or without subscribers. With a
@@ -254,6 +259,7 @@ impl EventHub {
         let counters = &self.inner.counters;
         HubStats {
             connections: counters.connections.load(Ordering::Relaxed),
+            pending: counters.pending.load(Ordering::Relaxed),
             subscriptions: counters.subscriptions.load(Ordering::Relaxed),
             published: counters.published.load(Ordering::Relaxed),
             delivered: counters.delivered.load(Ordering::Relaxed),
@@ -269,13 +275,24 @@ impl EventHub {
         (Arc::new(Outbox { id, tx, overflowed: AtomicBool::new(false), overflow: Notify::new() }), rx)
     }
 
-    /// Takes one of the `limit` connection slots; `None` when all are taken.
-    pub(crate) fn open_connection(&self, limit: usize) -> Option<ConnectionSlot> {
-        let connections = &self.inner.counters.connections;
-        connections
+    /// Takes one of the `limit` slots of authenticated connections ([`HubStats::connections`]);
+    /// `None` when all are taken.
+    pub(crate) fn open_connection(&self, limit: usize) -> Option<Slot> {
+        self.open_slot(limit, |counters| &counters.connections)
+    }
+
+    /// Takes one of the `limit` slots of connections not yet authenticated
+    /// ([`HubStats::pending`]); `None` when all are taken.
+    pub(crate) fn open_pending(&self, limit: usize) -> Option<Slot> {
+        self.open_slot(limit, |counters| &counters.pending)
+    }
+
+    fn open_slot(&self, limit: usize, counter: fn(&Counters) -> &AtomicUsize) -> Option<Slot> {
+        let counters = &self.inner.counters;
+        counter(counters)
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| (open < limit).then_some(open + 1))
             .ok()
-            .map(|_| ConnectionSlot { hub: self.clone() })
+            .map(|_| Slot { counters: counters.clone(), counter })
     }
 
     /// Adds the outbox to the topic's subscribers; false if it already was one.
@@ -367,14 +384,15 @@ fn offer(subscriber: &Outbox, message: &Utf8Bytes, counters: &Counters) -> u64 {
     }
 }
 
-/// One open connection, counted in [`HubStats::connections`] until dropped.
-pub(crate) struct ConnectionSlot {
-    hub: EventHub,
+/// One connection counted in [`HubStats::connections`] or [`HubStats::pending`] until dropped.
+pub(crate) struct Slot {
+    counters: Arc<Counters>,
+    counter: fn(&Counters) -> &AtomicUsize,
 }
 
-impl Drop for ConnectionSlot {
+impl Drop for Slot {
     fn drop(&mut self) {
-        self.hub.inner.counters.connections.fetch_sub(1, Ordering::AcqRel);
+        (self.counter)(&self.counters).fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -504,7 +522,12 @@ mod tests {
         let first = hub.open_connection(2).expect("slot 1");
         let _second = hub.open_connection(2).expect("slot 2");
         assert!(hub.open_connection(2).is_none());
+        let pending = hub.open_pending(1).expect("pending slots are counted apart");
+        assert!(hub.open_pending(1).is_none());
+        assert_eq!((hub.stats().connections, hub.stats().pending), (2, 1));
         drop(first);
+        drop(pending);
+        assert_eq!((hub.stats().connections, hub.stats().pending), (1, 0));
         assert!(hub.open_connection(2).is_some());
     }
 }

@@ -13,7 +13,7 @@
 //! | 3 | 400 | `User not exists` | the token's user is not in the user directory |
 //! | 4 | 400 | `Not access for dataset` | `event.appKey` (or, without it, every appKey) not the user's; an event type outside the user's `events`; a token of another user than the connection's |
 //! | 5 | 400 | `Invalid request` | not JSON, not an object, `action` not attach/detach, `event.type` missing, `event.id` missing for a type other than `notification`, a field of the wrong type, a binary frame |
-//! | 6 | 400 | `Too many connections: …` / `Too many subscriptions: …` | a limit, named with its value; the connection limits also close the socket (1013 for the server's, 1008 for the user's) |
+//! | 6 | 400 | `Too many connections: …` / `Too many subscriptions: …` | a limit, named with its value; the connection limits are checked at the connection's first successful request (a valid token of a known user) and also close the socket (1013 for the server's, 1008 for the user's) |
 //! | 7 | 400 | `Too slow: …` | sent unasked when the connection's queue overflowed, then close 1008 `too slow` |
 //! | 8 | 400 | `Token expired` | sent unasked when the newest token presented on the connection expires, then close 1008 `token expired` |
 //! | 3 / 4 | 400 | as above | sent unasked when the user directory no longer has the user / allows a subscription (checked at every ping), then close 1008 `access revoked` |
@@ -31,8 +31,12 @@
 //! close, when the newest token presented has expired. Renew by sending any request (e.g. the
 //! same `attach` again) with a fresh token.
 //!
-//! **Time limits.** A connection must complete the handshake and then a first successful
-//! request within `request_timeout_ms`. The server pings every `ping_interval_ms`; a peer that
+//! **Connections and time limits.** A connection is *pending* until its first successful request:
+//! it must complete the WebSocket handshake within `handshake_timeout_ms` (else it is closed), then
+//! make that request within `request_timeout_ms` (else close 1008). Pending connections count
+//! against `max_pending_connections` (past it: HTTP 503 and close); only an authenticated
+//! connection takes one of the `max_connections` slots, so sockets that never authenticate cannot
+//! lock out the users who do. The server pings every `ping_interval_ms`; a peer that
 //! sent nothing between two pings is closed (1001 `no pong`). On shutdown every connection is
 //! closed with 1001 `server shutting down`.
 //!

@@ -1,16 +1,23 @@
 //! The listener: accepts connections, counts them, and stops them all on shutdown.
+//!
+//! A connection is *pending* from `accept` until its first successful request (WebSocket
+//! handshake, then a valid token of a known user): pending connections count against
+//! `max_pending_connections` only, and each is bounded in time (`handshake_timeout_ms`, then
+//! `request_timeout_ms`). Only an authenticated connection takes one of the `max_connections`
+//! (and `max_connections_per_user`) slots, so peers that connect and send nothing, or never
+//! present a valid token, cannot lock out the users who do.
 
 use crate::auth::Verifier;
 use crate::config::{EventsConfig, EventsLimits};
 use crate::errors::EventsError;
-use crate::hub::EventHub;
+use crate::hub::{EventHub, Slot};
 use crate::session;
 use crate::users::UserDirectory;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -66,8 +73,13 @@ impl EventService {
                     Ok((stream, _peer)) => {
                         // Answers and events are small: send each at once.
                         let _ = stream.set_nodelay(true);
-                        let slot = self.shared.hub.open_connection(self.shared.limits.max_connections);
-                        sessions.spawn(session::run(self.shared.clone(), stream, slot, stopped.clone()));
+                        let limit = self.shared.limits.max_pending_connections;
+                        match self.shared.hub.open_pending(limit) {
+                            Some(pending) => {
+                                sessions.spawn(session::run(self.shared.clone(), stream, pending, stopped.clone()));
+                            }
+                            None => refuse_pending(stream, limit),
+                        }
                     }
                     Err(err) => {
                         tracing::warn!(error = %err, "events listener: accept failed");
@@ -89,23 +101,51 @@ impl EventService {
     }
 }
 
+/// Past `max_pending_connections`: an HTTP 503 that names the limit, written without waiting
+/// (a new socket's send buffer takes it whole), then the socket is closed. Nothing is spawned
+/// and nothing waits, so a flood of connections costs the listener no more than accepting them.
+fn refuse_pending(stream: TcpStream, limit: usize) {
+    tracing::debug!(limit, "events: connection refused, too many connections not yet authenticated");
+    // What the peer already sent is read first, so the close is a FIN, not a reset that could
+    // discard the answer before the peer reads it.
+    let _ = stream.try_read(&mut [0u8; 4096]);
+    let body =
+        format!("Too many connections waiting for their handshake or first request: the limit of {limit} is reached\n");
+    let response = format!(
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = stream.try_write(response.as_bytes());
+}
+
+/// Why an authenticated connection could not be admitted.
+pub(crate) enum Full {
+    /// `max_connections` authenticated connections are open.
+    Server,
+    /// The user already has `max_connections_per_user`.
+    User,
+}
+
 impl Shared {
-    /// Counts one more connection of `user_id`; `None` at the per-user limit.
-    pub(crate) fn open_user_slot(self: &Arc<Self>, user_id: &str) -> Option<UserSlot> {
+    /// Counts an authenticated connection of `user_id` against `max_connections` and
+    /// `max_connections_per_user`.
+    pub(crate) fn admit(self: &Arc<Self>, user_id: &str) -> Result<UserSlot, Full> {
+        let connection = self.hub.open_connection(self.limits.max_connections).ok_or(Full::Server)?;
         let mut open = self.user_connections.lock().unwrap_or_else(PoisonError::into_inner);
         let count = open.entry(user_id.to_owned()).or_default();
         if *count >= self.limits.max_connections_per_user {
-            return None;
+            return Err(Full::User);
         }
         *count += 1;
-        Some(UserSlot { shared: self.clone(), user_id: user_id.to_owned() })
+        Ok(UserSlot { shared: self.clone(), user_id: user_id.to_owned(), _connection: connection })
     }
 }
 
-/// A connection bound to its user, counted until dropped.
+/// A connection bound to its user, counted (for the server and for its user) until dropped.
 pub(crate) struct UserSlot {
     shared: Arc<Shared>,
     pub(crate) user_id: String,
+    _connection: Slot,
 }
 
 impl Drop for UserSlot {

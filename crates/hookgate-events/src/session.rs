@@ -15,9 +15,9 @@
 //! close frame, each bounded by `close_grace_ms`, then detaches all of the connection's
 //! subscriptions.
 
-use crate::hub::{ConnectionSlot, Outbox, Topic};
+use crate::hub::{Outbox, Slot, Topic};
 use crate::protocol::{Action, Answer, Code, Request};
-use crate::server::{Shared, UserSlot};
+use crate::server::{Full, Shared, UserSlot};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{Sink, SinkExt, StreamExt};
 use std::collections::HashSet;
@@ -94,41 +94,37 @@ impl From<Code> for Refusal {
     }
 }
 
-/// Runs one connection to its end. `slot` is `None` when the server's connection limit is
-/// reached: the client then gets the code 6 answer and a close frame.
-pub(crate) async fn run(
-    shared: Arc<Shared>,
-    stream: TcpStream,
-    slot: Option<ConnectionSlot>,
-    mut shutdown: watch::Receiver<bool>,
-) {
+/// Runs one connection to its end. `pending` counts it as not yet authenticated until its
+/// first successful request (or its end): the WebSocket handshake must be done within
+/// `handshake_timeout_ms`, then that request within `request_timeout_ms`.
+pub(crate) async fn run(shared: Arc<Shared>, stream: TcpStream, pending: Slot, mut shutdown: watch::Receiver<bool>) {
     let limits = &shared.limits;
     let config = WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER)
         .max_message_size(Some(limits.max_message_bytes))
         .max_frame_size(Some(limits.max_message_bytes));
     let handshake = tokio_tungstenite::accept_hdr_async_with_config(stream, only_ws_path, Some(config));
-    let mut socket = match timeout(limits.request_timeout(), handshake).await {
-        Ok(Ok(socket)) => socket,
-        Ok(Err(err)) => return tracing::debug!(error = %err, "events: handshake refused"),
-        Err(_) => return tracing::debug!("events: handshake not completed in time"),
-    };
-    let Some(_slot) = slot else {
-        let message = format!("Too many connections: the server's limit of {} is reached", limits.max_connections);
-        let refusal = Closing::new(
-            Some(Answer::with_message(Code::LimitReached, message)),
-            CloseCode::Again,
-            "server connection limit",
-        );
-        close(&mut socket, refusal, limits.close_grace()).await;
-        return drain(socket, limits.close_grace()).await;
+    let socket = tokio::select! {
+        () = stopped(&mut shutdown) => return,
+        handshake = timeout(limits.handshake_timeout(), handshake) => match handshake {
+            Ok(Ok(socket)) => socket,
+            Ok(Err(err)) => return tracing::debug!(error = %err, "events: handshake refused"),
+            Err(_) => return tracing::debug!("events: handshake not completed in time"),
+        },
     };
 
     let (sink, mut stream) = socket.split();
     let (outbox, events) = shared.hub.outbox(limits.queue_capacity);
     let (control, control_rx) = mpsc::channel(CONTROL_CAPACITY);
     let mut writer = tokio::spawn(write_loop(sink, control_rx, events, outbox.clone(), limits.clone()));
-    let mut session = Session { shared: shared.clone(), outbox, user: None, topics: HashSet::new(), deadline: None };
+    let mut session = Session {
+        shared: shared.clone(),
+        outbox,
+        pending: Some(pending),
+        user: None,
+        topics: HashSet::new(),
+        deadline: None,
+    };
     let end = session.read_loop(&mut stream, &control, &mut writer, &mut shutdown).await;
     session.detach_all();
     let grace = shared.limits.close_grace();
@@ -169,11 +165,6 @@ where
         sink.send(Message::Close(Some(CloseFrame { code: closing.code, reason: closing.reason.into() }))).await
     };
     let _ = timeout(grace, send).await;
-}
-
-/// Reads whatever the peer still sends until it closes, within `grace`.
-async fn drain(mut socket: Socket, grace: Duration) {
-    let _ = timeout(grace, async { while let Some(Ok(_)) = socket.next().await {} }).await;
 }
 
 /// The writer task: answers first, then events; stops at the first close or failed send.
@@ -234,7 +225,10 @@ async fn write_loop(
 struct Session {
     shared: Arc<Shared>,
     outbox: Arc<Outbox>,
-    /// The user the connection belongs to, from its first request with a valid token.
+    /// Counts the connection as not yet authenticated, until `user` is set.
+    pending: Option<Slot>,
+    /// The user the connection belongs to, from its first request with a valid token; this
+    /// is also what counts it against `max_connections`.
     user: Option<UserSlot>,
     topics: HashSet<Topic>,
     /// When the newest token presented on this connection expires (`exp` + leeway).
@@ -368,17 +362,23 @@ impl Session {
             Some(bound) if bound.user_id == user_id => Ok(()),
             Some(_) => Err(Code::NoAccess.into()),
             None => {
-                let Some(slot) = self.shared.open_user_slot(user_id) else {
-                    let limit = self.shared.limits.max_connections_per_user;
-                    let message = format!("Too many connections: this user already has {limit}");
-                    let answer = Answer::with_message(Code::LimitReached, message);
-                    return Err(Refusal {
-                        answer,
-                        close: Some(Closing::new(None, CloseCode::Policy, "user connection limit")),
-                    });
+                let limits = &self.shared.limits;
+                let (message, close) = match self.shared.admit(user_id) {
+                    Ok(slot) => {
+                        self.user = Some(slot);
+                        self.pending = None;
+                        return Ok(());
+                    }
+                    Err(Full::Server) => (
+                        format!("Too many connections: the server's limit of {} is reached", limits.max_connections),
+                        Closing::new(None, CloseCode::Again, "server connection limit"),
+                    ),
+                    Err(Full::User) => (
+                        format!("Too many connections: this user already has {}", limits.max_connections_per_user),
+                        Closing::new(None, CloseCode::Policy, "user connection limit"),
+                    ),
                 };
-                self.user = Some(slot);
-                Ok(())
+                Err(Refusal { answer: Answer::with_message(Code::LimitReached, message), close: Some(close) })
             }
         }
     }

@@ -7,16 +7,94 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 #[tokio::test]
 async fn the_servers_connection_limit_is_a_precise_answer() {
     let server = Server::with_limits(EventsLimits { max_connections: 2, ..EventsLimits::default() }).await;
-    let _first = server.connect().await;
-    let _second = server.connect().await;
+    let token = token_for(ALICE, 3600);
+    let mut first = server.connect().await;
+    let mut second = server.connect().await;
+    for client in [&mut first, &mut second] {
+        assert_eq!(ask(client, &attach(&token, "StreamStatusEvent", Some("s"))).await, ok());
+    }
+    // The limit counts authenticated connections: the third is refused at its first request.
     let mut third = server.connect().await;
+    send_text(&mut third, &attach(&token_for(BOB, 60), "StreamStatusEvent", Some("s")).to_string()).await;
     let (messages, close) = until_close(&mut third).await;
-    assert_eq!(messages, [refused(6, "Too many connections: the server's limit of 2 is reached")],);
+    assert_eq!(messages, [refused(6, "Too many connections: the server's limit of 2 is reached")]);
     assert_eq!(close.expect("close frame").code, CloseCode::Again);
-    drop(_first);
+    assert_eq!(server.hub.stats().subscriptions, 4, "the refused request attached nothing");
+    drop(first);
     server.until("the first connection to be counted out", |stats| stats.connections < 2).await;
     let mut fourth = server.connect().await;
     assert_eq!(ask(&mut fourth, &attach(&token_for(ALICE, 60), "StreamStatusEvent", Some("s"))).await, ok());
+}
+
+/// Waits until the server closes a socket that sent nothing; how long that took. The server
+/// must not have sent a byte.
+async fn until_closed_by_server(socket: &mut tokio::net::TcpStream) -> std::time::Duration {
+    use tokio::io::AsyncReadExt as _;
+    let start = std::time::Instant::now();
+    let mut buffer = [0u8; 1024];
+    match tokio::time::timeout(PATIENCE, socket.read(&mut buffer)).await.expect("closed in time") {
+        Ok(0) | Err(_) => start.elapsed(),
+        Ok(n) => panic!("the server sent {n} bytes to a socket that sent nothing"),
+    }
+}
+
+#[tokio::test]
+async fn bare_and_unauthenticated_sockets_take_no_connection_slot_and_are_closed_in_time() {
+    let limits = EventsLimits { max_connections: 4, handshake_timeout_ms: 600, ..EventsLimits::default() };
+    let server = Server::with_limits(limits).await;
+    // Six TCP sockets that never send a byte, and four WebSockets that never send a request.
+    let mut bare = Vec::new();
+    for _ in 0..6 {
+        bare.push(tokio::net::TcpStream::connect(server.addr).await.expect("connect"));
+    }
+    let mut silent = Vec::new();
+    for _ in 0..4 {
+        silent.push(server.connect().await);
+    }
+    server.until("every socket to be accepted", |stats| stats.pending == 10).await;
+    assert_eq!(server.hub.stats().connections, 0, "none of them holds a connection slot");
+
+    let mut alice = server.connect().await;
+    assert_eq!(ask(&mut alice, &attach(&token_for(ALICE, 3600), "StreamStatusEvent", Some("s"))).await, ok());
+    server.hub.publish("app1", "StreamStatusEvent", "s", json!({}));
+    assert_eq!(next_json(&mut alice).await, json!({"type": "StreamStatusEvent", "id": "s", "data": {}}));
+    let stats = server.hub.stats();
+    assert_eq!((stats.connections, stats.pending, stats.subscriptions), (1, 10, 2));
+
+    // The bare sockets are closed after the handshake timeout, without a byte sent to them.
+    for socket in &mut bare {
+        let waited = until_closed_by_server(socket).await;
+        assert!(waited < PATIENCE, "closed after {waited:?}");
+    }
+    server.until("the bare sockets to be counted out", |stats| stats.pending == 4).await;
+    // The WebSockets get `request_timeout_ms` (10 s here) for their first request: still open.
+    assert_eq!((server.hub.stats().connections, server.hub.stats().pending), (1, 4));
+}
+
+#[tokio::test]
+async fn past_the_pending_cap_a_connection_is_refused_with_503_until_one_ends() {
+    let server = Server::with_limits(EventsLimits { max_pending_connections: 2, ..EventsLimits::default() }).await;
+    let first = tokio::net::TcpStream::connect(server.addr).await.expect("connect");
+    let _second = tokio::net::TcpStream::connect(server.addr).await.expect("connect");
+    server.until("both to be pending", |stats| stats.pending == 2).await;
+    let err = tokio_tungstenite::connect_async(format!("ws://{}/ws", server.addr)).await.expect_err("refused");
+    match err {
+        tokio_tungstenite::tungstenite::Error::Http(response) => {
+            assert_eq!(response.status(), 503);
+            let body = String::from_utf8(response.body().clone().expect("a body")).expect("UTF-8");
+            assert_eq!(
+                body,
+                "Too many connections waiting for their handshake or first request: the limit of 2 is reached\n"
+            );
+        }
+        other => panic!("expected an HTTP 503, got {other}"),
+    }
+    assert_eq!(server.hub.stats().pending, 2, "the refused connection was never counted");
+    drop(first);
+    server.until("the first to be counted out", |stats| stats.pending == 1).await;
+    let mut alice = server.connect().await;
+    assert_eq!(ask(&mut alice, &attach(&token_for(ALICE, 3600), "StreamStatusEvent", Some("s"))).await, ok());
+    assert_eq!((server.hub.stats().connections, server.hub.stats().pending), (1, 1));
 }
 
 #[tokio::test]
@@ -134,7 +212,11 @@ async fn shutdown_closes_every_connection_and_serve_returns() {
     let mut server = Server::start().await;
     let mut client = server.connect().await;
     assert_eq!(ask(&mut client, &attach(&token_for(ALICE, 3600), "notification", None)).await, ok());
-    let (closed, ()) = tokio::join!(until_close(&mut client), server.shutdown());
+    // A socket still in its handshake does not hold shutdown up (it would for 10 s).
+    let mut bare = tokio::net::TcpStream::connect(server.addr).await.expect("connect");
+    server.until("the bare socket to be pending", |stats| stats.pending == 1).await;
+    let (closed, (), _) = tokio::join!(until_close(&mut client), server.shutdown(), until_closed_by_server(&mut bare));
+    assert_eq!(server.hub.stats().pending, 0);
     let close = closed.1.expect("close frame");
     assert_eq!((close.code, close.reason.as_str()), (CloseCode::Away, "server shutting down"));
     assert_eq!(server.hub.stats().subscriptions, 0);

@@ -389,8 +389,11 @@ async fn send_data_reaches_only_sessions_that_connected_under_the_same_tenant() 
 #[tokio::test]
 async fn a_policys_huge_error_or_settings_refusal_is_cut_before_any_answer_or_log() {
     let tree = Tree::new();
+    // A generous deadline: building 8 MiB in the guest must not time out on a busy machine.
     let manifest = r#"
 version = 1
+[limits]
+timeout_ms = 5000
 [policies.bad]
 module = "faulty.wasm"
 settings = { mode = "huge-error", mb = 8 }

@@ -107,7 +107,10 @@ mod tests {
         let good = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("wcs:s3cret"));
         let bad = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("wcs:nope"));
         assert_eq!(check(&auth, Some(good.as_bytes()), b"{}"), Ok(()));
-        assert_eq!(check(&auth, Some(bad.as_bytes()), b"{}"), Err(AuthFailure::Invalid("invalid HTTP Basic credentials")));
+        assert_eq!(
+            check(&auth, Some(bad.as_bytes()), b"{}"),
+            Err(AuthFailure::Invalid("invalid HTTP Basic credentials"))
+        );
         assert_eq!(check(&auth, None, b"{}"), Err(AuthFailure::Missing("missing HTTP Basic credentials")));
     }
 }

@@ -418,13 +418,7 @@ fn unrouted(reason: String, kind: MethodKind, session_id: String, cause: &'stati
         decision.status = 403;
         decision.body = error_body(&reason, None);
     }
-    Decision {
-        session_id,
-        fallback: Some(cause),
-        note: Some(reason),
-        refusal: Some(Refusal::Unrouted),
-        ..decision
-    }
+    Decision { session_id, fallback: Some(cause), note: Some(reason), refusal: Some(Refusal::Unrouted), ..decision }
 }
 
 /// `{"error": reason, "policy": name}`.
@@ -496,16 +490,11 @@ impl Chain<'_> {
         };
         drop(slot);
         // A `connect` is never REST-API-initiated: whatever a matcher says, it is decided by its chain.
-        let rest_api = kind != MethodKind::Connect
-            && !tenant.manifest.rest_api_initiated.is_empty()
-            && self.rest_api_initiated();
+        let rest_api =
+            kind != MethodKind::Connect && !tenant.manifest.rest_api_initiated.is_empty() && self.rest_api_initiated();
 
-        let mut decision = Decision {
-            tenant: tenant.name.clone(),
-            generation: tenant.generation,
-            runs,
-            ..Decision::new(kind)
-        };
+        let mut decision =
+            Decision { tenant: tenant.name.clone(), generation: tenant.generation, runs, ..Decision::new(kind) };
         match outcome {
             Outcome::Allowed(doc, outgoing) => {
                 decision.outgoing = outgoing;

@@ -544,8 +544,7 @@ impl StateBackend for RedisState {
 
     async fn session_tenant(&self, session: &str) -> Result<Option<String>, StateError> {
         let get = &redis::cmd("GET").arg(owner_key(session)).clone();
-        self.call("a session lookup", move |mut connection| async move { get.query_async(&mut connection).await })
-            .await
+        self.call("a session lookup", move |mut connection| async move { get.query_async(&mut connection).await }).await
     }
 
     /// Probes Redis with a `PING` within the call timeout.

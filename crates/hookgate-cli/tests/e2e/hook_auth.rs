@@ -110,8 +110,7 @@ async fn server_auth_refuses_unsigned_hooks_for_every_appkey_before_routing_with
     tree.tenant("_default", "version = 1\n", &[]);
     let config = config(&tree, &["rooms", "stranger"], "[auth]\nhmac_key_file = \"wcs.key\"\n");
     let server = start(&tree, &config);
-    let mut socket =
-        subscriber(&server, &[("ConnectionStatusEvent", "s1"), ("StreamStatusEvent", "cam1")]).await;
+    let mut socket = subscriber(&server, &[("ConnectionStatusEvent", "s1"), ("StreamStatusEvent", "cam1")]).await;
 
     // Signed: two publishers fill rooms' quota.
     for (session, name, attempt) in [("s1", "a", 1), ("s2", "b", 2)] {
@@ -143,9 +142,8 @@ async fn server_auth_refuses_unsigned_hooks_for_every_appkey_before_routing_with
 
     // Counted as their own outcome, before any tenant: 2 appKeys × 3 answers per method.
     for method in ["ConnectionStatusEvent", "StreamStatusEvent", "publishStream"] {
-        let series = format!(
-            r#"hookgate_hooks_total{{tenant="none",method="{method}",verdict="unauthenticated",fallback=""}}"#
-        );
+        let series =
+            format!(r#"hookgate_hooks_total{{tenant="none",method="{method}",verdict="unauthenticated",fallback=""}}"#);
         assert_eq!(metric(&server, &series).await, 6, "{series}");
     }
     let denied = r#"hookgate_hooks_total{tenant="none",method="publishStream",verdict="deny",fallback=""}"#;
@@ -171,12 +169,12 @@ async fn server_auth_covers_unrouted_appkeys_and_unrouted_hooks_publish_nothing(
     assert_eq!(post(&server, "StreamStatusEvent", &event, Some(&signed)).await, (200, event.clone()));
     let publish_body = json!({"appKey": "nobody", "sessionId": "s1", "name": "cam1", "published": true});
     assert_eq!(
-        post(&server, "publishStream", &publish_body, Some(&signature(KEY, publish_body.to_string().as_bytes())))
-            .await,
+        post(&server, "publishStream", &publish_body, Some(&signature(KEY, publish_body.to_string().as_bytes()))).await,
         (403, json!({"error": "no policy tree for appKey 'nobody' and no _default tenant"}))
     );
     nothing_within(&mut socket, Duration::from_millis(300)).await;
-    let series = r#"hookgate_hooks_total{tenant="none",method="StreamStatusEvent",verdict="unauthenticated",fallback=""}"#;
+    let series =
+        r#"hookgate_hooks_total{tenant="none",method="StreamStatusEvent",verdict="unauthenticated",fallback=""}"#;
     assert_eq!(metric(&server, series).await, 2);
 }
 
@@ -195,7 +193,8 @@ async fn a_hook_failing_its_tenants_auth_publishes_nothing() {
         (403, json!({"error": "invalid WCS signature"}))
     );
     nothing_within(&mut socket, Duration::from_millis(300)).await;
-    let series = r#"hookgate_hooks_total{tenant="rooms",method="StreamStatusEvent",verdict="unauthenticated",fallback=""}"#;
+    let series =
+        r#"hookgate_hooks_total{tenant="rooms",method="StreamStatusEvent",verdict="unauthenticated",fallback=""}"#;
     assert_eq!(metric(&server, series).await, 2);
 
     let signed = signature(KEY, event.to_string().as_bytes());
@@ -244,13 +243,15 @@ fn serve_beyond_loopback_without_hook_auth_refuses_to_start_unless_allowed() {
     let dir = tree.path().join("..");
     std::fs::write(dir.join("open.toml"), "allow_unauthenticated_hooks = true\n").unwrap();
     let open = dir.join("open.toml");
-    let (line, status, _) = serve(&["--listen", "0.0.0.0:0", "--policies", policies, "--config", open.to_str().unwrap()]);
+    let (line, status, _) =
+        serve(&["--listen", "0.0.0.0:0", "--policies", policies, "--config", open.to_str().unwrap()]);
     assert!(line.starts_with("hookgate listening: hooks=http://0.0.0.0:"), "{line} {status:?}");
 
     std::fs::write(dir.join("wcs.key"), "k\n").unwrap();
     std::fs::write(dir.join("auth.toml"), "[auth]\nhmac_key_file = \"wcs.key\"\n").unwrap();
     let auth = dir.join("auth.toml");
-    let (line, status, _) = serve(&["--listen", "0.0.0.0:0", "--policies", policies, "--config", auth.to_str().unwrap()]);
+    let (line, status, _) =
+        serve(&["--listen", "0.0.0.0:0", "--policies", policies, "--config", auth.to_str().unwrap()]);
     assert!(line.starts_with("hookgate listening: hooks=http://0.0.0.0:"), "{line} {status:?}");
 
     // Loopback needs neither.
@@ -325,7 +326,8 @@ async fn a_body_that_does_not_fit_its_method_has_no_side_effects() {
         (403, json!({"error": "publisher quota reached: 2 of 2 publishers", "policy": "quota"})),
         "s1 still holds its slot"
     );
-    let series = r#"hookgate_hooks_total{tenant="rooms",method="ConnectionStatusEvent",verdict="mismatch",fallback=""}"#;
+    let series =
+        r#"hookgate_hooks_total{tenant="rooms",method="ConnectionStatusEvent",verdict="mismatch",fallback=""}"#;
     assert_eq!(metric(&server, series).await, 2);
     let series = r#"hookgate_hooks_total{tenant="rooms",method="publishStream",verdict="mismatch",fallback=""}"#;
     assert_eq!(metric(&server, series).await, 1);
@@ -379,8 +381,12 @@ async fn send_data_reaches_only_sessions_that_connected_under_the_same_tenant() 
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let calls: Vec<_> =
-        received.lock().unwrap().iter().map(|call| (call["sessionId"].clone(), call["payload"]["text"].clone())).collect();
+    let calls: Vec<_> = received
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|call| (call["sessionId"].clone(), call["payload"]["text"].clone()))
+        .collect();
     assert_eq!(calls, [(json!("a1"), json!("hi"))]);
     assert_eq!(metric(&server, "hookgate_send_data_foreign_session_total").await, 2);
     assert_eq!(metric(&server, "hookgate_send_data_queued_total").await, 1);

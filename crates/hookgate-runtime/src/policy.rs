@@ -324,6 +324,14 @@ fn checked(verdict: Result<types::Verdict, String>, limits: EvalLimits) -> Resul
     }
 }
 
+/// The trap's own description, without the wasm backtrace that follows it.
+fn trap_message(err: &wasmtime::Error) -> String {
+    match err.downcast_ref::<Trap>() {
+        Some(trap) => trap.to_string(),
+        None => format!("{err:#}").lines().next().unwrap_or_default().to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::bounded_text;
@@ -337,13 +345,5 @@ mod tests {
         assert_eq!(bounded_text("aé", 2), "a… (truncated, 3 bytes)");
         let big = "x".repeat(8 << 20);
         assert_eq!(bounded_text(&big, 1024).len(), 1024 + "… (truncated, 8388608 bytes)".len());
-    }
-}
-
-/// The trap's own description, without the wasm backtrace that follows it.
-fn trap_message(err: &wasmtime::Error) -> String {
-    match err.downcast_ref::<Trap>() {
-        Some(trap) => trap.to_string(),
-        None => format!("{err:#}").lines().next().unwrap_or_default().to_owned(),
     }
 }

@@ -45,6 +45,92 @@ pub struct ServerFile {
     pub limits: Option<crate::Limits>,
     /// State and events shared with other hookgate instances through Redis.
     pub cluster: Option<ClusterSettings>,
+    /// Authentication every hook must pass, whatever its appKey, before it is routed; a
+    /// tenant's own `[auth]` is checked in addition.
+    pub auth: Option<HookAuthSettings>,
+    /// Serve hooks on an address other than loopback without `[auth]` (refused otherwise).
+    pub allow_unauthenticated_hooks: Option<bool>,
+}
+
+/// Largest hook-authentication secret file read (`[auth]` key and password files).
+const MAX_SECRET_BYTES: u64 = 64 * 1024;
+
+/// `[auth]` of `hookgate.toml`: how WCS authenticates every hook to this process, with the keys
+/// of a tenant's `[auth]`. Operator files: read once at start, regular files of at most 64 KiB.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct HookAuthSettings {
+    /// File holding WCS's `rest_hook_secret_key` (first line): hooks must carry
+    /// `Authorization: WCS <hex HMAC-MD5(body)>`.
+    pub hmac_key_file: Option<PathBuf>,
+    /// HTTP Basic user of the WCS app's `restUsername`.
+    pub basic_user: Option<String>,
+    /// File holding the HTTP Basic password (first line).
+    pub basic_password_file: Option<PathBuf>,
+}
+
+impl HookAuthSettings {
+    /// Reads the secrets: exactly one of the HMAC key or HTTP Basic must be configured.
+    /// `config` is the `hookgate.toml` the settings came from, for messages.
+    pub fn resolve(&self, config: &Path) -> Result<crate::AuthConfig, ConfigError> {
+        let invalid = |key: &str, reason: String| ConfigError::Invalid {
+            path: config.to_owned(),
+            key: format!("auth.{key}"),
+            reason,
+        };
+        let secret = |key: &str, file: &Path| -> Result<crate::Secret, ConfigError> {
+            let text = read_bounded(file).map_err(|reason| invalid(key, reason))?;
+            let first = text.lines().next().unwrap_or_default().trim_end_matches('\r');
+            if first.is_empty() {
+                return Err(invalid(key, format!("{}: the secret is empty", file.display())));
+            }
+            Ok(crate::Secret::new(first.as_bytes().to_vec()))
+        };
+        let hmac_key = self.hmac_key_file.as_deref().map(|file| secret("hmac_key_file", file)).transpose()?;
+        let basic = match (&self.basic_user, &self.basic_password_file) {
+            (Some(user), Some(file)) if !user.is_empty() && !user.contains(':') => {
+                Some(crate::BasicAuth { user: user.clone(), password: secret("basic_password_file", file)? })
+            }
+            (Some(_), Some(_)) => return Err(invalid("basic_user", "must be non-empty and contain no ':'".into())),
+            (Some(_), None) => return Err(invalid("basic_user", "needs basic_password_file".into())),
+            (None, Some(_)) => return Err(invalid("basic_password_file", "needs basic_user".into())),
+            (None, None) => None,
+        };
+        match (&hmac_key, &basic) {
+            (Some(_), Some(_)) => Err(ConfigError::Invalid {
+                path: config.to_owned(),
+                key: "auth".into(),
+                reason: "WCS sends both in the Authorization header; configure either hmac_key_file or HTTP Basic"
+                    .into(),
+            }),
+            (None, None) => Err(ConfigError::Invalid {
+                path: config.to_owned(),
+                key: "auth".into(),
+                reason: "give hmac_key_file, or basic_user and basic_password_file".into(),
+            }),
+            _ => Ok(crate::AuthConfig { hmac_key, basic }),
+        }
+    }
+}
+
+/// The text of a regular file of at most [`MAX_SECRET_BYTES`]; `Err` says why not.
+fn read_bounded(file: &Path) -> Result<String, String> {
+    use std::io::Read as _;
+    // Checked before opening: opening a FIFO would wait for a writer.
+    let metadata = std::fs::metadata(file).map_err(|err| format!("cannot read {}: {err}", file.display()))?;
+    if !metadata.is_file() {
+        return Err(format!("{} is not a regular file", file.display()));
+    }
+    let opened = std::fs::File::open(file).map_err(|err| format!("cannot read {}: {err}", file.display()))?;
+    let mut bytes = Vec::new();
+    opened
+        .take(MAX_SECRET_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|err| format!("cannot read {}: {err}", file.display()))?;
+    if bytes.len() as u64 > MAX_SECRET_BYTES {
+        return Err(format!("{} is larger than {MAX_SECRET_BYTES} bytes", file.display()));
+    }
+    String::from_utf8(bytes).map_err(|_| format!("{} is not UTF-8", file.display()))
 }
 
 /// `[cluster]`: several hookgate instances sharing the `state` capability and the event bus
@@ -120,6 +206,10 @@ pub fn load_server_file(path: &Path) -> Result<ServerFile, ConfigError> {
         if file.cache_dir.as_deref() != Some(Path::new("off")) {
             relative_to_dir(&mut file.cache_dir);
         }
+        if let Some(auth) = &mut file.auth {
+            relative_to_dir(&mut auth.hmac_key_file);
+            relative_to_dir(&mut auth.basic_password_file);
+        }
         if let Some(cluster) = &mut file.cluster {
             relative_to_dir(&mut cluster.redis_password_file);
             relative_to_dir(&mut cluster.tls_ca_file);
@@ -130,7 +220,43 @@ pub fn load_server_file(path: &Path) -> Result<ServerFile, ConfigError> {
 
 #[cfg(test)]
 mod tests {
-    use super::ClusterSettings;
+    use super::{ClusterSettings, HookAuthSettings};
+    use std::path::Path;
+
+    #[test]
+    fn hook_auth_reads_bounded_regular_files_and_refuses_half_configurations() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("wcs.key");
+        std::fs::write(&key, "1234567890\nignored\n").unwrap();
+        let config = Path::new("hookgate.toml");
+        let hmac = HookAuthSettings { hmac_key_file: Some(key.clone()), ..Default::default() };
+        assert_eq!(hmac.resolve(config).unwrap().hmac_key.unwrap().expose(), b"1234567890");
+        let message = |settings: HookAuthSettings| settings.resolve(config).unwrap_err().to_string();
+        assert_eq!(
+            message(HookAuthSettings::default()),
+            "hookgate.toml: auth: give hmac_key_file, or basic_user and basic_password_file"
+        );
+        assert_eq!(
+            message(HookAuthSettings { basic_user: Some("wcs".into()), ..Default::default() }),
+            "hookgate.toml: auth.basic_user: needs basic_password_file"
+        );
+        assert_eq!(
+            message(HookAuthSettings { hmac_key_file: Some(dir.path().to_owned()), ..Default::default() }),
+            format!("hookgate.toml: auth.hmac_key_file: {} is not a regular file", dir.path().display())
+        );
+        let big = dir.path().join("big.key");
+        std::fs::write(&big, vec![b'k'; 64 * 1024 + 1]).unwrap();
+        assert_eq!(
+            message(HookAuthSettings { hmac_key_file: Some(big.clone()), ..Default::default() }),
+            format!("hookgate.toml: auth.hmac_key_file: {} is larger than 65536 bytes", big.display())
+        );
+        let both = HookAuthSettings {
+            hmac_key_file: Some(key.clone()),
+            basic_user: Some("wcs".into()),
+            basic_password_file: Some(key),
+        };
+        assert!(message(both).starts_with("hookgate.toml: auth: WCS sends both"));
+    }
 
     #[test]
     fn a_password_in_the_redis_url_is_masked() {

@@ -6,31 +6,59 @@ use hookgate_config::AuthConfig;
 use md5::Md5;
 use subtle::ConstantTimeEq;
 
-/// Checks the `Authorization` header against the tenant's configuration.
-/// `Err` holds the reason for the 403 answer.
-pub(crate) fn check(auth: &AuthConfig, authorization: Option<&[u8]>, body: &[u8]) -> Result<(), &'static str> {
+/// Why a hook failed authentication.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AuthFailure {
+    /// No credentials of the configured kind: answered 401.
+    Missing(&'static str),
+    /// Credentials that are malformed or wrong: answered 403.
+    Invalid(&'static str),
+}
+
+impl AuthFailure {
+    /// The HTTP status of the answer.
+    pub(crate) fn status(self) -> u16 {
+        match self {
+            AuthFailure::Missing(_) => 401,
+            AuthFailure::Invalid(_) => 403,
+        }
+    }
+
+    /// The reason, for the answer's body and the logs (never anything the client sent).
+    pub(crate) fn reason(self) -> &'static str {
+        match self {
+            AuthFailure::Missing(reason) | AuthFailure::Invalid(reason) => reason,
+        }
+    }
+}
+
+/// Checks the `Authorization` header against `auth` (a tenant's or the server's); an empty
+/// configuration accepts every hook.
+pub(crate) fn check(auth: &AuthConfig, authorization: Option<&[u8]>, body: &[u8]) -> Result<(), AuthFailure> {
+    use AuthFailure::{Invalid, Missing};
     if let Some(key) = &auth.hmac_key {
         // WCS's rest_hook_send_hash: `Authorization: WCS <hex HMAC-MD5(body, key)>`.
         let given = authorization
             .and_then(|value| value.strip_prefix(b"WCS "))
-            .ok_or("missing WCS signature (Authorization: WCS <hmac>)")?;
-        let given = hex::decode(given.trim_ascii()).map_err(|_| "malformed WCS signature")?;
-        let mut mac = <Hmac<Md5> as Mac>::new_from_slice(key.expose()).map_err(|_| "unusable HMAC key")?;
+            .ok_or(Missing("missing WCS signature (Authorization: WCS <hmac>)"))?;
+        let given = hex::decode(given.trim_ascii()).map_err(|_| Invalid("malformed WCS signature"))?;
+        let mut mac = <Hmac<Md5> as Mac>::new_from_slice(key.expose()).map_err(|_| Invalid("unusable HMAC key"))?;
         mac.update(body);
-        mac.verify_slice(&given).map_err(|_| "invalid WCS signature")?;
+        mac.verify_slice(&given).map_err(|_| Invalid("invalid WCS signature"))?;
     }
     if let Some(basic) = &auth.basic {
-        let encoded =
-            authorization.and_then(|value| value.strip_prefix(b"Basic ")).ok_or("missing HTTP Basic credentials")?;
+        let encoded = authorization
+            .and_then(|value| value.strip_prefix(b"Basic "))
+            .ok_or(Missing("missing HTTP Basic credentials"))?;
         let decoded = base64::engine::general_purpose::STANDARD
             .decode(encoded.trim_ascii())
-            .map_err(|_| "malformed HTTP Basic credentials")?;
+            .map_err(|_| Invalid("malformed HTTP Basic credentials"))?;
         let mut expected = Vec::with_capacity(basic.user.len() + 1 + basic.password.expose().len());
         expected.extend_from_slice(basic.user.as_bytes());
         expected.push(b':');
         expected.extend_from_slice(basic.password.expose());
         if !bool::from(decoded.ct_eq(&expected)) {
-            return Err("invalid HTTP Basic credentials");
+            return Err(Invalid("invalid HTTP Basic credentials"));
         }
     }
     Ok(())
@@ -52,10 +80,14 @@ mod tests {
         mac.update(body);
         let header = format!("WCS {}", hex::encode(mac.finalize().into_bytes()));
         assert_eq!(check(&hmac_auth("1234567890"), Some(header.as_bytes()), body), Ok(()));
-        assert_eq!(check(&hmac_auth("other"), Some(header.as_bytes()), body), Err("invalid WCS signature"));
-        assert_eq!(check(&hmac_auth("1234567890"), Some(header.as_bytes()), b"{}"), Err("invalid WCS signature"));
-        assert_eq!(check(&hmac_auth("k"), None, body), Err("missing WCS signature (Authorization: WCS <hmac>)"));
-        assert_eq!(check(&hmac_auth("k"), Some(b"WCS zz"), body), Err("malformed WCS signature"));
+        let invalid = Err(AuthFailure::Invalid("invalid WCS signature"));
+        assert_eq!(check(&hmac_auth("other"), Some(header.as_bytes()), body), invalid);
+        assert_eq!(check(&hmac_auth("1234567890"), Some(header.as_bytes()), b"{}"), invalid);
+        let missing = check(&hmac_auth("k"), None, body).unwrap_err();
+        assert_eq!((missing.status(), missing.reason()), (401, "missing WCS signature (Authorization: WCS <hmac>)"));
+        let malformed = check(&hmac_auth("k"), Some(b"WCS zz"), body).unwrap_err();
+        assert_eq!((malformed.status(), malformed.reason()), (403, "malformed WCS signature"));
+        assert_eq!(check(&AuthConfig::default(), None, body), Ok(()), "nothing configured, nothing checked");
     }
 
     /// RFC 2104 test vector 1 (HMAC-MD5), so the construction is the standard one.
@@ -75,7 +107,10 @@ mod tests {
         let good = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("wcs:s3cret"));
         let bad = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("wcs:nope"));
         assert_eq!(check(&auth, Some(good.as_bytes()), b"{}"), Ok(()));
-        assert_eq!(check(&auth, Some(bad.as_bytes()), b"{}"), Err("invalid HTTP Basic credentials"));
-        assert_eq!(check(&auth, None, b"{}"), Err("missing HTTP Basic credentials"));
+        assert_eq!(
+            check(&auth, Some(bad.as_bytes()), b"{}"),
+            Err(AuthFailure::Invalid("invalid HTTP Basic credentials"))
+        );
+        assert_eq!(check(&auth, None, b"{}"), Err(AuthFailure::Missing("missing HTTP Basic credentials")));
     }
 }

@@ -1,6 +1,8 @@
 //! One hook through its tenant's chain, answered as WCS expects (DESIGN §1, §4, §5).
 
+use crate::auth::AuthFailure;
 use crate::tenant::{LoadedPolicy, Route, Tenant, TenantSet};
+use hookgate_config::AuthConfig;
 use hookgate_protocol::fallback::{FallbackAnswer, fallback};
 use hookgate_protocol::patch;
 use hookgate_protocol::{Method, MethodKind, OnError};
@@ -44,6 +46,20 @@ pub struct PolicyRun {
     pub micros: u64,
 }
 
+/// Why a hook was refused before any policy ran. A refused hook has no effect at all: no
+/// chain, no state change, no session end, no WebSocket event, no `send-data`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// It failed hook authentication: `hookgate.toml`'s `[auth]` or its tenant's (401/403).
+    Unauthenticated,
+    /// No tenant can decide it: no folder for its appKey and no `_default`, or a folder
+    /// without a loaded generation yet.
+    Unrouted,
+    /// Its body does not fit its method (e.g. a stream's body posted as a
+    /// `ConnectionStatusEvent`): a direct method is answered 400, an event is echoed.
+    Mismatch,
+}
+
 /// The answer to one hook and how it was reached.
 #[derive(Debug, Clone)]
 pub struct Decision {
@@ -55,7 +71,7 @@ pub struct Decision {
     pub tenant: String,
     /// The generation of that tenant that decided (0 if none).
     pub generation: u64,
-    /// The body's `sessionId` (empty if none).
+    /// The body's `sessionId` (empty if none, or if the hook failed authentication).
     pub session_id: String,
     /// The method's kind.
     pub kind: MethodKind,
@@ -67,23 +83,82 @@ pub struct Decision {
     pub fallback: Option<&'static str>,
     /// A note for the log: the failure text, or why a deny was not obeyed.
     pub note: Option<String>,
-    /// The body's `appKey` (empty if none).
+    /// The body's `appKey` (empty if none, or if the hook failed authentication).
     pub app_key: String,
     /// Notifications and messages the policies queued, to carry out once WCS has its answer.
     pub outgoing: Vec<Outgoing>,
+    /// Why the hook was refused before its chain; `None` for a hook its tenant decided.
+    pub refusal: Option<Refusal>,
+    /// `send-data` messages dropped because their session did not connect under this tenant.
+    pub dropped_send_data: u32,
 }
 
-/// What the capabilities of every tenant's policies reach.
+impl Decision {
+    /// A decision of `kind` before any policy ran: 200, echo, no tenant.
+    fn new(kind: MethodKind) -> Decision {
+        Decision {
+            status: 200,
+            body: Body::Echo,
+            tenant: String::new(),
+            generation: 0,
+            session_id: String::new(),
+            kind,
+            canonical: None,
+            runs: Vec::new(),
+            fallback: None,
+            note: None,
+            app_key: String::new(),
+            outgoing: Vec::new(),
+            refusal: None,
+            dropped_send_data: 0,
+        }
+    }
+
+    /// A hook that failed authentication (`by`: whose `[auth]`): 401 or 403, whatever its kind.
+    fn unauthenticated(failure: AuthFailure, by: &str, kind: MethodKind) -> Decision {
+        Decision {
+            status: failure.status(),
+            body: error_body(failure.reason(), None),
+            note: Some(format!("{by}: {}", failure.reason())),
+            refusal: Some(Refusal::Unauthenticated),
+            ..Decision::new(kind)
+        }
+    }
+
+    /// What became of the hook, as metrics and the decision log name it: `unauthenticated`,
+    /// `mismatch`, `fallback`, `deny`, `override` or `allow`.
+    pub fn outcome(&self) -> &'static str {
+        match self.refusal {
+            Some(Refusal::Unauthenticated) => "unauthenticated",
+            Some(Refusal::Mismatch) => "mismatch",
+            _ if self.fallback.is_some() => "fallback",
+            _ if self.status != 200 => "deny",
+            _ if self.runs.last().map(|run| run.outcome) == Some("override") => "override",
+            _ => "allow",
+        }
+    }
+}
+
+/// What every hook goes through and what the capabilities of every tenant's policies reach.
 #[derive(Clone)]
 pub struct Services {
     /// The `state` backend.
     pub state: Arc<dyn StateBackend>,
+    /// The authentication every hook must pass before it is routed (`hookgate.toml`'s
+    /// `[auth]`); empty: none.
+    pub auth: Arc<AuthConfig>,
 }
 
 impl Services {
-    /// Services of one process: the in-process state backend with its default limits.
+    /// Services of one process: the in-process state backend with its default limits, and no
+    /// server-wide hook authentication.
     pub fn in_process() -> Services {
-        Services { state: hookgate_state::MemoryState::new(hookgate_state::MemoryStateConfig::default()) }
+        Services::new(hookgate_state::MemoryState::new(hookgate_state::MemoryStateConfig::default()))
+    }
+
+    /// Services around `state`, with no server-wide hook authentication.
+    pub fn new(state: Arc<dyn StateBackend>) -> Services {
+        Services { state, auth: Arc::new(AuthConfig::default()) }
     }
 }
 
@@ -137,12 +212,23 @@ pub(crate) fn parse_envelope(body: &[u8]) -> Result<(String, String), BadHook> {
 
 impl TenantSet {
     /// Answers one hook. `Err` is malformed input (400); everything else is a [`Decision`].
+    ///
+    /// `hookgate.toml`'s `[auth]` ([`Services::auth`]) is checked first, before the body is
+    /// parsed or routed, then the tenant's own `[auth]`: a hook that fails either is answered
+    /// 401/403 and has no effect.
     pub async fn decide(&self, request: HookRequest<'_>, services: &Services) -> Result<Decision, BadHook> {
-        let (app_key, session_id) = parse_envelope(request.body)?;
         let method = Method::classify(request.method);
+        if let Err(failure) = crate::auth::check(&services.auth, request.authorization, request.body) {
+            let mut decision = Decision::unauthenticated(failure, "hookgate.toml [auth]", method.kind);
+            decision.canonical = method.catalogued;
+            return Ok(decision);
+        }
+        let (app_key, session_id) = parse_envelope(request.body)?;
         let mut decision = self.route_and_run(request, method, &app_key, session_id, services).await;
         decision.canonical = method.catalogued;
-        decision.app_key = app_key;
+        if decision.refusal != Some(Refusal::Unauthenticated) {
+            decision.app_key = app_key;
+        }
         Ok(decision)
     }
 
@@ -165,68 +251,174 @@ impl TenantSet {
                 return unrouted(reason, method.kind, session_id, "no-tenant");
             }
         };
-        if let Err(reason) = crate::auth::check(&tenant.manifest.auth, request.authorization, request.body) {
-            return Decision {
-                status: 403,
-                body: error_body(reason, None),
-                tenant: tenant.name.clone(),
-                generation: tenant.generation,
-                session_id,
-                kind: method.kind,
-                runs: Vec::new(),
-                fallback: None,
-                note: Some(reason.to_owned()),
-                canonical: None,
-                app_key: String::new(),
-                outgoing: Vec::new(),
-            };
+        if let Err(failure) = crate::auth::check(&tenant.manifest.auth, request.authorization, request.body) {
+            let mut decision = Decision::unauthenticated(failure, "tenant [auth]", method.kind);
+            decision.tenant = tenant.name.clone();
+            decision.generation = tenant.generation;
+            return decision;
+        }
+        let shape = Shape::of(method, request.body);
+        if let Some(misfit) = shape.as_ref().and_then(|shape| shape.misfit(method, &session_id)) {
+            return mismatch(tenant, method, session_id, misfit);
         }
         let chain = Chain { tenant, method, app_key, session_id: &session_id, request, services };
         let mut decision = chain.run().await;
-        if method.catalogued == Some("ConnectionStatusEvent") && session_ended(request.body) {
-            // After the chain, so that its policies still see the session's keys.
-            if let Err(err) = services.state.end_session(&tenant.name, &session_id).await {
-                tracing::warn!(tenant = %tenant.name, session = %session_id, "session keys not deleted: {err}");
-            }
+        let status = shape.as_ref().and_then(Shape::connection_status);
+        // After the chain, so that its policies still see the session's keys.
+        if matches!(status, Some("DISCONNECTED" | "FAILED"))
+            && let Err(err) = services.state.end_session(&tenant.name, &session_id).await
+        {
+            let session = crate::bounded_text(&session_id, 256);
+            tracing::warn!(tenant = %tenant.name, session = ?session, "session keys not deleted: {err}");
         }
+        // Which tenant the session connected under, for send-data (an allowed connect, or WCS's word).
+        let connected =
+            if method.kind == MethodKind::Connect { decision.status == 200 } else { status == Some("ESTABLISHED") };
+        if connected
+            && !session_id.is_empty()
+            && let Err(err) = services.state.bind_session(&tenant.name, &session_id).await
+        {
+            let session = crate::bounded_text(&session_id, 256);
+            tracing::warn!(tenant = %tenant.name, session = ?session, "session not recorded for send-data: {err}");
+        }
+        contain_send_data(&tenant.name, &mut decision, services).await;
         decision.session_id = session_id;
         decision
     }
 }
 
-/// A hook no tenant can decide: refused, except events, which are echoed.
-fn unrouted(reason: String, kind: MethodKind, session_id: String, cause: &'static str) -> Decision {
-    let (status, body) = match kind {
-        MethodKind::Event => (200, Body::Echo),
-        _ => (403, error_body(&reason, None)),
-    };
-    Decision {
-        status,
-        body,
-        tenant: String::new(),
-        generation: 0,
-        session_id,
-        kind,
-        runs: Vec::new(),
-        fallback: Some(cause),
-        note: Some(reason),
-        canonical: None,
-        app_key: String::new(),
-        outgoing: Vec::new(),
+/// Lines a second about `send-data` messages dropped for another tenant's session.
+static FOREIGN_SEND_LOG: crate::LogBudget = crate::LogBudget::new(10);
+
+/// Drops the `send-data` messages of `decision` whose session did not connect under `tenant`
+/// (or cannot be told now), counting them in [`Decision::dropped_send_data`].
+async fn contain_send_data(tenant: &str, decision: &mut Decision, services: &Services) {
+    if !decision.outgoing.iter().any(|effect| matches!(effect, Outgoing::SendData { .. })) {
+        return;
+    }
+    let mut kept = Vec::with_capacity(decision.outgoing.len());
+    for effect in std::mem::take(&mut decision.outgoing) {
+        if let Outgoing::SendData { session_id, .. } = &effect {
+            let owner = services.state.session_tenant(session_id).await;
+            if !matches!(&owner, Ok(Some(owner)) if owner == tenant) {
+                decision.dropped_send_data += 1;
+                if let Some(held_back) = FOREIGN_SEND_LOG.take() {
+                    let session = crate::bounded_text(session_id, 256);
+                    let owner = match owner {
+                        Ok(Some(_)) => "another tenant".to_owned(),
+                        Ok(None) => "no tenant".to_owned(),
+                        Err(err) => format!("unknown ({err})"),
+                    };
+                    tracing::warn!(%tenant, session = ?session, held_back,
+                        "send-data message dropped: the session connected under {owner}");
+                }
+                continue;
+            }
+        }
+        kept.push(effect);
+    }
+    decision.outgoing = kept;
+}
+
+/// The fields that tell which method a body was made for. Read for the methods whose bodies
+/// can be mistaken for another's (a session's or the start of a stream), `None` otherwise.
+struct Shape {
+    /// The canonical method the body arrived at.
+    method: &'static str,
+    /// `status`, if a string.
+    status: Option<String>,
+    /// Whether it has a stream's fields: `mediaSessionId`, or `name` with `published`.
+    stream: bool,
+}
+
+impl Shape {
+    /// Methods whose bodies are checked: the session's own (`connect`,
+    /// `ConnectionStatusEvent`) and the direct invocations that start a stream.
+    const CHECKED: [&str; 4] = ["connect", "ConnectionStatusEvent", "publishStream", "playStream"];
+
+    /// Statuses of a `StreamStatusEvent` that end a stream: never in a direct invocation,
+    /// which carries `PENDING` (wcs/REFERENCE.md §3.6).
+    const STREAM_ENDS: [&str; 3] = ["FAILED", "UNPUBLISHED", "STOPPED"];
+
+    fn of(method: Method<'_>, body: &[u8]) -> Option<Shape> {
+        #[derive(Deserialize)]
+        struct Fields {
+            #[serde(default)]
+            status: Option<Value>,
+            #[serde(rename = "mediaSessionId", default)]
+            media_session_id: Option<serde::de::IgnoredAny>,
+            #[serde(default)]
+            name: Option<serde::de::IgnoredAny>,
+            #[serde(default)]
+            published: Option<serde::de::IgnoredAny>,
+        }
+        let canonical = method.catalogued.filter(|name| Self::CHECKED.contains(name))?;
+        // A body the envelope parse accepted but this one refuses (duplicate keys) is treated
+        // as having none of the fields: the chain's own full parse answers it.
+        let fields: Fields = serde_json::from_slice(body).ok()?;
+        Some(Shape {
+            method: canonical,
+            status: match fields.status {
+                Some(Value::String(status)) => Some(status),
+                _ => None,
+            },
+            stream: fields.media_session_id.is_some() || (fields.name.is_some() && fields.published.is_some()),
+        })
+    }
+
+    /// Why the body does not fit its method, if it does not.
+    fn misfit(&self, method: Method<'_>, session_id: &str) -> Option<String> {
+        let name = method.name;
+        match self.method {
+            "connect" | "ConnectionStatusEvent" if self.stream => Some(format!(
+                "body does not fit method {name}: it has a stream's fields (mediaSessionId, or name and published)"
+            )),
+            "ConnectionStatusEvent" if session_id.is_empty() => {
+                Some(format!("body does not fit method {name}: it has no sessionId"))
+            }
+            "publishStream" | "playStream" => {
+                let status = self.status.as_deref().filter(|status| Self::STREAM_ENDS.contains(status))?;
+                Some(format!(
+                    "body does not fit method {name}: status {status} ends a stream (a StreamStatusEvent's), \
+                     a direct invocation carries PENDING"
+                ))
+            }
+            _ => None,
+        }
+    }
+
+    /// The `status` of a `ConnectionStatusEvent` that fits its method.
+    fn connection_status(&self) -> Option<&str> {
+        (self.method == "ConnectionStatusEvent").then_some(self.status.as_deref()).flatten()
     }
 }
 
-/// Whether a `ConnectionStatusEvent` body says the session is gone (DISCONNECTED or FAILED).
-fn session_ended(body: &[u8]) -> bool {
-    #[derive(Deserialize)]
-    struct Status<'a> {
-        #[serde(borrow)]
-        status: Option<Cow<'a, str>>,
+/// A body that does not fit its method: no chain, no effect; an event is echoed (it happened,
+/// whatever its body says), anything else answered 400.
+fn mismatch(tenant: &Tenant, method: Method<'_>, session_id: String, reason: String) -> Decision {
+    let mut decision = Decision::new(method.kind);
+    if method.kind != MethodKind::Event {
+        decision.status = 400;
+        decision.body = error_body(&reason, None);
     }
-    serde_json::from_slice::<Status<'_>>(body)
-        .ok()
-        .and_then(|body| body.status)
-        .is_some_and(|status| status == "DISCONNECTED" || status == "FAILED")
+    Decision {
+        tenant: tenant.name.clone(),
+        generation: tenant.generation,
+        session_id,
+        note: Some(reason),
+        refusal: Some(Refusal::Mismatch),
+        ..decision
+    }
+}
+
+/// A hook no tenant can decide: refused, except events, which are echoed; no effect either way.
+fn unrouted(reason: String, kind: MethodKind, session_id: String, cause: &'static str) -> Decision {
+    let mut decision = Decision::new(kind);
+    if kind != MethodKind::Event {
+        decision.status = 403;
+        decision.body = error_body(&reason, None);
+    }
+    Decision { session_id, fallback: Some(cause), note: Some(reason), refusal: Some(Refusal::Unrouted), ..decision }
 }
 
 /// `{"error": reason, "policy": name}`.
@@ -297,22 +489,12 @@ impl Chain<'_> {
             }
         };
         drop(slot);
-        let rest_api = !tenant.manifest.rest_api_initiated.is_empty() && self.rest_api_initiated();
+        // A `connect` is never REST-API-initiated: whatever a matcher says, it is decided by its chain.
+        let rest_api =
+            kind != MethodKind::Connect && !tenant.manifest.rest_api_initiated.is_empty() && self.rest_api_initiated();
 
-        let mut decision = Decision {
-            status: 200,
-            body: Body::Echo,
-            tenant: tenant.name.clone(),
-            generation: tenant.generation,
-            session_id: String::new(),
-            kind,
-            canonical: None,
-            runs,
-            fallback: None,
-            note: None,
-            app_key: String::new(),
-            outgoing: Vec::new(),
-        };
+        let mut decision =
+            Decision { tenant: tenant.name.clone(), generation: tenant.generation, runs, ..Decision::new(kind) };
         match outcome {
             Outcome::Allowed(doc, outgoing) => {
                 decision.outgoing = outgoing;
@@ -535,6 +717,35 @@ mod tests {
         );
         assert_eq!(parse_envelope(b"{}"), Ok((String::new(), String::new())));
         assert_eq!(parse_envelope(b"{\"a\":\"\xff\"}"), Err(BadHook::NotUtf8(6)));
+    }
+
+    #[test]
+    fn bodies_that_contradict_their_method_are_named() {
+        let misfit = |method: &str, body: &str, session: &str| {
+            let method = Method::classify(method);
+            Shape::of(method, body.as_bytes()).and_then(|shape| shape.misfit(method, session))
+        };
+        let stream = r#"{"sessionId":"s","mediaSessionId":"m","name":"a","published":true,"status":"FAILED"}"#;
+        assert_eq!(
+            misfit("ConnectionStatusEvent", stream, "s").unwrap(),
+            "body does not fit method ConnectionStatusEvent: it has a stream's fields (mediaSessionId, or name and \
+             published)"
+        );
+        assert!(misfit("connect", r#"{"name":"a","published":false}"#, "s").is_some());
+        assert_eq!(
+            misfit("ConnectionStatusEvent", r#"{"status":"DISCONNECTED"}"#, "").unwrap(),
+            "body does not fit method ConnectionStatusEvent: it has no sessionId"
+        );
+        assert!(misfit("publishStream", stream, "s").unwrap().contains("status FAILED ends a stream"));
+        assert!(misfit("playStream", r#"{"status":"STOPPED"}"#, "s").is_some());
+        // What fits: the documented bodies, and methods that are not checked.
+        assert_eq!(misfit("ConnectionStatusEvent", r#"{"status":"DISCONNECTED","name":"x"}"#, "s"), None);
+        assert_eq!(misfit("publishStream", r#"{"status":"PENDING","name":"a","published":true}"#, "s"), None);
+        assert_eq!(misfit("StreamStatusEvent", stream, "s"), None);
+        assert_eq!(misfit("unPublishStream", stream, "s"), None);
+        let connection = r#"{"sessionId":"s","status":"ESTABLISHED"}"#;
+        let method = Method::classify("ConnectionStatusEvent");
+        assert_eq!(Shape::of(method, connection.as_bytes()).unwrap().connection_status(), Some("ESTABLISHED"));
     }
 
     #[test]

@@ -41,6 +41,6 @@ mod schedule;
 pub use capabilities::{Grants, Outgoing, StateAccess};
 pub use errors::{Failure, LoadError};
 pub use hookgate_state::StateBackend;
-pub use policy::{EvalLimits, HookInput, MethodKind, Policy, Verdict};
+pub use policy::{EvalLimits, HookInput, MAX_POLICY_TEXT, MethodKind, Policy, Verdict, bounded_text};
 pub use reuse::{REUSE_EVALUATIONS, ReuseStats};
 pub use runtime::{DiskCacheStats, Runtime, RuntimeConfig};

@@ -88,6 +88,29 @@ pub struct HookInput<'a> {
     pub received_ms: u64,
 }
 
+/// Longest text a policy's `err(...)` or a `validate-settings` refusal keeps, in bytes; the
+/// rest is cut with a marker ([`bounded_text`]) before it reaches an answer, a log line or
+/// the decision log.
+pub const MAX_POLICY_TEXT: usize = 1024;
+
+/// `text` if it is at most `max` bytes; else its first `max` bytes or fewer (at a character
+/// boundary) followed by `… (truncated, N bytes)`, N the length of the whole text.
+pub fn bounded_text(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    if text.len() <= max {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let cut = text.floor_char_boundary(max);
+    std::borrow::Cow::Owned(format!("{}… (truncated, {} bytes)", &text[..cut], text.len()))
+}
+
+/// [`bounded_text`] of an owned string with [`MAX_POLICY_TEXT`].
+fn bounded(text: String) -> String {
+    match bounded_text(&text, MAX_POLICY_TEXT) {
+        std::borrow::Cow::Borrowed(_) => text,
+        std::borrow::Cow::Owned(cut) => cut,
+    }
+}
+
 /// A policy's decision, checked against the contract.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
@@ -198,10 +221,12 @@ impl Policy {
 
     /// Asks the policy whether it accepts `settings` (JSON). `Ok(Err(reason))` is a refusal.
     pub async fn validate_settings(&self, settings: &str, limits: EvalLimits) -> Result<Result<(), String>, Failure> {
-        self.run("validate-settings", limits, Grants::default(), async |store, world| {
-            world.call_validate_settings(store, settings).await
-        })
-        .await
+        let answer = self
+            .run("validate-settings", limits, Grants::default(), async |store, world| {
+                world.call_validate_settings(store, settings).await
+            })
+            .await?;
+        Ok(answer.map_err(bounded))
     }
 
     /// Runs `call` against a fresh or kept instance under the limits, and classifies failures.
@@ -281,7 +306,7 @@ impl Policy {
 
 /// Checks a verdict against the contract and the output limit.
 fn checked(verdict: Result<types::Verdict, String>, limits: EvalLimits) -> Result<Verdict, Failure> {
-    match verdict.map_err(Failure::Error)? {
+    match verdict.map_err(|error| Failure::Error(bounded(error)))? {
         types::Verdict::Deny(denial) if denial.reason.len() > limits.max_output_bytes => {
             Err(Failure::OutputTooLarge(denial.reason.len(), limits.max_output_bytes))
         }
@@ -304,5 +329,21 @@ fn trap_message(err: &wasmtime::Error) -> String {
     match err.downcast_ref::<Trap>() {
         Some(trap) => trap.to_string(),
         None => format!("{err:#}").lines().next().unwrap_or_default().to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bounded_text;
+
+    #[test]
+    fn long_text_is_cut_at_a_character_boundary_with_a_marker() {
+        assert_eq!(bounded_text("short", 8), "short");
+        assert_eq!(bounded_text("abcdefgh", 8), "abcdefgh");
+        assert_eq!(bounded_text("abcdefghij", 4), "abcd… (truncated, 10 bytes)");
+        // 'é' is two bytes: a cut inside it keeps the whole character out.
+        assert_eq!(bounded_text("aé", 2), "a… (truncated, 3 bytes)");
+        let big = "x".repeat(8 << 20);
+        assert_eq!(bounded_text(&big, 1024).len(), 1024 + "… (truncated, 8388608 bytes)".len());
     }
 }

@@ -84,9 +84,10 @@ pub struct Effects {
 
 impl Effects {
     /// Carries out what `decision` asks for, after WCS has its answer: publishes the hook's
-    /// event, the policies' notifications, and queues their messages. Never waits.
+    /// event, the policies' notifications, and queues their messages. Never waits. A refused
+    /// hook (unauthenticated, unrouted, or a body that does not fit its method) has none.
     pub(crate) fn after(&self, decision: &mut Decision, method: &str, body: &[u8]) {
-        if decision.app_key.is_empty() {
+        if decision.app_key.is_empty() || decision.refusal.is_some() {
             return;
         }
         if let Ok(text) = std::str::from_utf8(body) {

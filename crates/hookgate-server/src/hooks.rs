@@ -6,8 +6,15 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::Response;
-use hookgate_engine::{Body as AnswerBody, HookRequest};
+use hookgate_engine::{Body as AnswerBody, HookRequest, LogBudget, Refusal, bounded_text};
 use std::time::Instant;
+
+/// Lines a second about hooks that failed authentication; the rest are counted and reported
+/// with the next line written.
+static UNAUTHENTICATED_LOG: LogBudget = LogBudget::new(10);
+
+/// Longest method name (a client-chosen URL segment) a log line repeats.
+const LOGGED_METHOD_BYTES: usize = 64;
 
 /// Time a client gets to send the whole body once its headers are in.
 const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -50,11 +57,23 @@ pub(crate) async fn hook(
     {
         state.metrics.decision_log_dropped.inc();
     }
-    tracing::debug!(
-        tenant = %decision.tenant, method, kind = %decision.kind, status = decision.status,
-        fallback = decision.fallback.unwrap_or(""), note = decision.note.as_deref().unwrap_or(""),
-        "hook answered"
-    );
+    // Values a client chose (the method, what the note repeats) are logged escaped (`?`) and cut.
+    let logged_method = bounded_text(method, LOGGED_METHOD_BYTES);
+    if decision.refusal == Some(Refusal::Unauthenticated) {
+        if let Some(held_back) = UNAUTHENTICATED_LOG.take() {
+            tracing::warn!(
+                tenant = %decision.tenant, method = ?logged_method, status = decision.status,
+                reason = decision.note.as_deref().unwrap_or(""), held_back,
+                "hook refused: unauthenticated"
+            );
+        }
+    } else {
+        tracing::debug!(
+            tenant = %decision.tenant, method = ?logged_method, kind = %decision.kind, status = decision.status,
+            outcome = decision.outcome(), fallback = decision.fallback.unwrap_or(""),
+            note = ?decision.note.as_deref().unwrap_or(""), "hook answered"
+        );
+    }
     state.effects.after(&mut decision, method, &body);
     let status = StatusCode::from_u16(decision.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = match decision.body {

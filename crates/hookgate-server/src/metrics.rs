@@ -61,6 +61,8 @@ pub(crate) struct Metrics {
     seen_reloads: Mutex<HashMap<String, (u64, u64)>>,
     /// Decision-log lines dropped because the writer fell behind.
     pub(crate) decision_log_dropped: Counter,
+    /// `send-data` messages dropped because their session did not connect under the tenant.
+    foreign_send_data: Counter,
     /// The shared state backend's health at the last scrape (in a fleet only).
     state_health: Arc<Mutex<Option<BackendHealth>>>,
 }
@@ -100,8 +102,15 @@ impl Metrics {
             "Decision-log lines dropped because the writer fell behind",
             decision_log_dropped.clone(),
         );
+        let foreign_send_data = Counter::default();
+        registry.register(
+            "send_data_foreign_session",
+            "send-data messages dropped because their session did not connect under the sending tenant",
+            foreign_send_data.clone(),
+        );
         Metrics {
             registry,
+            foreign_send_data,
             hooks,
             hook_seconds,
             evaluation_seconds,
@@ -118,23 +127,14 @@ impl Metrics {
     /// outside the catalogue (so a client cannot create label values at will).
     pub(crate) fn record(&self, decision: &Decision, method: &str, seconds: f64) {
         let tenant = if decision.tenant.is_empty() { "none" } else { decision.tenant.as_str() };
-        let last = decision.runs.last().map(|run| run.outcome);
-        let verdict = if decision.fallback.is_some() {
-            "fallback"
-        } else if decision.status != 200 {
-            "deny"
-        } else if last == Some("override") {
-            "override"
-        } else {
-            "allow"
-        };
         let labels = HookLabels {
             tenant: tenant.to_owned(),
             method: method.to_owned(),
-            verdict: verdict.to_owned(),
+            verdict: decision.outcome().to_owned(),
             fallback: decision.fallback.unwrap_or("").to_owned(),
         };
         self.hooks.get_or_create(&labels).inc();
+        self.foreign_send_data.inc_by(decision.dropped_send_data.into());
         self.hook_seconds.get_or_create(&TenantLabels { tenant: tenant.to_owned() }).observe(seconds);
         for run in &decision.runs {
             let policy = PolicyLabels { tenant: tenant.to_owned(), policy: run.policy.clone() };

@@ -8,6 +8,7 @@
 //!
 //! # Layout
 //!
+//! - `owners`: which tenant each live WCS session connected under, in process.
 //! - [`StateLimits`] (`limits`): the lifetimes and limits every backend holds tenants to, and
 //!   the checks and errors both backends share.
 //! - [`BackendHealth`] (here): what a backend reports for readiness and metrics.
@@ -53,6 +54,7 @@ mod journal;
 mod keyspace;
 mod limits;
 mod memory;
+mod owners;
 mod redis;
 
 pub use self::client::redis_client;
@@ -153,8 +155,15 @@ pub trait StateBackend: Send + Sync {
     ) -> Result<bool, StateError>;
     /// The keys of `scope` starting with `prefix`, sorted.
     async fn keys(&self, tenant: &str, scope: &Scope, prefix: &str) -> Result<Vec<String>, StateError>;
-    /// Deletes every key of a session; returns how many there were.
+    /// Deletes every key of a session, and the record that it connected under `tenant` (see
+    /// [`StateBackend::bind_session`]) if it did; returns how many keys there were.
     async fn end_session(&self, tenant: &str, session: &str) -> Result<usize, StateError>;
+    /// Records that WCS session `session` connected under `tenant` (its `connect` was allowed,
+    /// or WCS reported it `ESTABLISHED`), replacing any earlier record. The record goes with
+    /// [`StateBackend::end_session`] for that tenant, and after [`StateLimits::session_ttl`].
+    async fn bind_session(&self, tenant: &str, session: &str) -> Result<(), StateError>;
+    /// The tenant `session` connected under, if it is recorded.
+    async fn session_tenant(&self, session: &str) -> Result<Option<String>, StateError>;
     /// Whether the backend is reachable now, and its failures so far. A backend that runs in
     /// process is always up ([`BackendHealth::UP`]); one that runs elsewhere probes it.
     async fn health(&self) -> BackendHealth {

@@ -20,6 +20,7 @@ use tokio::time::Instant;
 
 use crate::journal::{Call, Journal, Kind, Outcome};
 use crate::keyspace::Keyspace;
+use crate::owners::Owners;
 use crate::{MemoryStateConfig, OpId, Scope, StateBackend, StateError, limits};
 
 /// How many expired keys, and how many expired journal hooks, one call removes at most.
@@ -64,6 +65,8 @@ pub struct MemoryState {
     /// Tenant name → its keys and journal. Entries are created by a tenant's first update and
     /// never removed: tenants come from the policy tree, so there are few of them.
     tenants: RwLock<HashMap<String, Arc<Mutex<Tenant>>>>,
+    /// Which tenant each live session connected under.
+    owners: Mutex<Owners>,
 }
 
 /// One tenant's part of the store.
@@ -76,7 +79,7 @@ struct Tenant {
 impl MemoryState {
     /// A new, empty store.
     pub fn new(config: MemoryStateConfig) -> Arc<Self> {
-        Arc::new(MemoryState { config, tenants: RwLock::new(HashMap::new()) })
+        Arc::new(MemoryState { config, tenants: RwLock::new(HashMap::new()), owners: Mutex::default() })
     }
 
     /// Runs `f` on the tenant's keys and the time; none if the tenant has no keys yet.
@@ -259,7 +262,20 @@ impl StateBackend for MemoryState {
     }
 
     async fn end_session(&self, tenant: &str, session: &str) -> Result<usize, StateError> {
+        self.owners.lock().unwrap_or_else(PoisonError::into_inner).end(tenant, session, Instant::now());
         let session = Scope::Session(session.to_owned());
         Ok(self.with_keys(tenant, |keys, now| keys.clear(&session, now)).unwrap_or(0))
+    }
+
+    async fn bind_session(&self, tenant: &str, session: &str) -> Result<(), StateError> {
+        self.config.check_scope(&Scope::Session(session.to_owned()))?;
+        let mut owners = self.owners.lock().unwrap_or_else(PoisonError::into_inner);
+        owners.bind(tenant, session, Instant::now(), self.config.session_ttl);
+        Ok(())
+    }
+
+    async fn session_tenant(&self, session: &str) -> Result<Option<String>, StateError> {
+        let owners = self.owners.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok(owners.tenant(session, Instant::now()).map(str::to_owned))
     }
 }

@@ -23,6 +23,7 @@
 //! | `hg:{t}:x` | zset | `<scope>:<key>` of every key with an expiry, scored by it (ms) |
 //! | `hg:{t}:n` | string | how many keys the tenant stores, for its quota |
 //! | `hg:{t}:j:<hook>` | hash | the journal of one hook delivery (`hook` in hex): seq → call and result; `PEXPIRE` journal TTL |
+//! | `hg:{%o<session>}` | string | the tenant the session connected under (`bind_session`), with the session TTL |
 //!
 //! `<scope>` is `t` for the tenant's own keys and `s<session id>` for a session's. Redis drops
 //! an expired value by itself; each script then removes up to 64 expired keys of the tenant from
@@ -51,6 +52,21 @@ use crate::{BackendHealth, OpId, Scope, StateBackend, StateError, StateLimits, l
 
 /// The script of every call but `get`.
 static SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("redis/state.lua")));
+
+/// Deletes a session's owner record (`KEYS[1]`) if it names the tenant `ARGV[1]`.
+static END_OWNER: LazyLock<Script> = LazyLock::new(|| {
+    Script::new("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0")
+});
+
+/// `hg:{%o<session>}`: the tenant a session connected under, with the session TTL. `%o` is no
+/// escaped tenant name (those hold `%` only in `%25`, `%7B`, `%7D`, `%3A`, or alone), so no
+/// tenant's keys share it; each session has a hash tag of its own.
+fn owner_key(session: &str) -> String {
+    let mut key = String::from("hg:{%o");
+    escape(session, &mut key);
+    key.push('}');
+    key
+}
 
 /// Lifetimes beyond this many ms (about 1,000 years) count as none: Redis refuses expiries
 /// that overflow its clock, and the script's numbers are exact only below 2^53.
@@ -508,7 +524,27 @@ impl StateBackend for RedisState {
 
     async fn end_session(&self, tenant: &str, session: &str) -> Result<usize, StateError> {
         let scope = Scope::Session(session.to_owned());
-        self.run("an end_session", Names::new(tenant, &scope).invocation("end", "")).await
+        let deleted = self.run("an end_session", Names::new(tenant, &scope).invocation("end", "")).await?;
+        let mut end_owner = END_OWNER.prepare_invoke();
+        end_owner.key(owner_key(session)).arg(tenant);
+        self.run::<u64>("an end_session", end_owner).await?;
+        Ok(deleted)
+    }
+
+    async fn bind_session(&self, tenant: &str, session: &str) -> Result<(), StateError> {
+        self.limits.check_scope(&Scope::Session(session.to_owned()))?;
+        let mut set = redis::cmd("SET");
+        set.arg(owner_key(session)).arg(tenant);
+        if let ttl @ 1.. = millis(self.limits.session_ttl) {
+            set.arg("PX").arg(ttl);
+        }
+        let set = &set;
+        self.call("a bind_session", move |mut connection| async move { set.query_async(&mut connection).await }).await
+    }
+
+    async fn session_tenant(&self, session: &str) -> Result<Option<String>, StateError> {
+        let get = &redis::cmd("GET").arg(owner_key(session)).clone();
+        self.call("a session lookup", move |mut connection| async move { get.query_async(&mut connection).await }).await
     }
 
     /// Probes Redis with a `PING` within the call timeout.

@@ -1,7 +1,7 @@
 //! `hookgate serve`: the hook listener and the admin listener, with hot reload.
 
 use anyhow::{Context as _, Result, bail};
-use hookgate_config::{ClusterSettings, DecisionLogSettings, Listener, LogSettings, ServerFile};
+use hookgate_config::{AuthConfig, ClusterSettings, DecisionLogSettings, Listener, LogSettings, ServerFile};
 use hookgate_events::{BusConfig, EventHub, EventService, EventsConfig, RedisBus};
 use hookgate_registry::Registry;
 use hookgate_runtime::{Runtime, RuntimeConfig};
@@ -113,6 +113,8 @@ fn effective(args: &Args) -> Result<ServerFile> {
         header_read_timeout_ms: Some(
             args.header_read_timeout_ms.or(file.header_read_timeout_ms).unwrap_or(DEFAULT_HEADER_TIMEOUT_MS),
         ),
+        auth: file.auth,
+        allow_unauthenticated_hooks: Some(file.allow_unauthenticated_hooks.unwrap_or(false)),
         cluster: match (file.cluster, &args.redis_url) {
             (cluster, None) => cluster,
             (cluster, Some(url)) => {
@@ -153,6 +155,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         Some(settings) if settings.redis_url.is_some() => Some(Cluster::from_settings(settings)?),
         _ => None,
     };
+    let auth = hook_auth(&args, &config)?;
     let policies = config.policies.clone().unwrap_or_default();
     let decisions = match config.decision_log.target.as_deref() {
         None | Some("off") => DecisionTarget::Off,
@@ -185,6 +188,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
             Some(cluster) => fleet(cluster, &hub).map(|(services, bus)| (services, Some(bus)))?,
             None => (hookgate_engine::Services::in_process(), None),
         };
+        let services = hookgate_engine::Services { auth: Arc::new(auth), ..services };
         let data = send_data.map(DataSender::start).transpose().context("cannot start send-data delivery")?;
         let effects = Arc::new(Effects { hub, data, bus });
         let body_limit = config.body_limit.unwrap_or(DEFAULT_BODY_LIMIT);
@@ -249,6 +253,28 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
     })
 }
 
+/// `[auth]` of the config file, read; refuses to serve hooks on an address other than loopback
+/// without it unless `allow_unauthenticated_hooks = true`.
+fn hook_auth(args: &Args, config: &ServerFile) -> Result<AuthConfig> {
+    let listen = config.hooks.listen.as_deref().unwrap_or_default();
+    let Some(settings) = &config.auth else {
+        let exposed = std::net::ToSocketAddrs::to_socket_addrs(listen)
+            .with_context(|| format!("cannot resolve the hook address {listen}"))?
+            .any(|address| !address.ip().is_loopback());
+        if exposed && config.allow_unauthenticated_hooks != Some(true) {
+            bail!(
+                "refusing to serve hooks on {listen} without authentication: anyone who can reach that address \
+                 could send forged hooks (connect, events, session ends). Set [auth] hmac_key_file (WCS's \
+                 rest_hook_secret_key) or basic_user + basic_password_file in hookgate.toml, or, if a network \
+                 boundary already authenticates WCS, set allow_unauthenticated_hooks = true in hookgate.toml"
+            );
+        }
+        return Ok(AuthConfig::default());
+    };
+    let path = args.config.as_deref().unwrap_or(Path::new("hookgate.toml"));
+    Ok(settings.resolve(path)?)
+}
+
 /// `[cluster]` as the backends take it: the Redis URL with its password, if any, from
 /// `redis_password_file`, and the CA of `tls_ca_file`.
 struct Cluster {
@@ -303,7 +329,7 @@ fn fleet(cluster: &Cluster, hub: &EventHub) -> Result<(hookgate_engine::Services
     };
     let bus = RedisBus::start(hub, bus).context("cannot set up the Redis event bus")?;
     tracing::info!(channel = %cluster.channel, "cluster: state and events shared through Redis");
-    Ok((hookgate_engine::Services { state }, bus))
+    Ok((hookgate_engine::Services::new(state), bus))
 }
 
 /// Connections the kernel may queue before hookgate accepts them (tokio's default is 1024:

@@ -24,7 +24,7 @@ chain = []
 
 /// A stand-in for the WCS REST API: records `/rest-api/data/send` bodies; node "slow" answers
 /// after 3 s.
-async fn wcs() -> (String, Arc<Mutex<Vec<Value>>>) {
+pub async fn wcs() -> (String, Arc<Mutex<Vec<Value>>>) {
     let received = Arc::new(Mutex::new(Vec::new()));
     async fn send(State(received): State<Arc<Mutex<Vec<Value>>>>, body: axum::Json<Value>) -> &'static str {
         if body["nodeId"] == "slow" {
@@ -127,7 +127,10 @@ timeout_ms = 500
     assert_eq!(delivered["data"]["custom"]["token"], "***", "secrets are masked");
     nothing_within(&mut socket, Duration::from_millis(300)).await;
 
-    // chat-relay: s2's message reaches s1 through /rest-api/data/send, and watchers of the room.
+    // chat-relay: s2's message reaches s1 through /rest-api/data/send, and watchers of the room
+    // (s1 connected under rooms: send-data reaches only the tenant's own sessions).
+    let connect = json!({"appKey": "rooms", "nodeId": "n1", "sessionId": "s1"});
+    assert_eq!(server.hook("connect", connect.to_string().as_bytes()).await.status, 200);
     socket.send(Message::text(attach(json!({"type": "chat", "id": "lobby"})))).await.unwrap();
     assert_eq!(next_json(&mut socket).await["code"], 0);
     let say = |session: &str, node: &str, text: &str| {

@@ -10,6 +10,7 @@ mod common;
 mod events;
 mod fallbacks;
 mod guests;
+mod hook_auth;
 mod hooks;
 mod limits;
 mod malformed;

@@ -98,10 +98,11 @@ hmac_key_file = "wcs.key"
     let answer = server.post("/rest/publishStream", &body, json, Some("WCS 00000000000000000000000000000000")).await;
     assert_eq!((answer.status, answer.json()), (403, json!({"error": "invalid WCS signature"})));
 
+    // Missing credentials are 401 (wrong ones 403), for events too.
     let answer = server.post("/rest/StreamStatusEvent", &body, json, None).await;
     assert_eq!(
         (answer.status, answer.json()),
-        (403, json!({"error": "missing WCS signature (Authorization: WCS <hmac>)"}))
+        (401, json!({"error": "missing WCS signature (Authorization: WCS <hmac>)"}))
     );
 
     let open = with_app_key("publishStream.json", "open");

@@ -74,10 +74,39 @@ async fn writing_a_session_key_again_restarts_its_session_ttl(backend: Backend) 
     assert_eq!(state.get("t", &s, "k").await.unwrap(), None);
 }
 
+async fn a_session_is_recorded_under_the_tenant_it_connected_under_until_it_ends(backend: Backend) {
+    let unit = backend.unit();
+    let state = backend.store_with(StateLimits { session_ttl: 4 * unit, ..Default::default() }).await;
+    // Names that escape alike in Redis keys stay apart.
+    for (tenant, session) in [("t", "s1"), ("other", "s:2"), ("t", "s%3A2"), ("t", "{s3}")] {
+        state.bind_session(tenant, session).await.unwrap();
+    }
+    assert_eq!(state.session_tenant("s1").await.unwrap().as_deref(), Some("t"));
+    assert_eq!(state.session_tenant("s:2").await.unwrap().as_deref(), Some("other"));
+    assert_eq!(state.session_tenant("s%3A2").await.unwrap().as_deref(), Some("t"));
+    assert_eq!(state.session_tenant("{s3}").await.unwrap().as_deref(), Some("t"));
+    assert_eq!(state.session_tenant("never").await.unwrap(), None);
+
+    // Only its own tenant's end removes the record; the latest binding wins.
+    state.end_session("other", "s1").await.unwrap();
+    assert_eq!(state.session_tenant("s1").await.unwrap().as_deref(), Some("t"));
+    state.end_session("t", "s1").await.unwrap();
+    assert_eq!(state.session_tenant("s1").await.unwrap(), None);
+    state.bind_session("t", "s:2").await.unwrap();
+    assert_eq!(state.session_tenant("s:2").await.unwrap().as_deref(), Some("t"));
+
+    // Records go after the session TTL.
+    state.pass(4 * unit + backend.slack()).await;
+    assert_eq!(state.session_tenant("{s3}").await.unwrap(), None);
+    let long = "s".repeat(257);
+    assert!(state.bind_session("t", &long).await.is_err(), "session ids are bounded like session scopes");
+}
+
 on_each_backend! {
     memory: #[tokio::test(start_paused = true)],
     redis: #[tokio::test],
     tests: [
+        a_session_is_recorded_under_the_tenant_it_connected_under_until_it_ends,
         end_session_deletes_that_sessions_keys_only,
         end_session_does_not_count_expired_keys,
         session_keys_expire_after_the_session_ttl_even_without_a_ttl,

@@ -90,7 +90,11 @@ pub enum FileError {
 }
 
 fn secrets_hint(kind: FileKind) -> &'static str {
-    if kind == FileKind::Secret { " (or a secret inside [tenants] secrets_dir, when hookgate.toml sets one)" } else { "" }
+    if kind == FileKind::Secret {
+        " (or a secret inside [tenants] secrets_dir, when hookgate.toml sets one)"
+    } else {
+        ""
+    }
 }
 
 fn allowed(secrets_dir: bool) -> &'static str {
@@ -323,7 +327,10 @@ mod tests {
             read(&dir, &dev, "/dev/zero", FileKind::Secret).expect_err("/dev/zero"),
             "'/dev/zero' is not a regular file"
         );
-        assert_eq!(read(&dir, &bounds, "tests", FileKind::Cases).expect_err("a folder"), "'tests' is not a regular file");
+        assert_eq!(
+            read(&dir, &bounds, "tests", FileKind::Cases).expect_err("a folder"),
+            "'tests' is not a regular file"
+        );
     }
 
     #[test]

@@ -272,10 +272,8 @@ pub fn load_tenant(dir: &Path, bounds: &TenantBounds) -> Result<TenantManifest, 
 /// `bounds` fill the limits the manifest does not set and bound the files and variables it
 /// names; secret files are read here (blocking).
 pub fn parse_tenant(text: &str, dir: &Path, path: &Path, bounds: &TenantBounds) -> Result<TenantManifest, ConfigError> {
-    let raw: RawManifest = toml::from_str(text).map_err(|err| ConfigError::Syntax {
-        path: path.to_owned(),
-        message: crate::errors::toml_error(&err, text),
-    })?;
+    let raw: RawManifest = toml::from_str(text)
+        .map_err(|err| ConfigError::Syntax { path: path.to_owned(), message: crate::errors::toml_error(&err, text) })?;
     let defaults = bounds.limits;
     let files = TenantFiles::new(dir, bounds);
     let invalid = |key: String, reason: String| ConfigError::Invalid { path: path.to_owned(), key, reason };
@@ -337,7 +335,10 @@ pub fn parse_tenant(text: &str, dir: &Path, path: &Path, bounds: &TenantBounds) 
             .check_name(&policy.module, FileKind::Module)
             .map_err(|err| invalid(format!("{key}.module"), err.to_string()))?;
         if policy.module.extension().and_then(|e| e.to_str()) != Some("wasm") {
-            return Err(invalid(format!("{key}.module"), format!("'{}' must be a .wasm file", policy.module.display())));
+            return Err(invalid(
+                format!("{key}.module"),
+                format!("'{}' must be a .wasm file", policy.module.display()),
+            ));
         }
         if let Some(capability) = policy.capabilities.iter().find(|c| !CAPABILITIES.contains(&c.as_str())) {
             return Err(invalid(

@@ -85,7 +85,10 @@ fn a_fifo_settings_file_fails_the_load_at_once() {
     let started = Instant::now();
     assert_eq!(
         tree.refused(&TenantBounds::default()),
-        format!("{}: policies.p.settings_from_file.secret: 'settings.fifo' is not a regular file", tree.manifest_path())
+        format!(
+            "{}: policies.p.settings_from_file.secret: 'settings.fifo' is not a regular file",
+            tree.manifest_path()
+        )
     );
     assert!(started.elapsed() < Duration::from_secs(1), "took {:?}", started.elapsed());
 }
@@ -187,7 +190,9 @@ fn environment_variables_need_the_operators_prefix() {
     assert!(!err.contains(&path), "{err}");
 
     // CARGO_PKG_NAME is set for this test binary: a prefix that covers it reads it.
-    tree.manifest("version = 1\n[policies.p]\nmodule = \"p.wasm\"\nsettings_from_env = { name = \"CARGO_PKG_NAME\" }\n");
+    tree.manifest(
+        "version = 1\n[policies.p]\nmodule = \"p.wasm\"\nsettings_from_env = { name = \"CARGO_PKG_NAME\" }\n",
+    );
     let cargo = TenantBounds { env_prefix: Some("CARGO_PKG_".into()), ..TenantBounds::default() };
     let loaded = load_tenant(&tree.app(), &cargo).expect("loads");
     assert_eq!(loaded.policies["p"].settings, r#"{"name":"hookgate-config"}"#);
@@ -240,7 +245,10 @@ fn tenants_table_of_hookgate_toml() {
     assert_eq!(load_tenant_bounds(None).expect("defaults"), TenantBounds::default());
 
     for (text, expected) in [
-        ("[tenants]\nenv_prefix = \"\"\n", "tenants.env_prefix: must be non-empty and use only letters, digits and '_'"),
+        (
+            "[tenants]\nenv_prefix = \"\"\n",
+            "tenants.env_prefix: must be non-empty and use only letters, digits and '_'",
+        ),
         ("[tenants]\nmax_module_mb = 0\n", "tenants.max_module_mb: must be between 1 and 1024, got 0"),
         ("[tenants]\nmax_functions = 2000000\n", "tenants.max_functions: must be between 1 and 1000000, got 2000000"),
         ("[tenants]\ntrusted_client_fields = [\"custom.\"]\n", "'custom.' is not a dotted field path"),

@@ -91,7 +91,8 @@ pub fn load_cases(tenant_dir: &Path, bounds: &TenantBounds) -> Result<Vec<(PathB
                 Err(err) => return Err(format!("{}: not a test case file: {err}", file.display())),
             };
             for case in &mut cases {
-                case.body = case.read_body(files).map_err(|err| format!("{}: case '{}': {err}", file.display(), case.name))?;
+                case.body =
+                    case.read_body(files).map_err(|err| format!("{}: case '{}': {err}", file.display(), case.name))?;
             }
             Ok((file, cases))
         })
@@ -104,9 +105,9 @@ impl Case {
     fn read_body(&self, files: TenantFiles<'_>) -> Result<Vec<u8>, String> {
         match (&self.payload, &self.payload_file, &self.payload_raw) {
             (Some(payload), None, None) => Ok(payload.to_string().into_bytes()),
-            (None, Some(path), None) => files
-                .read_in(Path::new(TESTS), path, FileKind::Payload)
-                .map_err(|err| format!("payload_file: {err}")),
+            (None, Some(path), None) => {
+                files.read_in(Path::new(TESTS), path, FileKind::Payload).map_err(|err| format!("payload_file: {err}"))
+            }
             (None, None, Some(raw)) => Ok(raw.clone().into_bytes()),
             _ => Err("give exactly one of payload, payload_file, payload_raw".into()),
         }

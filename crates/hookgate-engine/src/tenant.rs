@@ -227,14 +227,14 @@ pub async fn build_tenant(
     let mut problems = Vec::new();
     for (policy_name, decl) in &manifest.policies {
         let module = manifest.dir.join(&decl.module);
-        let loaded = match load_policy(runtime, (name, policy_name, log_rate), (&manifest.dir, bounds), decl, limits).await
-        {
-            Ok(policy) => LoadedPolicy::Ready(policy),
-            Err(reason) => {
-                problems.push(format!("policy '{policy_name}' ({}): {reason}", module.display()));
-                LoadedPolicy::NotLoaded(reason)
-            }
-        };
+        let loaded =
+            match load_policy(runtime, (name, policy_name, log_rate), (&manifest.dir, bounds), decl, limits).await {
+                Ok(policy) => LoadedPolicy::Ready(policy),
+                Err(reason) => {
+                    problems.push(format!("policy '{policy_name}' ({}): {reason}", module.display()));
+                    LoadedPolicy::NotLoaded(reason)
+                }
+            };
         policies.insert(policy_name.clone(), loaded);
     }
     let entries: Vec<MethodEntry> = manifest

@@ -313,7 +313,10 @@ mod tests {
         assert!(matches!(check_module(b"(component) ;; secret", 10), Err(LoadError::NotWasm)));
         assert!(check_module(&component(5), 10).is_ok(), "10 functions are within a bound of 10");
         let err = check_module(&component(6), 10).expect_err("nested modules add up to 12");
-        assert_eq!(err.to_string(), "the module defines more than 10 functions ([tenants] max_functions in hookgate.toml)");
+        assert_eq!(
+            err.to_string(),
+            "the module defines more than 10 functions ([tenants] max_functions in hookgate.toml)"
+        );
         let truncated = &component(5)[..12];
         let err = check_module(truncated, 10).expect_err("truncated");
         assert!(matches!(err, LoadError::Malformed(..)), "{err}");

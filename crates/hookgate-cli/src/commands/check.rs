@@ -20,8 +20,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
     super::init_logging("off", false);
     let bounds = hookgate_config::load_tenant_bounds(args.config.as_deref())?;
     let runtime = super::wasm_runtime()?;
-    let (tenants, issues) =
-        super::tokio_runtime()?.block_on(hookgate_engine::load_tree(&runtime, &args.dir, &bounds));
+    let (tenants, issues) = super::tokio_runtime()?.block_on(hookgate_engine::load_tree(&runtime, &args.dir, &bounds));
     let mut tenants: Vec<_> = tenants.iter().collect();
     tenants.sort_by(|a, b| a.name.cmp(&b.name));
     for tenant in tenants {

@@ -27,8 +27,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
     let (tenants, folders) = tokio.block_on(async {
         if single {
             let name = tenant_name(&args.dir);
-            let (tenant, problems) =
-                hookgate_engine::load_tenant(&runtime, &name, &args.dir, &bounds).await?;
+            let (tenant, problems) = hookgate_engine::load_tenant(&runtime, &name, &args.dir, &bounds).await?;
             report_problems(problems.iter().map(String::as_str));
             anyhow::Ok((TenantSet::only(tenant), vec![(name, args.dir.clone())]))
         } else {

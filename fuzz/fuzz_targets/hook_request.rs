@@ -19,7 +19,7 @@
 
 #![no_main]
 
-use hookgate_config::{AuthConfig, BasicAuth, Limits, Secret, TenantManifest, parse_tenant};
+use hookgate_config::{AuthConfig, BasicAuth, Secret, TenantBounds, TenantManifest, parse_tenant};
 use hookgate_engine::{BadHook, Body, Decision, HookRequest, Services, Tenant, TenantSet};
 use hookgate_protocol::rest_client_config::{self, MethodEntry};
 use hookgate_protocol::{Method, MethodKind};
@@ -32,7 +32,8 @@ use std::path::Path;
 use std::sync::{Arc, LazyLock};
 use std::task::{Context, Poll, Waker};
 
-/// The shipped `defaultApp` manifest's methods and REST-API matcher, with empty chains.
+/// The shipped `defaultApp` manifest's methods, with empty chains, and a REST-API matcher on a
+/// client-set field (which the operator must trust explicitly: `trusted_client_fields`).
 const MANIFEST: &str = r#"
 version = 1
 
@@ -60,8 +61,9 @@ const PENDING: &str = "pendingApp";
 
 /// A tenant as `build_tenant` makes it, minus policy modules.
 fn tenant(name: &str, auth: AuthConfig) -> Tenant {
+    let bounds = TenantBounds { trusted_client_fields: vec!["custom.initiator".into()], ..TenantBounds::default() };
     let mut manifest: TenantManifest =
-        parse_tenant(MANIFEST, Path::new("."), Path::new("tenant.toml"), Limits::default()).expect("manifest");
+        parse_tenant(MANIFEST, Path::new("."), Path::new("tenant.toml"), &bounds).expect("manifest");
     manifest.auth = auth;
     let entries: Vec<MethodEntry> = manifest
         .methods

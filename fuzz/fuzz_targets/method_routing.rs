@@ -9,7 +9,7 @@
 
 #![no_main]
 
-use hookgate_config::{Limits, TenantManifest, parse_tenant};
+use hookgate_config::{TenantBounds, TenantManifest, parse_tenant};
 use hookgate_protocol::{Method, MethodKind, method};
 use libfuzzer_sys::fuzz_target;
 use std::path::Path;
@@ -40,7 +40,7 @@ on_error = "FAIL"
 static TENANTS: LazyLock<Vec<TenantManifest>> = LazyLock::new(|| {
     MANIFESTS
         .iter()
-        .map(|text| parse_tenant(text, Path::new("."), Path::new("tenant.toml"), Limits::default()).expect("manifest"))
+        .map(|text| parse_tenant(text, Path::new("."), Path::new("tenant.toml"), &TenantBounds::default()).expect("manifest"))
         .collect()
 });
 

@@ -1,11 +1,11 @@
 //! `tenant.toml`: the schema (version 1) and its validation.
 
-use crate::{ConfigError, Secret};
+use crate::{ConfigError, FileKind, Secret, TenantBounds, TenantFiles};
 use hookgate_protocol::{CAPABILITIES, MethodKind, OnError, method};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 /// The manifest version this build reads.
 const VERSION: u32 = 1;
@@ -25,7 +25,9 @@ pub struct TenantManifest {
     pub limits: Limits,
     /// How WCS authenticates its hooks to this tenant.
     pub auth: AuthConfig,
-    /// Matchers that recognise hooks of operations started through the WCS REST API.
+    /// Matchers that recognise hooks of operations started through the WCS REST API; each
+    /// names a field WCS itself sets, or one the operator trusts (`[tenants]
+    /// trusted_client_fields`).
     pub rest_api_initiated: Vec<FieldMatcher>,
     /// The policies, by name.
     pub policies: BTreeMap<String, PolicyDecl>,
@@ -126,7 +128,7 @@ pub struct BasicAuth {
 /// Recognises a hook by a field value: `path` is a dotted path into the body.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FieldMatcher {
-    /// Path segments, e.g. `["custom", "initiator"]`.
+    /// Path segments, e.g. `["nodeId"]`.
     pub path: Vec<String>,
     /// The value the field must equal.
     pub equals: Value,
@@ -253,17 +255,27 @@ struct RawMethod {
     overwrite: Vec<String>,
 }
 
-/// Reads and validates `<dir>/tenant.toml`; `defaults` fill the limits it does not set.
-pub fn load_tenant(dir: &Path, defaults: Limits) -> Result<TenantManifest, ConfigError> {
+/// Reads and validates `<dir>/tenant.toml` (a bounded read inside the folder: see
+/// [`TenantFiles`]); `bounds` fill the limits it does not set and bound what it names. The
+/// read blocks: call it off the async workers.
+pub fn load_tenant(dir: &Path, bounds: &TenantBounds) -> Result<TenantManifest, ConfigError> {
     let path = dir.join(crate::MANIFEST_FILE);
-    let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
-    parse_tenant(&text, dir, &path, defaults)
+    let bytes = TenantFiles::new(dir, bounds)
+        .read(Path::new(crate::MANIFEST_FILE), FileKind::Manifest)
+        .map_err(|error| ConfigError::File { path: path.clone(), error })?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| ConfigError::Syntax { path: path.clone(), message: "not UTF-8 text".into() })?;
+    parse_tenant(&text, dir, &path, bounds)
 }
 
 /// Validates manifest text; `dir` resolves relative paths and `path` names the file in errors.
-pub fn parse_tenant(text: &str, dir: &Path, path: &Path, defaults: Limits) -> Result<TenantManifest, ConfigError> {
+/// `bounds` fill the limits the manifest does not set and bound the files and variables it
+/// names; secret files are read here (blocking).
+pub fn parse_tenant(text: &str, dir: &Path, path: &Path, bounds: &TenantBounds) -> Result<TenantManifest, ConfigError> {
     let raw: RawManifest = toml::from_str(text)
-        .map_err(|err| ConfigError::Syntax { path: path.to_owned(), message: err.to_string().trim_end().to_owned() })?;
+        .map_err(|err| ConfigError::Syntax { path: path.to_owned(), message: crate::errors::toml_error(&err, text) })?;
+    let defaults = bounds.limits;
+    let files = TenantFiles::new(dir, bounds);
     let invalid = |key: String, reason: String| ConfigError::Invalid { path: path.to_owned(), key, reason };
 
     if raw.version != VERSION {
@@ -285,15 +297,27 @@ pub fn parse_tenant(text: &str, dir: &Path, path: &Path, defaults: Limits) -> Re
     };
     limits.check().map_err(|(key, reason)| invalid(key, reason))?;
 
-    let auth = resolve_auth(raw.auth, dir, &invalid)?;
+    let sources = Sources { files, env_prefix: bounds.env_prefix.as_deref() };
+    let auth = resolve_auth(raw.auth, sources, &invalid)?;
 
     let mut rest_api_initiated = Vec::new();
     for (index, matcher) in raw.rest_api_initiated.into_iter().enumerate() {
         let path: Vec<String> = matcher.field.split('.').map(str::to_owned).collect();
+        let key = format!("rest_api_initiated[{index}].field");
         if path.iter().any(String::is_empty) {
+            return Err(invalid(key, format!("'{}' is not a dotted field path", matcher.field)));
+        }
+        let set_by_wcs = crate::WCS_SET_FIELDS.contains(&matcher.field.as_str());
+        if !set_by_wcs && !bounds.trusted_client_fields.contains(&matcher.field) {
             return Err(invalid(
-                format!("rest_api_initiated[{index}].field"),
-                format!("'{}' is not a dotted field path", matcher.field),
+                key,
+                format!(
+                    "'{}' is a field a WCS client can set, so any client could mark its hooks as \
+                     REST-API-initiated (never denied); a matcher may name only fields WCS itself sets ({}), \
+                     unless the operator lists the field in [tenants] trusted_client_fields in hookgate.toml",
+                    matcher.field,
+                    crate::WCS_SET_FIELDS.join(", ")
+                ),
             ));
         }
         let equals = serde_json::to_value(&matcher.equals)
@@ -307,7 +331,15 @@ pub fn parse_tenant(text: &str, dir: &Path, path: &Path, defaults: Limits) -> Re
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
             return Err(invalid(key, "a policy name uses only letters, digits, '-' and '_'".into()));
         }
-        check_relative(&policy.module, "wasm").map_err(|reason| invalid(format!("{key}.module"), reason))?;
+        files
+            .check_name(&policy.module, FileKind::Module)
+            .map_err(|err| invalid(format!("{key}.module"), err.to_string()))?;
+        if policy.module.extension().and_then(|e| e.to_str()) != Some("wasm") {
+            return Err(invalid(
+                format!("{key}.module"),
+                format!("'{}' must be a .wasm file", policy.module.display()),
+            ));
+        }
         if let Some(capability) = policy.capabilities.iter().find(|c| !CAPABILITIES.contains(&c.as_str())) {
             return Err(invalid(
                 format!("{key}.capabilities"),
@@ -321,12 +353,12 @@ pub fn parse_tenant(text: &str, dir: &Path, path: &Path, defaults: Limits) -> Re
             .map_err(|err| invalid(format!("{key}.settings"), err.to_string()))?;
         for (field, var) in &policy.settings_from_env {
             let at = format!("{key}.settings_from_env.{field}");
-            let value = secret(None, Some(var.clone()), (&at, &at, &at), dir, &invalid)?;
+            let value = secret(None, Some(var.clone()), (&at, &at, &at), sources, &invalid)?;
             set_secret_setting(&mut settings, field, value, &at, &invalid)?;
         }
         for (field, file) in &policy.settings_from_file {
             let at = format!("{key}.settings_from_file.{field}");
-            let value = secret(Some(file.clone()), None, (&at, &at, &at), dir, &invalid)?;
+            let value = secret(Some(file.clone()), None, (&at, &at, &at), sources, &invalid)?;
             set_secret_setting(&mut settings, field, value, &at, &invalid)?;
         }
         let settings = settings.to_string();
@@ -392,23 +424,30 @@ pub fn parse_tenant(text: &str, dir: &Path, path: &Path, defaults: Limits) -> Re
     Ok(TenantManifest { dir: dir.to_owned(), limits, auth, rest_api_initiated, policies, methods })
 }
 
+/// Where secrets come from: the tenant's files and the variables under the operator's prefix.
+#[derive(Clone, Copy)]
+struct Sources<'a> {
+    files: TenantFiles<'a>,
+    env_prefix: Option<&'a str>,
+}
+
 fn resolve_auth(
     raw: RawAuth,
-    dir: &Path,
+    sources: Sources<'_>,
     invalid: &impl Fn(String, String) -> ConfigError,
 ) -> Result<AuthConfig, ConfigError> {
     let hmac_key = secret(
         raw.hmac_key_file,
         raw.hmac_key_env,
         ("auth.hmac_key_file", "auth.hmac_key_env", "auth.hmac_key"),
-        dir,
+        sources,
         invalid,
     )?;
     let password = secret(
         raw.basic_password_file,
         raw.basic_password_env,
         ("auth.basic_password_file", "auth.basic_password_env", "auth.basic_password"),
-        dir,
+        sources,
         invalid,
     )?;
     let basic = match (raw.basic_user, password) {
@@ -435,27 +474,44 @@ fn secret(
     file: Option<PathBuf>,
     env: Option<String>,
     (file_key, env_key, key): (&str, &str, &str),
-    dir: &Path,
+    sources: Sources<'_>,
     invalid: &impl Fn(String, String) -> ConfigError,
 ) -> Result<Option<Secret>, ConfigError> {
-    let value = match (file, env) {
+    let mut value = match (file, env) {
         (Some(_), Some(_)) => {
             return Err(invalid(key.into(), "give either the _file or the _env form, not both".into()));
         }
         (None, None) => return Ok(None),
         (Some(file), None) => {
-            let path = if file.is_absolute() { file } else { dir.join(file) };
-            let text = std::fs::read_to_string(&path)
-                .map_err(|err| invalid(file_key.into(), format!("cannot read {}: {err}", path.display())))?;
-            text.trim_end_matches(['\r', '\n']).to_owned()
+            sources.files.read(&file, FileKind::Secret).map_err(|err| invalid(file_key.into(), err.to_string()))?
         }
-        (None, Some(var)) => std::env::var(&var)
-            .map_err(|_| invalid(env_key.into(), format!("environment variable {var} is not set")))?,
+        (None, Some(var)) => {
+            let Some(prefix) = sources.env_prefix else {
+                return Err(invalid(
+                    env_key.into(),
+                    "a tenant reads environment variables only under the operator's prefix: set [tenants] \
+                     env_prefix in hookgate.toml (or use the _file form)"
+                        .into(),
+                ));
+            };
+            if !var.starts_with(prefix) {
+                return Err(invalid(
+                    env_key.into(),
+                    format!("'{var}' does not start with '{prefix}', the prefix [tenants] env_prefix allows"),
+                ));
+            }
+            std::env::var_os(&var)
+                .ok_or_else(|| invalid(env_key.into(), format!("environment variable {var} is not set")))?
+                .into_encoded_bytes()
+        }
     };
+    while value.last().is_some_and(|byte| matches!(byte, b'\r' | b'\n')) {
+        value.pop();
+    }
     if value.is_empty() {
         return Err(invalid(key.into(), "the secret is empty".into()));
     }
-    Ok(Some(Secret::new(value.into_bytes())))
+    Ok(Some(Secret::new(value)))
 }
 
 /// Puts a secret into the settings object as a string, refusing to shadow an inline value.
@@ -474,18 +530,6 @@ fn set_secret_setting(
         return Err(invalid(key.into(), format!("'{field}' is also set inline in settings; give it once")));
     }
     map.insert(field.to_owned(), Value::String(text));
-    Ok(())
-}
-
-/// A relative path inside the tenant folder with the given extension.
-fn check_relative(path: &Path, extension: &str) -> Result<(), String> {
-    let inside = path.components().all(|c| matches!(c, Component::Normal(_)));
-    if !inside {
-        return Err(format!("'{}' must be a relative path inside the tenant folder", path.display()));
-    }
-    if path.extension().and_then(|e| e.to_str()) != Some(extension) {
-        return Err(format!("'{}' must be a .{extension} file", path.display()));
-    }
     Ok(())
 }
 

@@ -43,6 +43,8 @@ pub struct ServerFile {
     pub header_read_timeout_ms: Option<u64>,
     /// Limits for tenants whose manifest does not set them.
     pub limits: Option<crate::Limits>,
+    /// What tenant folders may name and read (`[tenants]`).
+    pub tenants: Option<crate::TenantBounds>,
     /// State and events shared with other hookgate instances through Redis.
     pub cluster: Option<ClusterSettings>,
     /// Authentication every hook must pass, whatever its appKey, before it is routed; a
@@ -196,6 +198,9 @@ pub fn load_server_file(path: &Path) -> Result<ServerFile, ConfigError> {
     if let Some(limits) = &file.limits {
         limits.check().map_err(|(key, reason)| ConfigError::Invalid { path: path.to_owned(), key, reason })?;
     }
+    if let Some(tenants) = &file.tenants {
+        tenants.check().map_err(|(key, reason)| ConfigError::Invalid { path: path.to_owned(), key, reason })?;
+    }
     if let Some(dir) = path.parent() {
         let relative_to_dir = |file: &mut Option<PathBuf>| {
             if let Some(relative) = file.as_ref().filter(|file| file.is_relative()) {
@@ -203,6 +208,9 @@ pub fn load_server_file(path: &Path) -> Result<ServerFile, ConfigError> {
             }
         };
         relative_to_dir(&mut file.policies);
+        if let Some(tenants) = &mut file.tenants {
+            relative_to_dir(&mut tenants.secrets_dir);
+        }
         if file.cache_dir.as_deref() != Some(Path::new("off")) {
             relative_to_dir(&mut file.cache_dir);
         }

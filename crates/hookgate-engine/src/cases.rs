@@ -5,7 +5,7 @@
 //!
 //! ```json
 //! {"name": "forbidden stream", "method": "publishStream",
-//!  "payload": {...} | "payload_file": "../../../tests/payloads/publishStream.json" | "payload_raw": "{...",
+//!  "payload": {...} | "payload_file": "payloads/publishStream.json" | "payload_raw": "{...",
 //!  "authorization": "WCS 1f…", "received_ms": 1700000000000,
 //!  "expect": {"status": 403, "body": {"policy": "stream-guard"}, "echo": false, "absent": ["restClientConfig"]}}
 //! ```
@@ -13,8 +13,12 @@
 //! `expect.body` matches when every field it gives equals the answer's (recursively for
 //! objects); `echo: true` asks for the received bytes exactly; `absent` lists top-level fields
 //! the answer must not have.
+//!
+//! Case files and payload files are tenant files: read inside the tenant folder and bounded
+//! (`hookgate_config::TenantFiles`); `payload_file` is relative to `tests/`.
 
 use crate::{Body, HookRequest, TenantSet};
+use hookgate_config::{FileKind, TenantBounds, TenantFiles};
 use serde::Deserialize;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -33,6 +37,9 @@ pub struct Case {
     authorization: Option<String>,
     received_ms: Option<u64>,
     expect: Expect,
+    /// The hook body, resolved when the case file is loaded.
+    #[serde(skip)]
+    body: Vec<u8>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -53,45 +60,62 @@ enum CaseFile {
     One(Box<Case>),
 }
 
-/// The case files of a tenant folder (`tests/*.json`), sorted, each with its cases.
-pub fn load_cases(tenant_dir: &Path) -> Result<Vec<(PathBuf, Vec<Case>)>, String> {
-    let dir = tenant_dir.join("tests");
+/// The folder of the case files, inside the tenant folder.
+const TESTS: &str = "tests";
+
+/// The case files of a tenant folder (`tests/*.json`), sorted, each with its cases and their
+/// bodies. Every file is read within `bounds` (blocking: call it off the async workers); an
+/// error names the case file, the case and the rule, never a file's content.
+pub fn load_cases(tenant_dir: &Path, bounds: &TenantBounds) -> Result<Vec<(PathBuf, Vec<Case>)>, String> {
+    let dir = tenant_dir.join(TESTS);
     if !dir.is_dir() {
         return Ok(Vec::new());
     }
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+    let mut names: Vec<PathBuf> = std::fs::read_dir(&dir)
         .map_err(|err| format!("cannot list {}: {err}", dir.display()))?
-        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
-        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
+        .filter_map(|entry| entry.ok().map(|entry| PathBuf::from(entry.file_name())))
+        .filter(|name| name.extension().is_some_and(|ext| ext == "json"))
         .collect();
-    files.sort();
-    files
+    names.sort();
+    let files = TenantFiles::new(tenant_dir, bounds);
+    names
         .into_iter()
-        .map(|file| {
-            let text =
-                std::fs::read_to_string(&file).map_err(|err| format!("cannot read {}: {err}", file.display()))?;
-            let cases = match serde_json::from_str(&text) {
+        .map(|name| {
+            let file = dir.join(&name);
+            let bytes = files
+                .read(&Path::new(TESTS).join(&name), FileKind::Cases)
+                .map_err(|err| format!("{}: {err}", file.display()))?;
+            let mut cases = match serde_json::from_slice(&bytes) {
                 Ok(CaseFile::Many(cases)) => cases,
                 Ok(CaseFile::One(case)) => vec![*case],
                 Err(err) => return Err(format!("{}: not a test case file: {err}", file.display())),
             };
+            for case in &mut cases {
+                case.body =
+                    case.read_body(files).map_err(|err| format!("{}: case '{}': {err}", file.display(), case.name))?;
+            }
             Ok((file, cases))
         })
         .collect()
 }
 
 impl Case {
-    /// The hook body the case sends; `file` (the case file) resolves `payload_file`.
-    pub fn body(&self, file: &Path) -> Result<Vec<u8>, String> {
+    /// The hook body of the case, from `payload`, `payload_file` (read within the tenant's
+    /// bounds, relative to `tests/`) or `payload_raw`.
+    fn read_body(&self, files: TenantFiles<'_>) -> Result<Vec<u8>, String> {
         match (&self.payload, &self.payload_file, &self.payload_raw) {
             (Some(payload), None, None) => Ok(payload.to_string().into_bytes()),
             (None, Some(path), None) => {
-                let path = file.parent().unwrap_or(Path::new(".")).join(path);
-                std::fs::read(&path).map_err(|err| format!("cannot read payload {}: {err}", path.display()))
+                files.read_in(Path::new(TESTS), path, FileKind::Payload).map_err(|err| format!("payload_file: {err}"))
             }
             (None, None, Some(raw)) => Ok(raw.clone().into_bytes()),
             _ => Err("give exactly one of payload, payload_file, payload_raw".into()),
         }
+    }
+
+    /// The hook body the case sends.
+    pub fn body(&self) -> &[u8] {
+        &self.body
     }
 
     /// The `Authorization` header value the case sends, if any.
@@ -104,13 +128,13 @@ impl Case {
         self.received_ms
     }
 
-    /// Runs the case through `tenants`; `file` resolves `payload_file`. When `tenant` is given,
-    /// the payload must route to that tenant. `now_ms` is used when the case gives no time.
-    pub async fn run(&self, tenants: &TenantSet, file: &Path, tenant: Option<&str>, now_ms: u64) -> Result<(), String> {
-        let body = self.body(file)?;
+    /// Runs the case through `tenants`. When `tenant` is given, the payload must route to that
+    /// tenant. `now_ms` is used when the case gives no time.
+    pub async fn run(&self, tenants: &TenantSet, tenant: Option<&str>, now_ms: u64) -> Result<(), String> {
+        let body = &self.body;
         let request = HookRequest {
             method: &self.method,
-            body: &body,
+            body,
             authorization: self.authorization.as_deref().map(str::as_bytes),
             received_ms: self.received_ms.unwrap_or(now_ms),
         };
@@ -129,7 +153,7 @@ impl Case {
         {
             return Err(format!("the payload's appKey routed it to tenant '{actual}', not '{expected}'"));
         }
-        self.check(status, &answer, &body)
+        self.check(status, &answer, body)
     }
 
     /// Checks an answer (`status`, `answer` bytes) to the case's `body` against its `expect`,

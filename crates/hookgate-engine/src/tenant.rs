@@ -1,6 +1,6 @@
 //! Tenants: a manifest with its policies compiled and validated.
 
-use hookgate_config::{ConfigError, DEFAULT_TENANT, Limits, PolicyDecl, TenantManifest};
+use hookgate_config::{ConfigError, DEFAULT_TENANT, FileKind, PolicyDecl, TenantBounds, TenantFiles, TenantManifest};
 use hookgate_protocol::rest_client_config::{self, MethodEntry};
 use hookgate_runtime::{EvalLimits, Policy, Runtime};
 use std::collections::HashMap;
@@ -146,8 +146,9 @@ impl TenantSet {
 /// A manifest that cannot be read or validated is an error for its tenant: the tenant is
 /// left out and the issue returned. A module that cannot be loaded (missing, not a valid
 /// component, an import that is not granted, settings refused) leaves its policy
-/// [`LoadedPolicy::NotLoaded`]; that is reported too.
-pub async fn load_tree(runtime: &Runtime, root: &Path, defaults: Limits) -> (TenantSet, Vec<LoadIssue>) {
+/// [`LoadedPolicy::NotLoaded`]; that is reported too. `bounds` are the operator's: default
+/// limits, and what a tenant folder may name and read.
+pub async fn load_tree(runtime: &Runtime, root: &Path, bounds: &TenantBounds) -> (TenantSet, Vec<LoadIssue>) {
     let mut tenants = Vec::new();
     let mut issues = Vec::new();
     let dirs = match hookgate_config::tenant_dirs(root) {
@@ -169,7 +170,7 @@ pub async fn load_tree(runtime: &Runtime, root: &Path, defaults: Limits) -> (Ten
         });
     }
     for (name, dir) in dirs {
-        match load_tenant(runtime, &name, &dir, defaults).await {
+        match load_tenant(runtime, &name, &dir, bounds).await {
             Ok((tenant, problems)) => {
                 issues.extend(problems.into_iter().map(|message| LoadIssue {
                     tenant: name.clone(),
@@ -185,20 +186,32 @@ pub async fn load_tree(runtime: &Runtime, root: &Path, defaults: Limits) -> (Ten
 }
 
 /// Loads one tenant folder. Returns the tenant and the problems of policies that did not load.
-/// `defaults` fill the limits the manifest does not set.
+/// The manifest and the secrets it names are read on a blocking thread, within `bounds`.
 pub async fn load_tenant(
     runtime: &Runtime,
     name: &str,
     dir: &Path,
-    defaults: Limits,
+    bounds: &TenantBounds,
 ) -> Result<(Tenant, Vec<String>), ConfigError> {
-    let manifest = hookgate_config::load_tenant(dir, defaults)?;
-    Ok(build_tenant(runtime, name, manifest).await)
+    let (folder, operator) = (dir.to_owned(), bounds.clone());
+    let manifest = tokio::task::spawn_blocking(move || hookgate_config::load_tenant(&folder, &operator))
+        .await
+        .map_err(|err| ConfigError::Read {
+            path: dir.join(hookgate_config::MANIFEST_FILE),
+            source: std::io::Error::other(format!("the loading task failed: {err}")),
+        })??;
+    Ok(build_tenant(runtime, name, manifest, bounds).await)
 }
 
-/// Builds a tenant from a validated manifest: compiles its modules and validates their settings.
-/// Returns the tenant and the problems of policies that did not load.
-pub async fn build_tenant(runtime: &Runtime, name: &str, manifest: TenantManifest) -> (Tenant, Vec<String>) {
+/// Builds a tenant from a validated manifest: reads its modules within `bounds`, compiles them
+/// and validates their settings. Returns the tenant and the problems of policies that did not
+/// load.
+pub async fn build_tenant(
+    runtime: &Runtime,
+    name: &str,
+    manifest: TenantManifest,
+    bounds: &TenantBounds,
+) -> (Tenant, Vec<String>) {
     let configured = &manifest.limits;
     let limits = EvalLimits {
         timeout_ms: configured.timeout_ms,
@@ -214,13 +227,14 @@ pub async fn build_tenant(runtime: &Runtime, name: &str, manifest: TenantManifes
     let mut problems = Vec::new();
     for (policy_name, decl) in &manifest.policies {
         let module = manifest.dir.join(&decl.module);
-        let loaded = match load_policy(runtime, (name, policy_name, log_rate), &module, decl, limits).await {
-            Ok(policy) => LoadedPolicy::Ready(policy),
-            Err(reason) => {
-                problems.push(format!("policy '{policy_name}' ({}): {reason}", module.display()));
-                LoadedPolicy::NotLoaded(reason)
-            }
-        };
+        let loaded =
+            match load_policy(runtime, (name, policy_name, log_rate), (&manifest.dir, bounds), decl, limits).await {
+                Ok(policy) => LoadedPolicy::Ready(policy),
+                Err(reason) => {
+                    problems.push(format!("policy '{policy_name}' ({}): {reason}", module.display()));
+                    LoadedPolicy::NotLoaded(reason)
+                }
+            };
         policies.insert(policy_name.clone(), loaded);
     }
     let entries: Vec<MethodEntry> = manifest
@@ -250,16 +264,17 @@ pub async fn build_tenant(runtime: &Runtime, name: &str, manifest: TenantManifes
 async fn load_policy(
     runtime: &Runtime,
     (tenant, name, log_rate): (&str, &str, u32),
-    module: &Path,
+    (dir, bounds): (&Path, &TenantBounds),
     decl: &PolicyDecl,
     limits: EvalLimits,
 ) -> Result<Policy, String> {
-    // Reading (up to ~20 MB) and compiling (milliseconds for Rust, seconds for Python and JS
-    // unless the disk cache has them) never run on an async worker: hooks keep being served.
-    let (compiler, path) = (runtime.clone(), module.to_path_buf());
+    // Reading (up to `max_module_mb`, inside the tenant folder) and compiling (milliseconds for
+    // Rust, seconds for Python and JS unless the disk cache has them; one at a time) never run
+    // on an async worker: hooks keep being served.
+    let (compiler, dir, module, bounds) = (runtime.clone(), dir.to_owned(), decl.module.clone(), bounds.clone());
     let compiled = tokio::task::spawn_blocking(move || {
-        let bytes = std::fs::read(&path).map_err(|err| format!("cannot read module: {err}"))?;
-        compiler.compile(&bytes).map_err(|err| hookgate_config::error_chain(&err))
+        let bytes = TenantFiles::new(&dir, &bounds).read(&module, FileKind::Module).map_err(|err| err.to_string())?;
+        compiler.compile_bounded(&bytes, bounds.max_functions).map_err(|err| hookgate_config::error_chain(&err))
     })
     .await
     .map_err(|err| format!("compilation task failed: {err}"))?;

@@ -2,7 +2,7 @@
 
 use crate::status::{PolicyStatus, ReloadOutcome, TenantStatus};
 use arc_swap::ArcSwap;
-use hookgate_config::{DEFAULT_TENANT, Limits, MANIFEST_FILE};
+use hookgate_config::{DEFAULT_TENANT, MANIFEST_FILE, TenantBounds};
 use hookgate_engine::{LoadedPolicy, Tenant, TenantSet};
 use hookgate_runtime::Runtime;
 use std::collections::{BTreeMap, HashMap};
@@ -17,7 +17,7 @@ const DEBOUNCE: Duration = Duration::from_millis(50);
 /// The live tenants of one policy tree, kept up to date with the files.
 pub struct Registry {
     runtime: Runtime,
-    defaults: Limits,
+    bounds: TenantBounds,
     root: PathBuf,
     tenants: Arc<ArcSwap<TenantSet>>,
     status: Mutex<BTreeMap<String, TenantStatus>>,
@@ -35,13 +35,14 @@ struct Worker {
 impl Registry {
     /// Loads every tenant of `root` and returns the registry. Problems are returned too;
     /// tenants whose manifest is unusable are absent (the caller decides whether to serve).
-    /// `defaults` fill the limits a manifest does not set.
+    /// `bounds` are the operator's (`[tenants]` and `[limits]` of `hookgate.toml`): default
+    /// limits, and what a tenant folder may name and read, for this load and every reload.
     pub async fn load(
         runtime: Runtime,
         root: &Path,
-        defaults: Limits,
+        bounds: TenantBounds,
     ) -> (Arc<Registry>, Vec<hookgate_engine::LoadIssue>) {
-        let (set, issues) = hookgate_engine::load_tree(&runtime, root, defaults).await;
+        let (set, issues) = hookgate_engine::load_tree(&runtime, root, &bounds).await;
         let mut status = BTreeMap::new();
         for tenant in set.iter() {
             let mut entry = TenantStatus::new(&tenant.name);
@@ -51,7 +52,7 @@ impl Registry {
         }
         let registry = Arc::new(Registry {
             runtime,
-            defaults,
+            bounds,
             root: root.to_owned(),
             tenants: Arc::new(ArcSwap::from_pointee(set)),
             status: Mutex::new(status),
@@ -186,7 +187,7 @@ impl Registry {
 
     /// Builds and checks a candidate generation.
     async fn build(&self, tenant: &str, dir: &Path, generation: u64) -> Result<Arc<Tenant>, String> {
-        let (mut next, problems) = hookgate_engine::load_tenant(&self.runtime, tenant, dir, self.defaults)
+        let (mut next, problems) = hookgate_engine::load_tenant(&self.runtime, tenant, dir, &self.bounds)
             .await
             .map_err(|err| err.to_string())?;
         if !problems.is_empty() {
@@ -196,9 +197,14 @@ impl Registry {
         let next = Arc::new(next);
         let candidate = TenantSet::default().with(Arc::clone(&next));
         let routed = (tenant != DEFAULT_TENANT).then_some(tenant);
-        for (file, cases) in hookgate_engine::cases::load_cases(dir)? {
+        // Case files and payloads are read on a blocking thread, like the manifest and modules.
+        let (folder, bounds) = (dir.to_owned(), self.bounds.clone());
+        let cases = tokio::task::spawn_blocking(move || hookgate_engine::cases::load_cases(&folder, &bounds))
+            .await
+            .map_err(|err| format!("the task reading the test cases failed: {err}"))??;
+        for (file, cases) in cases {
             for case in cases {
-                case.run(&candidate, &file, routed, hookgate_engine::now_ms())
+                case.run(&candidate, routed, hookgate_engine::now_ms())
                     .await
                     .map_err(|err| format!("test case '{}' ({}) fails: {err}", case.name, file.display()))?;
             }

@@ -3,6 +3,18 @@
 /// A module that cannot become a [`crate::Policy`].
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
+    /// The bytes do not start with the WebAssembly magic `\0asm` (text is not compiled).
+    #[error("not a WebAssembly binary")]
+    NotWasm,
+    /// The binary is malformed: the parser's message and the byte offset.
+    #[error("not a valid WebAssembly binary: {0} (at offset {1:#x})")]
+    Malformed(String, usize),
+    /// The module defines more functions than the operator allows.
+    #[error("the module defines more than {max} functions ([tenants] max_functions in hookgate.toml)")]
+    TooManyFunctions {
+        /// The bound.
+        max: u32,
+    },
     /// The bytes are not a valid component for this engine.
     #[error("not a valid hookgate policy component")]
     Compile(#[source] wasmtime::Error),

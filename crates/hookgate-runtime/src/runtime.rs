@@ -129,6 +129,9 @@ pub(crate) struct Inner {
     /// What the `reuse` policies did with their instances.
     pub(crate) reuse_counters: Arc<ReuseCounters>,
     disk_cache: Option<Cache>,
+    /// Held while a module compiles: one compilation at a time, whatever the number of
+    /// tenants reloading, so compiles never crowd out hook serving.
+    compiling: Mutex<()>,
 }
 
 impl Runtime {
@@ -191,6 +194,7 @@ impl Runtime {
             kept_budget: kept as usize,
             reuse_counters: Arc::default(),
             disk_cache,
+            compiling: Mutex::new(()),
         });
         let weak = Arc::downgrade(&inner);
         std::thread::Builder::new().name("hookgate-epoch".into()).spawn(move || {
@@ -220,8 +224,10 @@ impl Runtime {
         let compiled = match cached {
             Some(compiled) => compiled,
             None => {
+                let one_at_a_time = self.inner.compiling.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                 let started = Instant::now();
                 let component = Component::new(&self.inner.engine, bytes).map_err(LoadError::Compile)?;
+                drop(one_at_a_time);
                 tracing::debug!(digest = %hex::encode(digest), bytes = bytes.len(), elapsed = ?started.elapsed(),
                     "policy module compiled (or loaded from the disk cache)");
                 let pre = self.inner.linker.instantiate_pre(&component).map_err(LoadError::Link)?;
@@ -242,6 +248,15 @@ impl Runtime {
         Ok(Policy::new(compiled, Arc::clone(&self.inner)))
     }
 
+    /// [`Runtime::compile`] for a module a tenant supplied: refused before anything is compiled
+    /// unless it is a WebAssembly binary (text would be parsed by wasmtime's `wat` support and
+    /// quoted in its errors) that defines at most `max_functions` functions over all its core
+    /// modules.
+    pub fn compile_bounded(&self, bytes: &[u8], max_functions: u32) -> Result<Policy, LoadError> {
+        check_module(bytes, max_functions)?;
+        self.compile(bytes)
+    }
+
     /// Hits and misses of the disk cache; `None` without one.
     pub fn disk_cache(&self) -> Option<DiskCacheStats> {
         self.inner.disk_cache.as_ref().map(|cache| DiskCacheStats {
@@ -260,5 +275,51 @@ impl Runtime {
     fn lock_cache(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Weak<crate::policy::Compiled>>> {
         // The cache holds only weak handles; a panic while holding it cannot leave it inconsistent.
         self.inner.compiled.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Refuses what is not a WebAssembly binary, and a binary defining more than `max_functions`
+/// functions over all its core modules (nested ones included), without compiling anything.
+fn check_module(bytes: &[u8], max_functions: u32) -> Result<(), LoadError> {
+    if !bytes.starts_with(b"\0asm") {
+        return Err(LoadError::NotWasm);
+    }
+    let mut functions: u64 = 0;
+    for payload in wasmparser::Parser::new(0).parse_all(bytes) {
+        let payload = payload.map_err(|err| LoadError::Malformed(err.message().to_owned(), err.offset()))?;
+        if let wasmparser::Payload::FunctionSection(section) = payload {
+            functions += u64::from(section.count());
+            if functions > u64::from(max_functions) {
+                return Err(LoadError::TooManyFunctions { max: max_functions });
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_module;
+    use crate::LoadError;
+
+    /// A component of two core modules of `each` functions.
+    fn component(each: usize) -> Vec<u8> {
+        let functions = "(func)".repeat(each);
+        wat::parse_str(format!("(component (core module {functions}) (core module {functions}))")).expect("valid WAT")
+    }
+
+    #[test]
+    fn only_binaries_within_the_function_bound_reach_the_compiler() {
+        assert!(matches!(check_module(b"(component) ;; secret", 10), Err(LoadError::NotWasm)));
+        assert!(check_module(&component(5), 10).is_ok(), "10 functions are within a bound of 10");
+        let err = check_module(&component(6), 10).expect_err("nested modules add up to 12");
+        assert_eq!(
+            err.to_string(),
+            "the module defines more than 10 functions ([tenants] max_functions in hookgate.toml)"
+        );
+        let truncated = &component(5)[..12];
+        let err = check_module(truncated, 10).expect_err("truncated");
+        assert!(matches!(err, LoadError::Malformed(..)), "{err}");
+        assert!(err.to_string().starts_with("not a valid WebAssembly binary: "), "{err}");
     }
 }

@@ -10,16 +10,17 @@ use std::process::ExitCode;
 pub(crate) struct Args {
     /// The policy tree (a folder of tenant folders).
     dir: PathBuf,
+    /// Config file (hookgate.toml) whose `[tenants]` and `[limits]` bound the tenant folders
+    /// as `serve` would [default: the built-in bounds].
+    #[arg(long, env = "HOOKGATE_CONFIG")]
+    config: Option<PathBuf>,
 }
 
 pub(crate) fn run(args: Args) -> Result<ExitCode> {
     super::init_logging("off", false);
+    let bounds = hookgate_config::load_tenant_bounds(args.config.as_deref())?;
     let runtime = super::wasm_runtime()?;
-    let (tenants, issues) = super::tokio_runtime()?.block_on(hookgate_engine::load_tree(
-        &runtime,
-        &args.dir,
-        hookgate_config::Limits::default(),
-    ));
+    let (tenants, issues) = super::tokio_runtime()?.block_on(hookgate_engine::load_tree(&runtime, &args.dir, &bounds));
     let mut tenants: Vec<_> = tenants.iter().collect();
     tenants.sort_by(|a, b| a.name.cmp(&b.name));
     for tenant in tenants {

@@ -1,7 +1,7 @@
 //! `hookgate eval`: one payload through a tenant or a single policy.
 
 use anyhow::{Context as _, Result, bail};
-use hookgate_config::{Limits, MethodRule, PolicyDecl, TenantManifest};
+use hookgate_config::{MethodRule, PolicyDecl, TenantBounds, TenantManifest};
 use hookgate_engine::{Body, Decision, HookRequest, TenantSet};
 use hookgate_protocol::{OnError, method};
 use std::collections::BTreeMap;
@@ -40,6 +40,10 @@ pub(crate) struct Args {
     /// Reception time in ms since the Unix epoch (default: now).
     #[arg(long)]
     received_ms: Option<u64>,
+    /// Config file (hookgate.toml) whose `[tenants]` and `[limits]` bound the tenant folders
+    /// as `serve` would [default: the built-in bounds].
+    #[arg(long, env = "HOOKGATE_CONFIG")]
+    config: Option<PathBuf>,
 }
 
 pub(crate) fn run(args: Args) -> Result<ExitCode> {
@@ -51,17 +55,18 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
     } else {
         std::fs::read(&args.payload).with_context(|| format!("cannot read {}", args.payload.display()))?
     };
+    let bounds = hookgate_config::load_tenant_bounds(args.config.as_deref())?;
     let runtime = super::wasm_runtime()?;
     let tokio = super::tokio_runtime()?;
     let (tenants, problems) = tokio.block_on(async {
         let (tenant, problems) = match (&args.tenant, &args.policy) {
             (Some(dir), _) => {
                 let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-                hookgate_engine::load_tenant(&runtime, &name, dir, Limits::default()).await?
+                hookgate_engine::load_tenant(&runtime, &name, dir, &bounds).await?
             }
             (None, Some(module)) => {
-                let manifest = single_policy(module, &args)?;
-                hookgate_engine::build_tenant(&runtime, "eval", manifest).await
+                let manifest = single_policy(module, &args, &bounds)?;
+                hookgate_engine::build_tenant(&runtime, "eval", manifest, &bounds).await
             }
             (None, None) => bail!("give --tenant or --policy"),
         };
@@ -90,8 +95,8 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
     }
 }
 
-/// A manifest with one policy on one method.
-fn single_policy(module: &Path, args: &Args) -> Result<TenantManifest> {
+/// A manifest with one policy on one method, with the default limits of `bounds`.
+fn single_policy(module: &Path, args: &Args, bounds: &TenantBounds) -> Result<TenantManifest> {
     let settings: serde_json::Value = serde_json::from_str(&args.settings).context("--settings is not JSON")?;
     let dir = module.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_owned();
     let file = module.file_name().context("--policy names no file")?;
@@ -102,7 +107,7 @@ fn single_policy(module: &Path, args: &Args) -> Result<TenantManifest> {
     let on_error = if args.on_error == "FAIL" { OnError::Fail } else { OnError::Log };
     Ok(TenantManifest {
         dir,
-        limits: Limits::default(),
+        limits: bounds.limits,
         auth: Default::default(),
         rest_api_initiated: Vec::new(),
         policies: BTreeMap::from([(

@@ -110,6 +110,7 @@ fn effective(args: &Args) -> Result<ServerFile> {
         },
         shutdown_grace_ms: Some(args.shutdown_grace_ms.or(file.shutdown_grace_ms).unwrap_or(DEFAULT_GRACE_MS)),
         limits: Some(file.limits.unwrap_or_default()),
+        tenants: Some(file.tenants.unwrap_or_default()),
         header_read_timeout_ms: Some(
             args.header_read_timeout_ms.or(file.header_read_timeout_ms).unwrap_or(DEFAULT_HEADER_TIMEOUT_MS),
         ),
@@ -171,7 +172,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         .map_err(|err| anyhow::anyhow!("{err:#}"))
         .context("cannot start the wasm engine")?;
     super::tokio_runtime()?.block_on(async move {
-        let (registry, issues) = Registry::load(runtime, &policies, config.limits.unwrap_or_default()).await;
+        let (registry, issues) = Registry::load(runtime, &policies, config.tenant_bounds()).await;
         for issue in &issues {
             tracing::error!(tenant = %issue.tenant, "{}", issue.message);
         }

@@ -68,7 +68,7 @@ fn test_fails_on_a_wrong_case_and_check_on_a_broken_tree() {
     tree.file(
         "defaultApp/tests/wrong.json",
         br#"{"name": "claims a forbidden name is allowed", "method": "publishStream",
-             "payload_file": "../../../tests/payloads/publishStream.forbidden.json",
+             "payload_file": "payloads/publishStream.forbidden.json",
              "expect": {"status": 200}}"#,
     );
     let out = hookgate(&["test", tree.path().to_str().unwrap()]);

@@ -104,7 +104,7 @@ const FAILURES: &[(&str, &str, bool, &str, &str, &str)] = &[
         r#"{ mode = "allow" }"#,
         false,
         "",
-        "policy 'bad' is not loaded: cannot read module: No such file or directory (os error 2)",
+        "policy 'bad' is not loaded: cannot read 'faulty.wasm': No such file or directory (os error 2)",
         "not-loaded",
     ),
 ];

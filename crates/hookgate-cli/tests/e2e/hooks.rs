@@ -128,11 +128,14 @@ chain = ["no"]
     assert_eq!(answer.json(), json!({"error": "nope", "policy": "no"}));
 }
 
+/// The shipped tree trusts no field a client sets: `custom.initiator = "rest-api"` (which a
+/// client passes in `publish({custom})`) no longer exempts a forbidden stream from its policy.
 #[tokio::test]
-async fn rest_api_initiated_hooks_are_never_denied() {
+async fn a_client_set_rest_api_marker_does_not_bypass_the_shipped_policies() {
     let tree = Tree::shipped();
     let server = Server::start(&tree, &[]);
     let sent = payload("publishStream.rest-api.json");
     let answer = server.hook("publishStream", &sent).await;
-    assert_eq!((answer.status, &answer.body), (200, &sent));
+    assert_eq!(answer.status, 403);
+    assert_eq!(answer.json(), json!({"error": "stream name 'forbidden_cam' is forbidden", "policy": "stream-guard"}));
 }

@@ -69,13 +69,13 @@ pub enum FileError {
         named: PathBuf,
     },
     /// Larger than the kind's cap.
-    #[error("'{}' is larger than {cap} bytes ([tenants] {key} in hookgate.toml)", .named.display())]
+    #[error("'{}' is larger than {cap} bytes ({key})", .named.display())]
     TooLarge {
         /// The name as written.
         named: PathBuf,
         /// The cap, in bytes.
         cap: u64,
-        /// The `[tenants]` key that sets it.
+        /// What sets the cap, e.g. `[tenants] max_secret_kb in hookgate.toml`.
         key: &'static str,
     },
     /// The file (or the folder it must be in) cannot be resolved, opened or read.
@@ -164,22 +164,40 @@ impl<'a> TenantFiles<'a> {
             return Err(FileError::Outside { named: named.to_owned(), secrets_dir: secrets.is_some() });
         }
         let (cap, key) = self.bounds.cap(kind);
-        let too_large = || FileError::TooLarge { named: named.to_owned(), cap, key };
-        let metadata = file.metadata().map_err(io)?;
-        if !metadata.is_file() {
-            return Err(FileError::NotRegular { named: named.to_owned() });
-        }
-        if metadata.len() > cap {
-            return Err(too_large());
-        }
-        // The size can change after fstat (and /proc files claim 0): read one byte past the cap.
-        let mut bytes = Vec::with_capacity(usize::try_from(metadata.len()).unwrap_or(0));
-        file.take(cap.saturating_add(1)).read_to_end(&mut bytes).map_err(io)?;
-        if bytes.len() as u64 > cap {
-            return Err(too_large());
-        }
-        Ok(bytes)
+        read_opened(file, named, cap, key)
     }
+}
+
+/// Reads a file the operator names (`hookgate.toml`'s own key and password files): symbolic
+/// links are followed (the operator is trusted with paths), but the file must be a regular file
+/// of at most `cap` bytes (`key` names the setting in errors), opened without blocking on a FIFO.
+pub fn read_operator_file(path: &Path, cap: u64, key: &'static str) -> Result<Vec<u8>, FileError> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|source| FileError::Io { named: path.to_owned(), source })?;
+    read_opened(file, path, cap, key)
+}
+
+/// The bytes of an opened file: a regular file (by `fstat` of the handle) of at most `cap` bytes.
+fn read_opened(file: File, named: &Path, cap: u64, key: &'static str) -> Result<Vec<u8>, FileError> {
+    let io = |source| FileError::Io { named: named.to_owned(), source };
+    let too_large = || FileError::TooLarge { named: named.to_owned(), cap, key };
+    let metadata = file.metadata().map_err(io)?;
+    if !metadata.is_file() {
+        return Err(FileError::NotRegular { named: named.to_owned() });
+    }
+    if metadata.len() > cap {
+        return Err(too_large());
+    }
+    // The size can change after fstat (and /proc files claim 0): read one byte past the cap.
+    let mut bytes = Vec::with_capacity(usize::try_from(metadata.len()).unwrap_or(0));
+    file.take(cap.saturating_add(1)).read_to_end(&mut bytes).map_err(io)?;
+    if bytes.len() as u64 > cap {
+        return Err(too_large());
+    }
+    Ok(bytes)
 }
 
 /// The path of an open file as the kernel knows it (Linux), if it can tell.

@@ -18,7 +18,7 @@ mod tree;
 
 pub use display::{error_chain, redact_url};
 pub use errors::ConfigError;
-pub use files::{FileError, FileKind, TenantFiles};
+pub use files::{FileError, FileKind, TenantFiles, read_operator_file};
 pub use manifest::{
     AuthConfig, BasicAuth, FieldMatcher, Limits, MAX_MEMORY_MB, MAX_TABLE_ELEMENTS, MethodRule, PolicyDecl,
     TenantManifest, load_tenant, parse_tenant,

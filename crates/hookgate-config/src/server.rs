@@ -117,21 +117,8 @@ impl HookAuthSettings {
 
 /// The text of a regular file of at most [`MAX_SECRET_BYTES`]; `Err` says why not.
 fn read_bounded(file: &Path) -> Result<String, String> {
-    use std::io::Read as _;
-    // Checked before opening: opening a FIFO would wait for a writer.
-    let metadata = std::fs::metadata(file).map_err(|err| format!("cannot read {}: {err}", file.display()))?;
-    if !metadata.is_file() {
-        return Err(format!("{} is not a regular file", file.display()));
-    }
-    let opened = std::fs::File::open(file).map_err(|err| format!("cannot read {}: {err}", file.display()))?;
-    let mut bytes = Vec::new();
-    opened
-        .take(MAX_SECRET_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|err| format!("cannot read {}: {err}", file.display()))?;
-    if bytes.len() as u64 > MAX_SECRET_BYTES {
-        return Err(format!("{} is larger than {MAX_SECRET_BYTES} bytes", file.display()));
-    }
+    let bytes = crate::files::read_operator_file(file, MAX_SECRET_BYTES, "the cap of hookgate.toml's secret files")
+        .map_err(|err| err.to_string())?;
     String::from_utf8(bytes).map_err(|_| format!("{} is not UTF-8", file.display()))
 }
 
@@ -250,13 +237,16 @@ mod tests {
         );
         assert_eq!(
             message(HookAuthSettings { hmac_key_file: Some(dir.path().to_owned()), ..Default::default() }),
-            format!("hookgate.toml: auth.hmac_key_file: {} is not a regular file", dir.path().display())
+            format!("hookgate.toml: auth.hmac_key_file: '{}' is not a regular file", dir.path().display())
         );
         let big = dir.path().join("big.key");
         std::fs::write(&big, vec![b'k'; 64 * 1024 + 1]).unwrap();
         assert_eq!(
             message(HookAuthSettings { hmac_key_file: Some(big.clone()), ..Default::default() }),
-            format!("hookgate.toml: auth.hmac_key_file: {} is larger than 65536 bytes", big.display())
+            format!(
+                "hookgate.toml: auth.hmac_key_file: '{}' is larger than 65536 bytes (the cap of hookgate.toml's secret files)",
+                big.display()
+            )
         );
         let both = HookAuthSettings {
             hmac_key_file: Some(key.clone()),

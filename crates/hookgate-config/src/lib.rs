@@ -19,5 +19,7 @@ pub use manifest::{
     TenantManifest, load_tenant, parse_tenant,
 };
 pub use secret::Secret;
-pub use server::{ClusterSettings, DecisionLogSettings, Listener, LogSettings, ServerFile, load_server_file};
+pub use server::{
+    AdminListener, ClusterSettings, DecisionLogSettings, Listener, LogSettings, ServerFile, load_server_file,
+};
 pub use tree::{DEFAULT_TENANT, MANIFEST_FILE, tenant_dirs};

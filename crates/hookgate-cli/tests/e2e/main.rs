@@ -7,6 +7,7 @@ mod capabilities;
 mod cli;
 mod cluster;
 mod common;
+mod edges;
 mod events;
 mod fallbacks;
 mod guests;

@@ -21,9 +21,9 @@ pub struct ServerFile {
     /// The hook listener.
     #[serde(default)]
     pub hooks: Listener,
-    /// The admin listener (health).
+    /// The admin listener (health, metrics, policy status, reload).
     #[serde(default)]
-    pub admin: Listener,
+    pub admin: AdminListener,
     /// The WebSocket event service (`address`, `port`, `issuer`, `keys`, `users`, `limits`),
     /// spelled as WCS spells it; read by `hookgate_events::EventsConfig`.
     #[serde(rename = "webSocketEvents")]
@@ -165,6 +165,29 @@ pub struct DecisionLogSettings {
 pub struct Listener {
     /// `host:port`.
     pub listen: Option<String>,
+    /// Milliseconds a connection may go without a byte in either direction while none of its
+    /// requests is being answered; then it is closed.
+    pub idle_timeout_ms: Option<u64>,
+    /// Connections open at once; past it a new connection is answered 503 and closed.
+    pub max_connections: Option<usize>,
+}
+
+/// `[admin]`: the admin listener, off unless `listen` is set.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct AdminListener {
+    /// `host:port`; a non-loopback address needs `token_file`.
+    pub listen: Option<String>,
+    /// As for the hook listener.
+    pub idle_timeout_ms: Option<u64>,
+    /// As for the hook listener.
+    pub max_connections: Option<usize>,
+    /// File whose first line is the bearer token every admin route but `/healthz` requires,
+    /// relative to the config file's folder.
+    pub token_file: Option<PathBuf>,
+    /// Host names the admin listener answers to besides `localhost` and loopback addresses
+    /// (the `Host` header, without its port).
+    pub allowed_hosts: Option<Vec<String>>,
 }
 
 /// Log output.
@@ -198,6 +221,7 @@ pub fn load_server_file(path: &Path) -> Result<ServerFile, ConfigError> {
         if let Some(tenants) = &mut file.tenants {
             relative_to_dir(&mut tenants.secrets_dir);
         }
+        relative_to_dir(&mut file.admin.token_file);
         if file.cache_dir.as_deref() != Some(Path::new("off")) {
             relative_to_dir(&mut file.cache_dir);
         }

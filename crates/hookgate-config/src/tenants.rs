@@ -97,10 +97,16 @@ impl TenantBounds {
     pub(crate) fn cap(&self, kind: crate::FileKind) -> (u64, &'static str) {
         use crate::FileKind;
         match kind {
-            FileKind::Manifest | FileKind::Cases => (self.max_file_kb.saturating_mul(1024), "[tenants] max_file_kb in hookgate.toml"),
+            FileKind::Manifest | FileKind::Cases => {
+                (self.max_file_kb.saturating_mul(1024), "[tenants] max_file_kb in hookgate.toml")
+            }
             FileKind::Secret => (self.max_secret_kb.saturating_mul(1024), "[tenants] max_secret_kb in hookgate.toml"),
-            FileKind::Payload => (self.max_payload_kb.saturating_mul(1024), "[tenants] max_payload_kb in hookgate.toml"),
-            FileKind::Module => (self.max_module_mb.saturating_mul(1024 * 1024), "[tenants] max_module_mb in hookgate.toml"),
+            FileKind::Payload => {
+                (self.max_payload_kb.saturating_mul(1024), "[tenants] max_payload_kb in hookgate.toml")
+            }
+            FileKind::Module => {
+                (self.max_module_mb.saturating_mul(1024 * 1024), "[tenants] max_module_mb in hookgate.toml")
+            }
         }
     }
 }

@@ -30,6 +30,7 @@
 //! (`schedule`). A semaphore sized to the instance pool bounds how many evaluations run at once.
 
 mod bindings;
+mod cache_dir;
 mod capabilities;
 mod errors;
 mod host;
@@ -38,6 +39,7 @@ mod reuse;
 mod runtime;
 mod schedule;
 
+pub use cache_dir::CacheDirError;
 pub use capabilities::{Grants, Outgoing, StateAccess};
 pub use errors::{Failure, LoadError};
 pub use hookgate_state::StateBackend;

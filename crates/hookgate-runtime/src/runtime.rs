@@ -137,7 +137,8 @@ pub(crate) struct Inner {
 impl Runtime {
     /// Builds the engine and starts the epoch ticker (a thread that ends with the runtime).
     ///
-    /// Fails if the engine cannot be built or the cache directory cannot be created.
+    /// Fails if the engine cannot be built, or the cache directory cannot be created or is not
+    /// private to hookgate's user ([`CacheDirError`](crate::CacheDirError)).
     pub fn new(config: RuntimeConfig) -> Result<Runtime, wasmtime::Error> {
         let slots = config.max_concurrent.max(1);
         let kept = config.kept_instances;
@@ -164,6 +165,8 @@ impl Runtime {
         wasm.allocation_strategy(pool).epoch_interruption(true).parallel_compilation(true);
         let disk_cache = match &config.cache_dir {
             Some(dir) => {
+                crate::cache_dir::ensure_private(dir)
+                    .with_context(|| format!("refusing {} as the compiled-module cache", dir.display()))?;
                 let mut cache = CacheConfig::new();
                 // wasmtime recompresses an entry at zstd level 20 after 256 uses, in the
                 // background: minutes of CPU for a 40 MB Python artifact, taken from hooks.

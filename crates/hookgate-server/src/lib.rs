@@ -6,10 +6,12 @@
 //! oversized body (413), a body that is not JSON or not an object (400), a path without a
 //! method (404). Every answer carries `X-Hookgate-Generation: <tenant>/<generation>`.
 //! [`admin_router`] serves `/healthz`, `/readyz`, `/metrics`, `GET /api/policies` and
-//! `POST /api/reload`. [`serve`] runs a router until a shutdown signal, finishing in-flight
-//! hooks.
+//! `POST /api/reload`, behind [`AdminAccess`] (Host, Origin and bearer-token checks). [`serve`]
+//! runs a router until a shutdown signal, finishing in-flight hooks, with every connection
+//! bounded in time and their number capped ([`ConnectionLimits`]).
 
 mod admin;
+mod connections;
 mod decision_log;
 mod effects;
 mod error;
@@ -17,7 +19,13 @@ mod hooks;
 mod metrics;
 mod service_metrics;
 mod state;
+mod throttle;
 
+pub use admin::AdminAccess;
+pub use connections::{
+    ConnectionLimits, DEFAULT_ADMIN_MAX_CONNECTIONS, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS,
+};
 pub use decision_log::{DecisionLog, DecisionTarget};
 pub use effects::{DataSender, Effects, SendDataConfig};
 pub use error::ApiError;
@@ -26,12 +34,8 @@ pub use state::AppState;
 
 use axum::Router;
 use axum::routing::{get, post};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto::Builder;
-use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use std::future::Future;
-use std::time::Duration;
+use std::sync::Arc;
 use tokio::net::TcpListener;
 
 /// Default largest accepted hook body: 1 MiB.
@@ -48,8 +52,9 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// The admin listener's routes: health, readiness, metrics, policy status and forced reload.
-pub fn admin_router(state: AppState) -> Router {
+/// The admin listener's routes: health, readiness, metrics, policy status and forced reload,
+/// behind `access` (every route but `GET /healthz`).
+pub fn admin_router(state: AppState, access: AdminAccess) -> Router {
     Router::new()
         .route("/healthz", get(admin::healthz))
         .route("/readyz", get(admin::readyz))
@@ -57,51 +62,23 @@ pub fn admin_router(state: AppState) -> Router {
         .route("/api/policies", get(admin::policies))
         .route("/api/reload", post(admin::reload))
         .fallback(hooks::not_found)
+        .layer(axum::middleware::from_fn_with_state(Arc::new(access), admin::guard))
         .with_state(state)
 }
-
-/// Default time a client gets to send a request's headers (slow-loris protection).
-pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Serves `router` on `listener` until `shutdown` resolves, then stops accepting and lets
 /// in-flight requests finish (idle keep-alive connections are closed).
 ///
-/// A connection that has not sent complete request headers within `header_read_timeout` is
-/// closed, so slow clients cannot hold connections (and file descriptors) without bound.
-/// `axum::serve` sets no such timeout; this loop is hyper-util's auto builder with a timer.
+/// HTTP/1.1 only; every connection is bounded in time and their number is capped as `limits`
+/// says (see [`ConnectionLimits`]); connections refused at the cap are counted in `state`'s
+/// `hookgate_connections_refused_total{listener}`.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
-    header_read_timeout: Duration,
+    limits: ConnectionLimits,
+    state: &AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let mut builder = Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(header_read_timeout);
-    let graceful = GracefulShutdown::new();
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        let stream = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(err) => {
-                    // Out of file descriptors and the like: keep serving the open connections.
-                    tracing::warn!("accept failed: {err}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        let service = TowerToHyperService::new(router.clone());
-        let connection =
-            graceful.watch(builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned());
-        tokio::spawn(async move {
-            if let Err(err) = connection.await {
-                tracing::debug!("connection ended: {err}");
-            }
-        });
-    }
-    drop(listener);
-    graceful.shutdown().await;
-    Ok(())
+    let refused = state.metrics.connections_refused(limits.listener);
+    connections::serve(listener, router, limits, refused, shutdown).await
 }

@@ -43,6 +43,11 @@ struct FailureLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ListenerLabels {
+    listener: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReloadLabels {
     tenant: String,
     outcome: String,
@@ -63,6 +68,8 @@ pub(crate) struct Metrics {
     pub(crate) decision_log_dropped: Counter,
     /// `send-data` messages dropped because their session did not connect under the tenant.
     foreign_send_data: Counter,
+    /// Connections turned away at a listener's cap, by listener.
+    connections_refused: Family<ListenerLabels, Counter>,
     /// The shared state backend's health at the last scrape (in a fleet only).
     state_health: Arc<Mutex<Option<BackendHealth>>>,
 }
@@ -108,7 +115,14 @@ impl Metrics {
             "send-data messages dropped because their session did not connect under the sending tenant",
             foreign_send_data.clone(),
         );
+        let connections_refused = Family::<ListenerLabels, Counter>::default();
+        registry.register(
+            "connections_refused",
+            "Connections answered 503 and closed because the listener was at max_connections",
+            connections_refused.clone(),
+        );
         Metrics {
+            connections_refused,
             registry,
             foreign_send_data,
             hooks,
@@ -145,6 +159,11 @@ impl Metrics {
                 self.failures.get_or_create(&cause).inc();
             }
         }
+    }
+
+    /// The counter of connections refused at `listener`'s cap (shown at 0 from the start).
+    pub(crate) fn connections_refused(&self, listener: &str) -> Counter {
+        self.connections_refused.get_or_create(&ListenerLabels { listener: listener.to_owned() }).clone()
     }
 
     /// The text exposition, with the reload figures of `policies` brought up to date and, in

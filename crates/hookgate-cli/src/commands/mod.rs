@@ -22,14 +22,71 @@ pub(crate) fn wasm_runtime() -> anyhow::Result<Runtime> {
         .context("cannot start the wasm engine")
 }
 
-/// Logs to stderr, filtered by `HOOKGATE_LOG` (else `default`), as text or JSON lines.
+/// Logs to stderr, filtered by `HOOKGATE_LOG` (else `default`), as text or JSON lines: one
+/// line per event, whatever its message and fields hold (see [`OneLine`]), without colours.
 pub(crate) fn init_logging(default: &str, json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("HOOKGATE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder =
+        tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false).with_writer(|| OneLine(std::io::stderr()));
     if json {
         builder.json().init();
     } else {
         builder.init();
+    }
+}
+
+/// A log writer that keeps each event on one line: tracing-subscriber's `fmt` writes every
+/// formatted event with one `write_all`, ending in `\n`; every control character before that
+/// end (a `\n` or `\r` in a client's value, a policy's log line, a terminal escape) is written
+/// escaped (`\n`, `\r`, `\x1b`), so no text can start a line of its own. Tabs are kept.
+struct OneLine<W>(W);
+
+impl<W: std::io::Write> std::io::Write for OneLine<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.write_all(buf)?;
+        Ok(buf.len())
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        let (line, end) = match buf.strip_suffix(b"\n") {
+            Some(line) => (line, &b"\n"[..]),
+            None => (buf, &b""[..]),
+        };
+        let escaped = |byte: u8| (byte < 0x20 && byte != b'\t') || byte == 0x7f;
+        if !line.iter().copied().any(escaped) {
+            return self.0.write_all(buf);
+        }
+        let mut out = Vec::with_capacity(buf.len() + 16);
+        for &byte in line {
+            match byte {
+                b'\n' => out.extend_from_slice(b"\\n"),
+                b'\r' => out.extend_from_slice(b"\\r"),
+                byte if escaped(byte) => out.extend_from_slice(format!("\\x{byte:02x}").as_bytes()),
+                byte => out.push(byte),
+            }
+        }
+        out.extend_from_slice(end);
+        self.0.write_all(&out)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::OneLine;
+    use std::io::Write as _;
+
+    #[test]
+    fn an_event_stays_on_one_line() {
+        let mut out = OneLine(Vec::new());
+        out.write_all(b"INFO refused: 'a\nINFO forged\r\x1b[31m\tb'\n").unwrap();
+        assert_eq!(out.0, b"INFO refused: 'a\\nINFO forged\\r\\x1b[31m\tb'\n");
+        let mut plain = OneLine(Vec::new());
+        plain.write_all(b"INFO fine\n").unwrap();
+        assert_eq!(plain.0, b"INFO fine\n");
     }
 }

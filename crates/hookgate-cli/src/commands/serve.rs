@@ -1,11 +1,16 @@
 //! `hookgate serve`: the hook listener and the admin listener, with hot reload.
 
 use anyhow::{Context as _, Result, bail};
-use hookgate_config::{AuthConfig, ClusterSettings, DecisionLogSettings, Listener, LogSettings, ServerFile};
+use hookgate_config::{
+    AdminListener, AuthConfig, ClusterSettings, DecisionLogSettings, Listener, LogSettings, ServerFile,
+};
 use hookgate_events::{BusConfig, EventHub, EventService, EventsConfig, RedisBus};
 use hookgate_registry::Registry;
 use hookgate_runtime::{Runtime, RuntimeConfig};
-use hookgate_server::{AppState, DEFAULT_BODY_LIMIT, DataSender, DecisionLog, DecisionTarget, Effects, SendDataConfig};
+use hookgate_server::{
+    AdminAccess, AppState, ConnectionLimits, DEFAULT_BODY_LIMIT, DataSender, DecisionLog, DecisionTarget, Effects,
+    SendDataConfig,
+};
 use hookgate_state::{RedisState, RedisStateConfig};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -20,6 +25,10 @@ const CACHE_OFF: &str = "off";
 const DEFAULT_GRACE_MS: u64 = 10_000;
 /// Default time a client gets to send request headers.
 const DEFAULT_HEADER_TIMEOUT_MS: u64 = hookgate_server::DEFAULT_HEADER_READ_TIMEOUT.as_millis() as u64;
+/// Default idle bound of a connection of either listener.
+const DEFAULT_IDLE_TIMEOUT_MS: u64 = hookgate_server::DEFAULT_IDLE_TIMEOUT.as_millis() as u64;
+/// Longest admin token file read: the token is its first line.
+const MAX_TOKEN_FILE: u64 = 4096;
 
 /// Arguments of `serve`. Flags and `HOOKGATE_*` variables win over the config file.
 #[derive(clap::Args)]
@@ -97,8 +106,15 @@ fn effective(args: &Args) -> Result<ServerFile> {
             .or_else(|| Some(PathBuf::from(CACHE_OFF))),
         hooks: Listener {
             listen: Some(args.listen.clone().or(file.hooks.listen).unwrap_or_else(|| "127.0.0.1:8090".into())),
+            idle_timeout_ms: Some(file.hooks.idle_timeout_ms.unwrap_or(DEFAULT_IDLE_TIMEOUT_MS)),
+            max_connections: Some(file.hooks.max_connections.unwrap_or(hookgate_server::DEFAULT_MAX_CONNECTIONS)),
         },
-        admin: Listener { listen: args.admin_listen.clone().or(file.admin.listen) },
+        admin: AdminListener {
+            listen: args.admin_listen.clone().or(file.admin.listen),
+            idle_timeout_ms: Some(file.admin.idle_timeout_ms.unwrap_or(DEFAULT_IDLE_TIMEOUT_MS)),
+            max_connections: Some(file.admin.max_connections.unwrap_or(hookgate_server::DEFAULT_ADMIN_MAX_CONNECTIONS)),
+            ..file.admin
+        },
         web_socket_events: events,
         send_data: file.send_data,
         log: LogSettings {
@@ -201,22 +217,30 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         let hooks = bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
         println!("hookgate listening: hooks=http://{}", hooks.local_addr()?);
         let header_timeout = Duration::from_millis(config.header_read_timeout_ms.unwrap_or(DEFAULT_HEADER_TIMEOUT_MS));
-        servers.spawn(hookgate_server::serve(
-            hooks,
-            hookgate_server::router(state.clone()),
-            header_timeout,
-            stopped_signal(&stopped),
-        ));
+        let limits =
+            connection_limits("hooks", header_timeout, config.hooks.idle_timeout_ms, config.hooks.max_connections)?;
+        let router = hookgate_server::router(state.clone());
+        let hooks_state = state.clone();
+        let stop_hooks = stopped_signal(&stopped);
+        servers.spawn(async move { hookgate_server::serve(hooks, router, limits, &hooks_state, stop_hooks).await });
         if let Some(admin_listen) = &config.admin.listen {
+            let access = admin_access(&config.admin)?;
+            let limits =
+                connection_limits("admin", header_timeout, config.admin.idle_timeout_ms, config.admin.max_connections)?;
             let admin =
                 TcpListener::bind(admin_listen).await.with_context(|| format!("cannot listen on {admin_listen}"))?;
-            println!("hookgate listening: admin=http://{}", admin.local_addr()?);
-            servers.spawn(hookgate_server::serve(
-                admin,
-                hookgate_server::admin_router(state),
-                header_timeout,
-                stopped_signal(&stopped),
-            ));
+            let address = admin.local_addr()?;
+            if !address.ip().is_loopback() && access.token.is_none() {
+                bail!(
+                    "the admin listener {address} is not on a loopback address and has no token: anyone who can \
+                     reach it could read /api/policies and force reloads; set [admin] token_file, or listen on \
+                     127.0.0.1 or [::1]"
+                );
+            }
+            println!("hookgate listening: admin=http://{address}");
+            let router = hookgate_server::admin_router(state.clone(), access);
+            let stop_admin = stopped_signal(&stopped);
+            servers.spawn(async move { hookgate_server::serve(admin, router, limits, &state, stop_admin).await });
         }
 
         if let Some(events) = &events {
@@ -274,6 +298,51 @@ fn hook_auth(args: &Args, config: &ServerFile) -> Result<AuthConfig> {
     };
     let path = args.config.as_deref().unwrap_or(Path::new("hookgate.toml"));
     Ok(settings.resolve(path)?)
+}
+
+/// How a listener bounds its connections, from its settings (defaults already filled in).
+fn connection_limits(
+    listener: &'static str,
+    header_read_timeout: Duration,
+    idle_timeout_ms: Option<u64>,
+    max_connections: Option<usize>,
+) -> Result<ConnectionLimits> {
+    let idle_timeout_ms = idle_timeout_ms.unwrap_or(DEFAULT_IDLE_TIMEOUT_MS);
+    if idle_timeout_ms == 0 {
+        bail!("[{listener}] idle_timeout_ms must be at least 1");
+    }
+    let max_connections = max_connections.unwrap_or(hookgate_server::DEFAULT_MAX_CONNECTIONS);
+    if max_connections == 0 {
+        bail!("[{listener}] max_connections must be at least 1");
+    }
+    if header_read_timeout.is_zero() {
+        bail!("header_read_timeout_ms must be at least 1");
+    }
+    Ok(ConnectionLimits {
+        listener,
+        header_read_timeout,
+        idle_timeout: Duration::from_millis(idle_timeout_ms),
+        max_connections,
+    })
+}
+
+/// The admin listener's access rules: the token of `token_file` (its first line, read
+/// bounded), and the extra host names.
+fn admin_access(admin: &AdminListener) -> Result<AdminAccess> {
+    let token = match &admin.token_file {
+        Some(file) => {
+            let bytes = hookgate_config::read_operator_file(file, MAX_TOKEN_FILE, "the cap of [admin] token_file")
+                .with_context(|| format!("[admin] token_file {}", file.display()))?;
+            let text = String::from_utf8(bytes).with_context(|| format!("[admin] token_file {}", file.display()))?;
+            let token = text.lines().next().unwrap_or_default().trim();
+            if token.is_empty() {
+                bail!("[admin] token_file {}: the first line (the token) is empty", file.display());
+            }
+            Some(token.to_owned())
+        }
+        None => None,
+    };
+    Ok(AdminAccess { token, allowed_hosts: admin.allowed_hosts.clone().unwrap_or_default() })
 }
 
 /// `[cluster]` as the backends take it: the Redis URL with its password, if any, from

@@ -150,10 +150,12 @@ impl Server {
         (response.status().as_u16(), response.text().await.expect("text"))
     }
 
-    /// POSTs to a path of the admin listener: status and body text.
+    /// POSTs to a path of the admin listener, as JSON (a reload without the admin token needs
+    /// it): status and body text.
     pub async fn post_admin(&self, path: &str) -> (u16, String) {
         let admin = self.admin.as_ref().expect("started with --admin-listen");
-        let response = self.client.post(format!("{admin}{path}")).send().await.expect("admin answers");
+        let request = self.client.post(format!("{admin}{path}")).header("content-type", "application/json");
+        let response = request.send().await.expect("admin answers");
         (response.status().as_u16(), response.text().await.expect("text"))
     }
 

@@ -8,6 +8,7 @@ mod cli;
 mod cluster;
 mod common;
 mod containment_files;
+mod edges;
 mod events;
 mod fallbacks;
 mod guests;

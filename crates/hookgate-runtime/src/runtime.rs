@@ -132,6 +132,10 @@ pub(crate) struct Inner {
     /// Held while a module compiles: one compilation at a time, whatever the number of
     /// tenants reloading, so compiles never crowd out hook serving.
     compiling: Mutex<()>,
+    /// The threads a compilation runs on (wasmtime compiles functions in parallel on the rayon
+    /// pool it is called from): as many as the long lane has permits, half the cores, so a
+    /// compiling reload leaves the other half to hooks.
+    compile_pool: rayon::ThreadPool,
 }
 
 impl Runtime {
@@ -185,7 +189,12 @@ impl Runtime {
         // and the capabilities (checked against the manifest's grants at load and at each call).
         CapablePolicy::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)?;
 
+        let compile_pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(config.long_lanes.max(1) as usize)
+            .thread_name(|index| format!("hookgate-compile-{index}"))
+            .build()?;
         let inner = Arc::new(Inner {
+            compile_pool,
             engine,
             linker,
             compiled: Mutex::new(HashMap::new()),
@@ -229,7 +238,11 @@ impl Runtime {
             None => {
                 let one_at_a_time = self.inner.compiling.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                 let started = Instant::now();
-                let component = Component::new(&self.inner.engine, bytes).map_err(LoadError::Compile)?;
+                let component = self
+                    .inner
+                    .compile_pool
+                    .install(|| Component::new(&self.inner.engine, bytes))
+                    .map_err(LoadError::Compile)?;
                 drop(one_at_a_time);
                 tracing::debug!(digest = %hex::encode(digest), bytes = bytes.len(), elapsed = ?started.elapsed(),
                     "policy module compiled (or loaded from the disk cache)");

@@ -71,7 +71,7 @@ impl Turns {
         Turns {
             budget,
             started: Instant::now(),
-            cpu_started: Mutex::new(thread_cpu_time()),
+            cpu_started: Mutex::new(thread_cpu_now()),
             cpu_banked_ns: AtomicU64::new(0),
             waited_ns: Arc::new(AtomicU64::new(0)),
             lane,
@@ -89,7 +89,7 @@ impl Turns {
         // fast again wears its streak down.
         self.waited_ns.fetch_add(nanos(waiting.elapsed()), Ordering::Relaxed);
         // The task may have moved to another thread while it waited.
-        *self.cpu_started.lock().unwrap_or_else(PoisonError::into_inner) = thread_cpu_time();
+        *self.cpu_started.lock().unwrap_or_else(PoisonError::into_inner) = thread_cpu_now();
     }
 
     /// Gives the lane back once the evaluation is over (a kept instance's store would
@@ -102,7 +102,7 @@ impl Turns {
     /// far is banked; [`Turns::resume`] restarts it.
     pub(crate) fn pause(&self) -> Instant {
         let started = *self.cpu_started.lock().unwrap_or_else(PoisonError::into_inner);
-        self.cpu_banked_ns.fetch_add(nanos(thread_cpu_time().saturating_sub(started)), Ordering::Relaxed);
+        self.cpu_banked_ns.fetch_add(nanos(thread_cpu_now().saturating_sub(started)), Ordering::Relaxed);
         Instant::now()
     }
 
@@ -110,7 +110,7 @@ impl Turns {
     /// resumed on; the wait does not count as running (the wall-clock limit still holds).
     pub(crate) fn resume(&self, paused: Instant) {
         self.waited_ns.fetch_add(nanos(paused.elapsed()), Ordering::Relaxed);
-        *self.cpu_started.lock().unwrap_or_else(PoisonError::into_inner) = thread_cpu_time();
+        *self.cpu_started.lock().unwrap_or_else(PoisonError::into_inner) = thread_cpu_now();
     }
 
     /// What to do at an epoch tick: interrupt past the budget, go on while short, otherwise
@@ -118,14 +118,22 @@ impl Turns {
     pub(crate) fn tick(&self) -> UpdateDeadline {
         let waited = Duration::from_nanos(self.waited_ns.load(Ordering::Relaxed));
         let elapsed = self.started.elapsed();
-        let running = if self.long.load(Ordering::Relaxed) {
+        let over_wall = elapsed >= self.budget * WALL_FACTOR;
+        let long = self.long.load(Ordering::Relaxed);
+        let running = if long {
             elapsed.saturating_sub(waited)
-        } else {
+        } else if let Some(now) = thread_cpu_time() {
+            // A short evaluation is judged by its CPU time alone: on a loaded host its thread
+            // may be preempted for longer than the wall-clock bound while the guest has run
+            // for microseconds.
             let started = *self.cpu_started.lock().unwrap_or_else(PoisonError::into_inner);
             let banked = Duration::from_nanos(self.cpu_banked_ns.load(Ordering::Relaxed));
-            banked + thread_cpu_time().saturating_sub(started)
+            banked + now.saturating_sub(started)
+        } else {
+            // Without a CPU clock only the wall clock is left.
+            return if over_wall { UpdateDeadline::Interrupt } else { UpdateDeadline::Continue(1) };
         };
-        if running >= self.budget || elapsed >= self.budget * WALL_FACTOR {
+        if running >= self.budget || (long && over_wall) {
             return UpdateDeadline::Interrupt;
         }
         if running < SLICE {
@@ -151,11 +159,16 @@ impl Turns {
     }
 }
 
-/// CPU time of the calling thread (zero if the clock cannot be read, which makes every
-/// evaluation look short until its wall-clock checks catch it).
-fn thread_cpu_time() -> Duration {
+/// CPU time of the calling thread, `None` if the clock cannot be read.
+fn thread_cpu_time() -> Option<Duration> {
     use nix::time::{ClockId, clock_gettime};
-    clock_gettime(ClockId::CLOCK_THREAD_CPUTIME_ID).map_or(Duration::ZERO, Duration::from)
+    clock_gettime(ClockId::CLOCK_THREAD_CPUTIME_ID).ok().map(Duration::from)
+}
+
+/// CPU time of the calling thread, zero if the clock cannot be read (the evaluation then
+/// looks short, and only the wall clock bounds it).
+fn thread_cpu_now() -> Duration {
+    thread_cpu_time().unwrap_or_default()
 }
 
 /// A duration in nanoseconds, saturating.
@@ -169,8 +182,8 @@ mod tests {
 
     /// Burns `cpu` of the calling thread's CPU time.
     fn burn(cpu: Duration) {
-        let start = thread_cpu_time();
-        while thread_cpu_time().saturating_sub(start) < cpu {
+        let start = thread_cpu_now();
+        while thread_cpu_now().saturating_sub(start) < cpu {
             std::hint::black_box(0u64.wrapping_add(1));
         }
     }
@@ -187,6 +200,14 @@ mod tests {
             other.tick()
         });
         assert!(matches!(deadline.join().unwrap(), UpdateDeadline::Continue(1)), "a short evaluation goes on");
+    }
+
+    #[test]
+    fn a_short_evaluation_whose_thread_was_preempted_goes_on() {
+        let turns = Turns::new(Duration::from_millis(2), Arc::new(Semaphore::new(1)));
+        // Off CPU for more than the wall-clock bound, as a preempted thread on a loaded host.
+        std::thread::sleep(Duration::from_millis(2) * WALL_FACTOR * 2);
+        assert!(matches!(turns.tick(), UpdateDeadline::Continue(1)), "it has run for microseconds");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! `tenant.toml`: the schema (version 1) and its validation.
 
 use crate::{ConfigError, FileKind, Secret, TenantBounds, TenantFiles};
-use hookgate_protocol::{CAPABILITIES, MethodKind, OnError, method};
+use hookgate_protocol::{Capability, MethodKind, OnError, method};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -155,7 +155,7 @@ pub struct PolicyDecl {
     /// Settings handed to the policy, as JSON text.
     pub settings: String,
     /// Host capabilities granted to the policy.
-    pub capabilities: Vec<String>,
+    pub capabilities: Vec<Capability>,
     /// Whether evaluations reuse warm instances of the module instead of a fresh instance
     /// each (`reuse = true`): much faster for interpreted languages (Python, JavaScript), but
     /// the module's globals and linear memory persist from one evaluation of this policy to
@@ -340,14 +340,18 @@ pub fn parse_tenant(text: &str, dir: &Path, path: &Path, bounds: &TenantBounds) 
                 format!("'{}' must be a .wasm file", policy.module.display()),
             ));
         }
-        if let Some(capability) = policy.capabilities.iter().find(|c| !CAPABILITIES.contains(&c.as_str())) {
-            return Err(invalid(
-                format!("{key}.capabilities"),
-                format!(
-                    "unknown capability '{capability}': the capabilities are {} ('log' every policy has)",
-                    CAPABILITIES.map(|c| format!("'{c}'")).join(", ")
-                ),
-            ));
+        let mut capabilities = Vec::with_capacity(policy.capabilities.len());
+        for name in &policy.capabilities {
+            let Some(capability) = Capability::from_name(name) else {
+                return Err(invalid(
+                    format!("{key}.capabilities"),
+                    format!(
+                        "unknown capability '{name}': the capabilities are {} ('log' every policy has)",
+                        Capability::ALL.map(|c| format!("'{c}'")).join(", ")
+                    ),
+                ));
+            };
+            capabilities.push(capability);
         }
         let mut settings = serde_json::to_value(&policy.settings)
             .map_err(|err| invalid(format!("{key}.settings"), err.to_string()))?;
@@ -362,10 +366,7 @@ pub fn parse_tenant(text: &str, dir: &Path, path: &Path, bounds: &TenantBounds) 
             set_secret_setting(&mut settings, field, value, &at, &invalid)?;
         }
         let settings = settings.to_string();
-        policies.insert(
-            name,
-            PolicyDecl { module: policy.module, settings, capabilities: policy.capabilities, reuse: policy.reuse },
-        );
+        policies.insert(name, PolicyDecl { module: policy.module, settings, capabilities, reuse: policy.reuse });
     }
 
     let mut methods = Vec::new();

@@ -6,12 +6,20 @@
 //! checked and merged, failures mapped to the method's `restOnError` fallback, the kind rules
 //! (events and REST-API-initiated hooks are never denied) and `restClientConfig` on `connect`.
 
+mod answer;
 mod auth;
 pub mod cases;
+mod chain;
 mod decide;
+mod decision;
+mod hook;
+mod refusal;
 mod tenant;
 
-pub use decide::{BadHook, Body, Decision, HookRequest, PolicyRun, Refusal, Services};
+pub use answer::{Answer, Body, Said, answer};
+pub use decide::Services;
+pub use decision::{Cause, Decision, Outcome, PolicyRun, Refusal, RunOutcome};
+pub use hook::{BadHook, Hook, HookRequest};
 pub use hookgate_runtime::{MAX_POLICY_TEXT, Outgoing, bounded_text};
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -51,7 +59,7 @@ impl LogBudget {
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
-pub use tenant::{LoadIssue, LoadedPolicy, Tenant, TenantSet, build_tenant, load_tenant, load_tree};
+pub use tenant::{Link, LoadIssue, LoadedPolicy, Rule, Tenant, TenantSet, build_tenant, load_tenant, load_tree};
 
 #[cfg(test)]
 mod tests {
@@ -68,3 +76,7 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "tests/one_parse.rs"]
+mod one_parse;

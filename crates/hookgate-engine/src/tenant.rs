@@ -2,6 +2,7 @@
 
 use hookgate_config::{ConfigError, DEFAULT_TENANT, FileKind, PolicyDecl, TenantBounds, TenantFiles, TenantManifest};
 use hookgate_protocol::rest_client_config::{self, MethodEntry};
+use hookgate_protocol::{Capability, OnError};
 use hookgate_runtime::{EvalLimits, Policy, Runtime};
 use std::collections::HashMap;
 use std::path::Path;
@@ -16,6 +17,38 @@ pub enum LoadedPolicy {
     NotLoaded(String),
 }
 
+/// A policy in a chain, with what it is granted: resolved when the tenant is built.
+#[derive(Clone)]
+pub struct Link {
+    /// The policy name.
+    pub name: String,
+    /// The policy, or why it is not loaded.
+    pub policy: LoadedPolicy,
+    /// Its settings, as JSON text.
+    pub settings: String,
+    /// The capabilities its manifest grants.
+    pub grants: Vec<Capability>,
+}
+
+impl Link {
+    /// Whether `capability` is granted.
+    pub fn granted(&self, capability: Capability) -> bool {
+        self.grants.contains(&capability)
+    }
+}
+
+/// A method rule of a tenant with its chain resolved.
+pub struct Rule {
+    /// The canonical method name; `None` for `"*"`.
+    pub canonical: Option<String>,
+    /// What a failed chain answers.
+    pub on_error: OnError,
+    /// Top-level fields the chain may override (an event's never: see the chain runner).
+    pub overwrite: Vec<String>,
+    /// The policies run in order.
+    pub chain: Vec<Link>,
+}
+
 /// One tenant (`appKey`) ready to answer hooks. Immutable once built.
 pub struct Tenant {
     /// The folder name: the appKey, or `_default`.
@@ -24,6 +57,8 @@ pub struct Tenant {
     pub manifest: TenantManifest,
     /// The tenant's policies by name.
     pub policies: HashMap<String, LoadedPolicy>,
+    /// The method rules, in manifest order, with their chains resolved.
+    pub rules: Vec<Rule>,
     /// Limits applied to every evaluation.
     pub limits: EvalLimits,
     /// The `restClientConfig` added to allowed `connect` answers, serialised once.
@@ -57,6 +92,8 @@ pub struct TenantSet {
     /// Tenant folders that exist but have no loaded generation: their appKeys must not fall
     /// through to `_default`.
     pub(crate) pending: std::collections::HashSet<String>,
+    /// The top-level fields the tenants' REST-API matchers name: kept by the one parse.
+    pub(crate) matcher_roots: Arc<[String]>,
 }
 
 /// Where an appKey's hooks go.
@@ -81,7 +118,7 @@ impl TenantSet {
 
     /// A set where one tenant answers every appKey (for `eval` and `test` of a single folder).
     pub fn only(tenant: Tenant) -> TenantSet {
-        TenantSet { default: Some(Arc::new(tenant)), ..TenantSet::default() }
+        TenantSet { default: Some(Arc::new(tenant)), ..TenantSet::default() }.with_roots()
     }
 
     /// This set with `tenant` added or replaced (it is no longer pending).
@@ -93,7 +130,7 @@ impl TenantSet {
         } else {
             next.tenants.insert(tenant.name.clone(), tenant);
         }
-        next
+        next.with_roots()
     }
 
     /// This set without the tenant `name` (its appKey falls to `_default` again).
@@ -105,7 +142,20 @@ impl TenantSet {
         } else {
             next.tenants.remove(name);
         }
-        next
+        next.with_roots()
+    }
+
+    /// This set with its matcher roots gathered from its tenants.
+    fn with_roots(mut self) -> TenantSet {
+        let mut roots: Vec<String> = self
+            .iter()
+            .flat_map(|tenant| tenant.manifest.rest_api_initiated.iter())
+            .filter_map(|matcher| matcher.path.first().cloned())
+            .collect();
+        roots.sort_unstable();
+        roots.dedup();
+        self.matcher_roots = roots.into();
+        self
     }
 
     /// This set with `name` marked pending (a folder without a loaded generation), unless
@@ -248,10 +298,12 @@ pub async fn build_tenant(
         })
         .collect();
     let rest_client_config = rest_client_config::build(&entries).to_string();
+    let rules = resolve_rules(&manifest, &policies);
     let tenant = Tenant {
         name: name.to_owned(),
         manifest,
         policies,
+        rules,
         limits,
         rest_client_config,
         slots,
@@ -259,6 +311,43 @@ pub async fn build_tenant(
         loaded_at: std::time::SystemTime::now(),
     };
     (tenant, problems)
+}
+
+impl Tenant {
+    /// The rule for a method (by canonical name), else the `"*"` rule, else none.
+    pub fn rule(&self, canonical: &str) -> Option<&Rule> {
+        self.rules
+            .iter()
+            .find(|rule| rule.canonical.as_deref() == Some(canonical))
+            .or_else(|| self.rules.iter().find(|rule| rule.canonical.is_none()))
+    }
+}
+
+/// Resolves every rule's chain to its policies and grants. A name the manifest does not
+/// declare (the manifest check refuses it) resolves to a policy that is not loaded.
+fn resolve_rules(manifest: &TenantManifest, policies: &HashMap<String, LoadedPolicy>) -> Vec<Rule> {
+    let link = |name: &String| {
+        let decl = manifest.policies.get(name);
+        Link {
+            name: name.clone(),
+            policy: policies
+                .get(name)
+                .cloned()
+                .unwrap_or_else(|| LoadedPolicy::NotLoaded("it is not declared in [policies]".into())),
+            settings: decl.map(|decl| decl.settings.clone()).unwrap_or_default(),
+            grants: decl.map(|decl| decl.capabilities.clone()).unwrap_or_default(),
+        }
+    };
+    manifest
+        .methods
+        .iter()
+        .map(|rule| Rule {
+            canonical: rule.canonical.clone(),
+            on_error: rule.on_error,
+            overwrite: rule.overwrite.clone(),
+            chain: rule.chain.iter().map(link).collect(),
+        })
+        .collect()
 }
 
 async fn load_policy(
@@ -279,7 +368,7 @@ async fn load_policy(
     .await
     .map_err(|err| format!("compilation task failed: {err}"))?;
     let policy = compiled?.named(tenant, name, log_rate).reusing(decl.reuse);
-    if let Some(missing) = policy.capabilities().into_iter().find(|used| !decl.capabilities.iter().any(|c| c == used)) {
+    if let Some(missing) = policy.capabilities().into_iter().find(|used| !decl.capabilities.contains(used)) {
         return Err(format!(
             "the module imports hookgate:policy/{missing}, a capability this policy is not granted \
              (add capabilities = [\"{missing}\"] to [policies.{name}] to grant it)"

@@ -3,17 +3,16 @@
 //! - [`method`]: every documented hook method with its kind and alias spellings
 //!   (`wcs/REFERENCE.md` §2).
 //! - [`fallback`]: what WCS receives when a policy chain fails (`restOnError`, DESIGN §4).
+//! - [`capability`]: the host capabilities a manifest may grant a policy.
 //! - [`patch`]: RFC 7396 merge patches limited to the declared overwritable fields.
 //! - [`rest_client_config`]: the `restClientConfig` object added to allowed `connect` answers.
 
+pub mod capability;
 pub mod fallback;
 pub mod method;
 pub mod patch;
 pub mod rest_client_config;
 
+pub use capability::Capability;
 pub use fallback::{FallbackAnswer, OnError};
 pub use method::{Method, MethodKind};
-
-/// The host capabilities a manifest may grant a policy, by the names of their WIT interfaces
-/// (`log` every policy has).
-pub const CAPABILITIES: [&str; 3] = ["state", "notify", "send-data"];

@@ -8,21 +8,13 @@
 
 use crate::bindings::hookgate::policy::{notify, send_data, state};
 use crate::host::HostState;
-use hookgate_protocol::CAPABILITIES;
+use hookgate_protocol::Capability;
 use hookgate_state::{OpId, Scope, StateBackend, StateError};
 use std::sync::Arc;
 use std::time::Duration;
 
 /// Effects one evaluation may queue (notifications and messages together).
 const MAX_OUTGOING: usize = 100;
-
-/// The capability an import of a component belongs to (`hookgate:policy/state@0.1.0` →
-/// `state`); `None` for imports every policy may have.
-pub(crate) fn capability_of(import: &str) -> Option<&'static str> {
-    let interface = import.strip_prefix("hookgate:policy/")?;
-    let name = interface.split('@').next().unwrap_or(interface);
-    CAPABILITIES.into_iter().find(|capability| *capability == name)
-}
 
 /// What the granted capabilities reach during one evaluation.
 #[derive(Clone, Default)]
@@ -77,7 +69,12 @@ impl HostState {
         Ok((access, op))
     }
 
-    fn queue(&mut self, capability: &str, granted: bool, effect: Outgoing) -> wasmtime::Result<Result<(), String>> {
+    fn queue(
+        &mut self,
+        capability: Capability,
+        granted: bool,
+        effect: Outgoing,
+    ) -> wasmtime::Result<Result<(), String>> {
         if !granted {
             return Err(wasmtime::format_err!("capability '{capability}' is not granted"));
         }
@@ -191,13 +188,13 @@ impl state::Host for HostState {
 impl notify::Host for HostState {
     fn publish(&mut self, event_type: String, id: String, data: String) -> wasmtime::Result<Result<(), String>> {
         let granted = self.grants.notify;
-        self.queue("notify", granted, Outgoing::Notify { event_type, id, data })
+        self.queue(Capability::Notify, granted, Outgoing::Notify { event_type, id, data })
     }
 }
 
 impl send_data::Host for HostState {
     fn send(&mut self, session_id: String, payload: String) -> wasmtime::Result<Result<(), String>> {
         let granted = self.grants.send_data;
-        self.queue("send-data", granted, Outgoing::SendData { session_id, payload })
+        self.queue(Capability::SendData, granted, Outgoing::SendData { session_id, payload })
     }
 }

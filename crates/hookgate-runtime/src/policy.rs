@@ -7,13 +7,14 @@
 
 use crate::bindings::CapablePolicyPre;
 use crate::bindings::hookgate::policy::types;
-use crate::capabilities::{Grants, Outgoing, capability_of};
+use crate::capabilities::{Grants, Outgoing};
 use crate::errors::Failure;
 use crate::host::{HostState, LogTags, log_rate};
 use crate::reuse::{Instance, Reuse};
 use crate::runtime::Inner;
 use crate::schedule::{Streak, Turns};
 use governor::DefaultDirectRateLimiter;
+use hookgate_protocol::Capability;
 pub use hookgate_protocol::MethodKind;
 use std::sync::Arc;
 use std::time::Duration;
@@ -177,12 +178,12 @@ impl Policy {
         &self.compiled.digest
     }
 
-    /// The capabilities the module imports (`state`, `notify`, `send-data`), sorted.
-    pub fn capabilities(&self) -> Vec<&'static str> {
+    /// The capabilities the module imports, sorted.
+    pub fn capabilities(&self) -> Vec<Capability> {
         let engine = &self.runtime.engine;
         let component = self.compiled.pre.instance_pre().component();
         let mut used: Vec<_> =
-            component.component_type().imports(engine).filter_map(|(name, _)| capability_of(name)).collect();
+            component.component_type().imports(engine).filter_map(|(name, _)| Capability::of_import(name)).collect();
         used.sort_unstable();
         used.dedup();
         used

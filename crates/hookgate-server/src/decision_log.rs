@@ -2,7 +2,7 @@
 //! never slows a hook. Lines carry no payload and no header, so no token or `Authorization`
 //! value can reach it.
 
-use hookgate_engine::{Decision, bounded_text};
+use hookgate_engine::{Cause, Decision, bounded_text};
 use serde::Serialize;
 use std::borrow::Cow;
 use std::io::Write;
@@ -115,11 +115,11 @@ impl DecisionLog {
             policies: decision
                 .runs
                 .iter()
-                .map(|run| Run { policy: &run.policy, verdict: run.outcome, us: run.micros })
+                .map(|run| Run { policy: &run.policy, verdict: run.outcome.as_str(), us: run.micros })
                 .collect(),
             status: decision.status,
-            outcome: decision.outcome(),
-            fallback: decision.fallback,
+            outcome: decision.outcome().as_str(),
+            fallback: decision.fallback.map(Cause::as_str),
             note: decision.note.as_deref().map(|note| bounded_text(note, MAX_NOTE_BYTES)),
             latency_us,
         };
@@ -165,10 +165,11 @@ mod tests {
             tenant: "rooms".into(),
             generation: 1,
             session_id: session_id.into(),
+            node_id: String::new(),
             kind: MethodKind::Direct,
             canonical: Some("publishStream"),
             runs: Vec::new(),
-            fallback: Some("error"),
+            fallback: Some(Cause::Error),
             note: Some(note.into()),
             app_key: "rooms".into(),
             outgoing: Vec::new(),

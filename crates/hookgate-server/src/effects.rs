@@ -96,7 +96,6 @@ impl Effects {
         if decision.outgoing.is_empty() {
             return;
         }
-        let node_id = serde_json::from_slice::<NodeId>(body).map(|body| body.node_id).unwrap_or_default();
         for effect in std::mem::take(&mut decision.outgoing) {
             match effect {
                 Outgoing::Notify { event_type, id, data } => {
@@ -107,7 +106,7 @@ impl Effects {
                 Outgoing::SendData { session_id, payload } => match &self.data {
                     Some(data) => {
                         let payload = serde_json::from_str(&payload).unwrap_or(serde_json::Value::Null);
-                        data.send(&decision.tenant, &node_id, session_id, payload);
+                        data.send(&decision.tenant, &decision.node_id, session_id, payload);
                     }
                     None => tracing::warn!(tenant = %decision.tenant, session = %session_id,
                         "send-data message dropped: [send_data] is not configured"),
@@ -115,10 +114,4 @@ impl Effects {
             }
         }
     }
-}
-
-#[derive(Deserialize)]
-struct NodeId {
-    #[serde(rename = "nodeId", default)]
-    node_id: String,
 }

@@ -6,7 +6,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::Response;
-use hookgate_engine::{Body as AnswerBody, HookRequest, LogBudget, Refusal, bounded_text};
+use hookgate_engine::{Body as AnswerBody, Cause, HookRequest, LogBudget, Refusal, bounded_text};
 use std::time::Instant;
 
 /// Lines a second about hooks that failed authentication; the rest are counted and reported
@@ -70,7 +70,7 @@ pub(crate) async fn hook(
     } else {
         tracing::debug!(
             tenant = %decision.tenant, method = ?logged_method, kind = %decision.kind, status = decision.status,
-            outcome = decision.outcome(), fallback = decision.fallback.unwrap_or(""),
+            outcome = decision.outcome().as_str(), fallback = decision.fallback.map_or("", Cause::as_str),
             note = ?decision.note.as_deref().unwrap_or(""), "hook answered"
         );
     }
@@ -125,8 +125,8 @@ async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Byte
     let read = tokio::time::timeout(BODY_READ_TIMEOUT, axum::body::to_bytes(body, limit));
     let read = read.await.map_err(|_| ApiError::BodyTimeout(BODY_READ_TIMEOUT.as_secs()))?;
     read.map_err(|err| {
-        let too_large =
-            std::error::Error::source(&err).is_some_and(|source| source.to_string().contains("length limit exceeded"));
+        let too_large = std::error::Error::source(&err)
+            .is_some_and(|source| source.downcast_ref::<http_body_util::LengthLimitError>().is_some());
         if too_large { ApiError::TooLarge(limit) } else { ApiError::BodyRead(err.to_string()) }
     })
 }

@@ -1,6 +1,6 @@
 //! Prometheus metrics (`GET /metrics` on the admin listener), in the text exposition format.
 
-use hookgate_engine::Decision;
+use hookgate_engine::{Cause, Decision, RunOutcome};
 use hookgate_registry::Registry as PolicyRegistry;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -144,8 +144,8 @@ impl Metrics {
         let labels = HookLabels {
             tenant: tenant.to_owned(),
             method: method.to_owned(),
-            verdict: decision.outcome().to_owned(),
-            fallback: decision.fallback.unwrap_or("").to_owned(),
+            verdict: decision.outcome().as_str().to_owned(),
+            fallback: decision.fallback.map_or("", Cause::as_str).to_owned(),
         };
         self.hooks.get_or_create(&labels).inc();
         self.foreign_send_data.inc_by(decision.dropped_send_data.into());
@@ -153,9 +153,9 @@ impl Metrics {
         for run in &decision.runs {
             let policy = PolicyLabels { tenant: tenant.to_owned(), policy: run.policy.clone() };
             self.evaluation_seconds.get_or_create(&policy).observe(run.micros as f64 / 1e6);
-            if !matches!(run.outcome, "allow" | "deny" | "override") {
+            if let RunOutcome::Failed(cause) = run.outcome {
                 let cause =
-                    FailureLabels { tenant: policy.tenant, policy: policy.policy, cause: run.outcome.to_owned() };
+                    FailureLabels { tenant: policy.tenant, policy: policy.policy, cause: cause.as_str().to_owned() };
                 self.failures.get_or_create(&cause).inc();
             }
         }

@@ -142,13 +142,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn aliases_map_to_their_canonical_spelling() {
-        for (alias, canonical) in
-            [("sendDTMF", "sendDtmf"), ("sendBugReport", "submitBugReport"), ("ErrorStatusEvent", "ErrorEvent")]
-        {
-            assert_eq!(lookup(alias).map(|(name, _)| name), Some(canonical));
-            assert_eq!(MethodKind::of(alias), MethodKind::of(canonical));
+    fn every_spelling_looks_up_its_method() {
+        for method in CATALOGUE {
+            for spelling in core::iter::once(&method.name).chain(method.aliases) {
+                assert_eq!(lookup(spelling), Some((method.name, method.kind)), "{spelling}");
+            }
         }
+        assert_eq!(lookup("sendDTMF"), Some(("sendDtmf", MethodKind::Direct)));
+        assert_eq!(lookup("ErrorStatusEvent"), Some(("ErrorEvent", MethodKind::Event)));
     }
 
     #[test]

@@ -10,7 +10,6 @@
 //!
 //! # Layout
 //!
-//! - `owners`: which tenant each live WCS session connected under, in process.
 //! - [`StateBackend`], [`Scope`], [`OpId`], [`StateError`] (here): the interface.
 //! - [`StateLimits`] (`limits`): the lifetimes and limits every backend holds tenants to, and
 //!   the checks and errors every backend shares.
@@ -20,6 +19,11 @@
 //!   - `keyspace`: one tenant's keys by scope, with a time-ordered index of expiries.
 //!   - `journal`: the idempotency journal, and the update kinds ([`UpdateKind`]) and the
 //!     mismatch error every backend shares.
+//!   - `owners`: which tenant each live WCS session connected under, in process.
+//!
+//! Tests: the units here test the journal, the keyspace and the session owners; the suite that
+//! runs every call's semantics against this backend and the Redis one side by side is
+//! `hookgate-redis`'s `tests/state` (`cargo test -p hookgate-redis memory::` needs no Redis).
 //!
 //! # Idempotency
 //!

@@ -28,10 +28,60 @@ export function loadCases(dir) {
   return cases;
 }
 
-function guessKind(method) {
-  if (method === "connect") return "connect";
-  if (method === "OnCallEvent") return "incoming";
-  return method.endsWith("Event") ? "event" : "direct";
+// The kind the host gives each WCS method, alias spellings included; one not listed is an event.
+// BEGIN method kinds (generated from crates/hookgate-methods: HOOKGATE_BLESS=1 cargo test -p hookgate-methods --test guest_harnesses)
+const METHOD_KINDS = {
+  "connect": "connect",
+  "publishStream": "direct",
+  "playStream": "direct",
+  "unPublishStream": "direct",
+  "stopStream": "direct",
+  "pauseStream": "direct",
+  "snapshot": "direct",
+  "sendStreamEvent": "direct",
+  "call": "direct",
+  "answer": "direct",
+  "hangup": "direct",
+  "hold": "direct",
+  "unhold": "direct",
+  "transfer": "direct",
+  "sendDtmf": "direct",
+  "sendDTMF": "direct",
+  "sendMessage": "direct",
+  "sendIMDN": "direct",
+  "OnDataEvent": "direct",
+  "submitBugReport": "direct",
+  "sendBugReport": "direct",
+  "pushLogs": "direct",
+  "sessionDebug": "direct",
+  "subscribe": "direct",
+  "sendXcapRequest": "direct",
+  "playHLS": "direct",
+  "playRTSP": "direct",
+  "OnCallEvent": "incoming",
+  "ConnectionStatusEvent": "event",
+  "RegistrationStatusEvent": "event",
+  "StreamStatusEvent": "event",
+  "StreamKeepAliveEvent": "event",
+  "StreamEvent": "event",
+  "CallStatusEvent": "event",
+  "TransferStatusEvent": "event",
+  "OnTransferEvent": "event",
+  "OnMessageEvent": "event",
+  "MessageStatusEvent": "event",
+  "DataStatusEvent": "event",
+  "BugReportStatusEvent": "event",
+  "SessionDebugStatusEvent": "event",
+  "SubscriptionStatusEvent": "event",
+  "XcapStatusEvent": "event",
+  "ErrorEvent": "event",
+  "ErrorStatusEvent": "event",
+  "RecordingStatusEvent": "event",
+};
+// END method kinds
+
+function methodKind(method) {
+  return Object.hasOwn(METHOD_KINDS, method) ? METHOD_KINDS[method] : "event";
 }
 
 /** Calls `f`; returns {ok: value} or {err: thrown string}. Anything else thrown is a test failure. */
@@ -61,7 +111,7 @@ export function checkCase(policy, c) {
   const doc = c.payload ?? {};
   const hook = {
     method: c.method,
-    kind: c.kind ?? guessKind(c.method),
+    kind: c.kind ?? methodKind(c.method),
     appKey: c.app_key ?? doc.appKey ?? "",
     sessionId: c.session_id ?? doc.sessionId ?? "",
     payload: c.payload_raw ?? JSON.stringify(doc),

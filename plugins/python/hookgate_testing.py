@@ -43,14 +43,61 @@ def load_cases(directory: Path) -> list[dict]:
     return cases
 
 
-def guess_kind(method: str) -> str:
-    if method == "connect":
-        return "connect"
-    if method == "OnCallEvent":
-        return "incoming"
-    if method.endswith("Event"):
-        return "event"
-    return "direct"
+# The kind the host gives each WCS method, alias spellings included; one not listed is an event.
+# BEGIN method kinds (generated from crates/hookgate-methods: HOOKGATE_BLESS=1 cargo test -p hookgate-methods --test guest_harnesses)
+METHOD_KINDS = {
+    "connect": "connect",
+    "publishStream": "direct",
+    "playStream": "direct",
+    "unPublishStream": "direct",
+    "stopStream": "direct",
+    "pauseStream": "direct",
+    "snapshot": "direct",
+    "sendStreamEvent": "direct",
+    "call": "direct",
+    "answer": "direct",
+    "hangup": "direct",
+    "hold": "direct",
+    "unhold": "direct",
+    "transfer": "direct",
+    "sendDtmf": "direct",
+    "sendDTMF": "direct",
+    "sendMessage": "direct",
+    "sendIMDN": "direct",
+    "OnDataEvent": "direct",
+    "submitBugReport": "direct",
+    "sendBugReport": "direct",
+    "pushLogs": "direct",
+    "sessionDebug": "direct",
+    "subscribe": "direct",
+    "sendXcapRequest": "direct",
+    "playHLS": "direct",
+    "playRTSP": "direct",
+    "OnCallEvent": "incoming",
+    "ConnectionStatusEvent": "event",
+    "RegistrationStatusEvent": "event",
+    "StreamStatusEvent": "event",
+    "StreamKeepAliveEvent": "event",
+    "StreamEvent": "event",
+    "CallStatusEvent": "event",
+    "TransferStatusEvent": "event",
+    "OnTransferEvent": "event",
+    "OnMessageEvent": "event",
+    "MessageStatusEvent": "event",
+    "DataStatusEvent": "event",
+    "BugReportStatusEvent": "event",
+    "SessionDebugStatusEvent": "event",
+    "SubscriptionStatusEvent": "event",
+    "XcapStatusEvent": "event",
+    "ErrorEvent": "event",
+    "ErrorStatusEvent": "event",
+    "RecordingStatusEvent": "event",
+}
+# END method kinds
+
+
+def method_kind(method: str) -> str:
+    return METHOD_KINDS.get(method, "event")
 
 
 def check_case(policy, case: dict) -> str | None:
@@ -74,7 +121,7 @@ def check_case(policy, case: dict) -> str | None:
     doc = case.get("payload", {})
     hook = types.Hook(
         method=case["method"],
-        kind=types.MethodKind[KINDS[case.get("kind", guess_kind(case["method"]))]],
+        kind=types.MethodKind[KINDS[case.get("kind", method_kind(case["method"]))]],
         app_key=case.get("app_key", doc.get("appKey", "")),
         session_id=case.get("session_id", doc.get("sessionId", "")),
         payload=payload,

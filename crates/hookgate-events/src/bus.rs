@@ -157,7 +157,7 @@ impl RedisBus {
     /// Outside a tokio runtime (the tasks are spawned on the current one).
     pub fn start(hub: &EventHub, config: BusConfig) -> Result<RedisBus, BusError> {
         let BusConfig { url, channel, queue, tls_ca } = config;
-        let client = hookgate_state::redis_client(&url, tls_ca.as_deref())
+        let client = hookgate_redis::redis_client(&url, tls_ca.as_deref())
             .map_err(|source| BusError::Url { url: redact_url(&url), source })?;
         if channel.is_empty() {
             return Err(BusError::Invalid { field: "channel", reason: "must not be empty" });

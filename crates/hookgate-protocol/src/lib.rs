@@ -1,7 +1,7 @@
 //! The WCS REST hook protocol, as hookgate models it. Pure data and rules, no I/O.
 //!
-//! - [`method`]: every documented hook method with its kind and alias spellings
-//!   (`wcs/REFERENCE.md` §2).
+//! - [`method`]: a hook's method classified by the catalogue of every documented method with
+//!   its kind and alias spellings (`hookgate-methods`, shared with the guest SDK).
 //! - [`fallback`]: what WCS receives when a policy chain fails (`restOnError`, DESIGN §4).
 //! - [`capability`]: the host capabilities a manifest may grant a policy.
 //! - [`patch`]: RFC 7396 merge patches limited to the declared overwritable fields.

@@ -1,91 +1,7 @@
-//! WCS hook methods and their kinds (`wcs/REFERENCE.md` §2, "Four types of REST methods").
+//! WCS hook methods as received: [`Method::classify`] names a hook's method by the catalogue
+//! of `hookgate-methods` (re-exported here), the one table the host and the guest SDK share.
 
-use std::fmt;
-
-/// The four kinds of WCS REST methods. The kind decides what a denial or a failure means.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum MethodKind {
-    /// `connect`: authenticates the WebSocket session and always fails closed.
-    Connect,
-    /// A direct invocation the backend may veto (`publishStream`, `call`, …).
-    Direct,
-    /// An event that already happened: it is never denied.
-    Event,
-    /// An incoming invocation (`OnCallEvent`): a denial answers the caller 403.
-    Incoming,
-}
-
-impl MethodKind {
-    /// The lower-case name used in manifests, logs and metrics.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MethodKind::Connect => "connect",
-            MethodKind::Direct => "direct",
-            MethodKind::Event => "event",
-            MethodKind::Incoming => "incoming",
-        }
-    }
-}
-
-impl fmt::Display for MethodKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The catalogue: (canonical name, kind, other spellings WCS documents for it).
-const CATALOGUE: &[(&str, MethodKind, &[&str])] = &[
-    ("connect", MethodKind::Connect, &[]),
-    // Direct invocations ([S2]: "may be interrupted by backend server", plus the
-    // "not useful" ones and the methods of the client/REST match table [S9]).
-    ("publishStream", MethodKind::Direct, &[]),
-    ("playStream", MethodKind::Direct, &[]),
-    ("unPublishStream", MethodKind::Direct, &[]),
-    ("stopStream", MethodKind::Direct, &[]),
-    ("pauseStream", MethodKind::Direct, &[]),
-    ("snapshot", MethodKind::Direct, &[]),
-    ("sendStreamEvent", MethodKind::Direct, &[]),
-    ("call", MethodKind::Direct, &[]),
-    ("answer", MethodKind::Direct, &[]),
-    ("hangup", MethodKind::Direct, &[]),
-    ("hold", MethodKind::Direct, &[]),
-    ("unhold", MethodKind::Direct, &[]),
-    ("transfer", MethodKind::Direct, &[]),
-    ("sendDtmf", MethodKind::Direct, &["sendDTMF"]),
-    ("sendMessage", MethodKind::Direct, &[]),
-    ("sendIMDN", MethodKind::Direct, &[]),
-    // Documented as both direct and incoming; a veto is meaningful ("data sent may be rejected").
-    ("OnDataEvent", MethodKind::Direct, &[]),
-    ("submitBugReport", MethodKind::Direct, &["sendBugReport"]),
-    ("pushLogs", MethodKind::Direct, &[]),
-    ("sessionDebug", MethodKind::Direct, &[]),
-    ("subscribe", MethodKind::Direct, &[]),
-    ("sendXcapRequest", MethodKind::Direct, &[]),
-    ("playHLS", MethodKind::Direct, &[]),
-    ("playRTSP", MethodKind::Direct, &[]),
-    // Incoming invocations.
-    ("OnCallEvent", MethodKind::Incoming, &[]),
-    // Events: already happened, notification only.
-    ("ConnectionStatusEvent", MethodKind::Event, &[]),
-    ("RegistrationStatusEvent", MethodKind::Event, &[]),
-    ("StreamStatusEvent", MethodKind::Event, &[]),
-    ("StreamKeepAliveEvent", MethodKind::Event, &[]),
-    ("StreamEvent", MethodKind::Event, &[]),
-    ("CallStatusEvent", MethodKind::Event, &[]),
-    ("TransferStatusEvent", MethodKind::Event, &[]),
-    // Kind not documented; the old SDK raises it for a PENDING transfer. Treated as an event
-    // (never denied) rather than inventing a veto WCS may not honour.
-    ("OnTransferEvent", MethodKind::Event, &[]),
-    ("OnMessageEvent", MethodKind::Event, &[]),
-    ("MessageStatusEvent", MethodKind::Event, &[]),
-    ("DataStatusEvent", MethodKind::Event, &[]),
-    ("BugReportStatusEvent", MethodKind::Event, &[]),
-    ("SessionDebugStatusEvent", MethodKind::Event, &[]),
-    ("SubscriptionStatusEvent", MethodKind::Event, &[]),
-    ("XcapStatusEvent", MethodKind::Event, &[]),
-    ("ErrorEvent", MethodKind::Event, &["ErrorStatusEvent"]),
-    ("RecordingStatusEvent", MethodKind::Event, &[]),
-];
+pub use hookgate_methods::{CATALOGUE, Catalogued, MethodKind, lookup, suggest};
 
 /// A hook method as received: its name, the canonical spelling and its kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,23 +31,6 @@ impl<'a> Method<'a> {
     }
 }
 
-/// Looks a name up in the catalogue, alias spellings included.
-pub fn lookup(name: &str) -> Option<(&'static str, MethodKind)> {
-    CATALOGUE
-        .iter()
-        .find(|(canonical, _, aliases)| *canonical == name || aliases.contains(&name))
-        .map(|(canonical, kind, _)| (*canonical, *kind))
-}
-
-/// A catalogue name equal to `name` ignoring ASCII case, to suggest a fix for a typo.
-pub fn suggest(name: &str) -> Option<&'static str> {
-    CATALOGUE
-        .iter()
-        .flat_map(|(canonical, _, aliases)| std::iter::once(canonical).chain(aliases.iter()))
-        .find(|candidate| candidate.eq_ignore_ascii_case(name))
-        .copied()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,12 +48,12 @@ mod tests {
     }
 
     #[test]
-    fn kinds_follow_the_four_types() {
-        assert_eq!(Method::classify("connect").kind, MethodKind::Connect);
-        assert_eq!(Method::classify("publishStream").kind, MethodKind::Direct);
-        assert_eq!(Method::classify("OnDataEvent").kind, MethodKind::Direct);
-        assert_eq!(Method::classify("OnCallEvent").kind, MethodKind::Incoming);
-        assert_eq!(Method::classify("StreamStatusEvent").kind, MethodKind::Event);
+    fn kinds_come_from_the_catalogue() {
+        for method in CATALOGUE {
+            for name in std::iter::once(&method.name).chain(method.aliases) {
+                assert_eq!(Method::classify(name).kind, method.kind, "{name}");
+            }
+        }
     }
 
     #[test]
@@ -162,6 +61,6 @@ mod tests {
         let method = Method::classify("publishstream");
         assert!(!method.known());
         assert_eq!(method.kind, MethodKind::Event);
-        assert_eq!(suggest("publishstream"), Some("publishStream"));
+        assert_eq!(method.canonical, "publishstream");
     }
 }

@@ -42,7 +42,6 @@
 #![warn(missing_docs)]
 
 use std::borrow::Cow;
-use std::fmt;
 
 use serde::de::DeserializeOwned;
 
@@ -59,48 +58,8 @@ pub use capabilities::{Scope, StateError, notify, send_data, state};
 pub use json::RawValue;
 
 /// The kind of a WCS REST method; it decides what a denial or a failure means.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum MethodKind {
-    /// `connect`: authenticates a WebSocket session; always fails closed.
-    Connect,
-    /// A client-initiated operation the backend may veto (`publishStream`, `call`, …).
-    Direct,
-    /// Something that already happened (`StreamStatusEvent`, …): never denied.
-    Event,
-    /// An incoming invocation (`OnCallEvent`): a denial answers the caller 403.
-    Incoming,
-}
-
-impl MethodKind {
-    /// A best guess of the kind from the method name, for tests and tools:
-    /// `connect` → connect, `OnCallEvent` → incoming, `…Event` → event, anything else → direct.
-    /// (The host decides the real kind from its method table.)
-    pub fn guess(method: &str) -> MethodKind {
-        match method {
-            "connect" => MethodKind::Connect,
-            "OnCallEvent" => MethodKind::Incoming,
-            m if m.ends_with("Event") => MethodKind::Event,
-            _ => MethodKind::Direct,
-        }
-    }
-
-    /// The WIT name of the kind (`connect`, `direct`, `event`, `incoming`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MethodKind::Connect => "connect",
-            MethodKind::Direct => "direct",
-            MethodKind::Event => "event",
-            MethodKind::Incoming => "incoming",
-        }
-    }
-}
-
-impl fmt::Display for MethodKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// [`MethodKind::of`] gives the kind the host gives a method, from the host's own catalogue.
+pub use hookgate_methods::MethodKind;
 
 /// One WCS hook as the policy sees it (the WIT `hook` record).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,7 +81,7 @@ pub struct Hook {
 }
 
 impl Hook {
-    /// A hook for tests: kind guessed from the method ([`MethodKind::guess`]), `app_key` and
+    /// A hook for tests: the kind the host gives the method ([`MethodKind::of`]), `app_key` and
     /// `session_id` taken from the payload's `appKey` / `sessionId`, settings `{}`,
     /// `received_ms` = [`testing::DEFAULT_RECEIVED_MS`](crate::testing::DEFAULT_RECEIVED_MS).
     pub fn new(method: impl Into<String>, payload: impl Into<String>) -> Hook {
@@ -132,7 +91,7 @@ impl Hook {
             .unwrap_or([None, None])
             .map(|v| v.and_then(|v| v.as_str()).unwrap_or_default().into_owned());
         Hook {
-            kind: MethodKind::guess(&method),
+            kind: MethodKind::of(&method),
             method,
             app_key,
             session_id,
@@ -434,10 +393,11 @@ mod tests {
 
     #[test]
     fn kinds() {
-        assert_eq!(MethodKind::guess("connect"), MethodKind::Connect);
-        assert_eq!(MethodKind::guess("OnCallEvent"), MethodKind::Incoming);
-        assert_eq!(MethodKind::guess("StreamStatusEvent"), MethodKind::Event);
-        assert_eq!(MethodKind::guess("playStream"), MethodKind::Direct);
+        assert_eq!(Hook::new("connect", "{}").kind, MethodKind::Connect);
+        assert_eq!(Hook::new("OnCallEvent", "{}").kind, MethodKind::Incoming);
+        assert_eq!(Hook::new("StreamStatusEvent", "{}").kind, MethodKind::Event);
+        assert_eq!(Hook::new("playStream", "{}").kind, MethodKind::Direct);
+        assert_eq!(Hook::new("OnDataEvent", "{}").kind, MethodKind::Direct, "as on the host");
         assert_eq!(MethodKind::Incoming.to_string(), "incoming");
     }
 

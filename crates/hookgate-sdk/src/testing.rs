@@ -14,7 +14,7 @@
 //! }
 //! ```
 //!
-//! Fields: `name`, `method` (required); `kind` (default: [`MethodKind::guess`]);
+//! Fields: `name`, `method` (required); `kind` (default: the host's, [`MethodKind::of`]);
 //! `settings` (JSON, default `{}`); `payload` (JSON, default `{}`) or `payload_raw`
 //! (a string used verbatim, e.g. to test malformed bodies); `app_key` / `session_id`
 //! (default: the payload's `appKey` / `sessionId`); `received_ms` (default
@@ -65,7 +65,7 @@ pub struct Case {
     pub name: String,
     /// The WCS method, e.g. `publishStream`.
     pub method: String,
-    /// The method kind; guessed from the method when absent.
+    /// The method kind; the host's kind of the method ([`MethodKind::of`]) when absent.
     #[serde(default)]
     pub kind: Option<MethodKind>,
     /// The policy settings (JSON); `{}` when absent.
@@ -390,6 +390,23 @@ mod tests {
         let h = c.hook();
         assert_eq!((h.kind, h.app_key.as_str(), h.received_ms), (MethodKind::Incoming, "o", 5));
         assert_eq!(h.payload, "{}");
+    }
+
+    /// A case without a `kind` gets the kind the host gives its method, for every catalogued
+    /// name and alias, and for names the host does not know.
+    #[test]
+    fn kinds_agree_with_the_host_for_every_method() {
+        let catalogued = hookgate_protocol::method::CATALOGUE
+            .iter()
+            .flat_map(|method| std::iter::once(&method.name).chain(method.aliases))
+            .copied();
+        let unknown = ["SomeFutureEvent", "somethingNew", "publishstream", ""];
+        for name in catalogued.chain(unknown) {
+            let c = case(&format!(r#"{{"name":"a","method":{name:?},"expect":{{"verdict":"allow"}}}}"#));
+            let host = hookgate_protocol::Method::classify(name).kind;
+            assert_eq!(c.hook().kind, host, "{name}");
+            assert_eq!(Hook::new(name, "{}").kind, host, "{name}");
+        }
     }
 
     #[test]

@@ -1,4 +1,6 @@
-//! The idempotency journal: the recorded result of every update, by [`OpId`], for a window.
+//! The idempotency journal of [`MemoryState`](crate::MemoryState): the recorded result of every
+//! update, by [`OpId`], for a window; and the kinds of update, and the error of a replay that
+//! differs from the recorded update, that every backend's journal shares.
 //!
 //! Entries are grouped by hook delivery: one map entry per hook digest holds that evaluation's
 //! updates sorted by position, so a delivery costs one 32-byte key however many updates it
@@ -15,37 +17,43 @@ use tokio::time::Instant;
 
 use crate::{OpId, Scope, StateError};
 
-/// Which update an [`OpId`] was recorded for.
+/// Which update an [`OpId`] was recorded for: every backend's journal tells them apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Kind {
+pub enum UpdateKind {
+    /// [`StateBackend::set`](crate::StateBackend::set).
     Set,
+    /// [`StateBackend::delete`](crate::StateBackend::delete).
     Delete,
+    /// [`StateBackend::incr`](crate::StateBackend::incr).
     Incr,
+    /// [`StateBackend::compare_and_set`](crate::StateBackend::compare_and_set).
     CompareAndSet,
 }
 
-impl Kind {
-    /// The kind with its article, for messages.
-    pub(crate) fn described(self) -> &'static str {
+impl UpdateKind {
+    /// The kind with its article, for messages ("an incr").
+    pub fn described(self) -> &'static str {
         match self {
-            Kind::Set => "a set",
-            Kind::Delete => "a delete",
-            Kind::Incr => "an incr",
-            Kind::CompareAndSet => "a compare-and-set",
+            UpdateKind::Set => "a set",
+            UpdateKind::Delete => "a delete",
+            UpdateKind::Incr => "an incr",
+            UpdateKind::CompareAndSet => "a compare-and-set",
         }
     }
 }
 
-/// The error of update `seq` of a retried hook delivery that is `attempted` where the first
-/// delivery's was `recorded`, or the same kind of update of another key.
-pub(crate) fn mismatch(seq: u32, recorded: Kind, attempted: Kind) -> StateError {
-    let first = recorded.described();
-    let other = if recorded == attempted { " of another key" } else { "" };
-    StateError::Invalid(format!(
-        "update #{seq} of this hook delivery is {}, but the first delivery's was {first}{other}: \
-         a retried delivery must make the same updates in the same order",
-        attempted.described()
-    ))
+impl StateError {
+    /// The error of update `seq` of a retried hook delivery that is `attempted` where the first
+    /// delivery's was `recorded`, or the same kind of update of another key.
+    pub fn replay_mismatch(seq: u32, recorded: UpdateKind, attempted: UpdateKind) -> StateError {
+        let first = recorded.described();
+        let other = if recorded == attempted { " of another key" } else { "" };
+        StateError::Invalid(format!(
+            "update #{seq} of this hook delivery is {}, but the first delivery's was {first}{other}: \
+             a retried delivery must make the same updates in the same order",
+            attempted.described()
+        ))
+    }
 }
 
 /// An update as the journal compares it: its kind and a digest of its scope and key.
@@ -54,12 +62,12 @@ pub(crate) fn mismatch(seq: u32, recorded: Kind, attempted: Kind) -> StateError 
 /// on the retried delivery; returning the recorded result would then answer the wrong question.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Call {
-    kind: Kind,
+    kind: UpdateKind,
     target: u64,
 }
 
 impl Call {
-    pub(crate) fn new(kind: Kind, scope: &Scope, key: &str) -> Self {
+    pub(crate) fn new(kind: UpdateKind, scope: &Scope, key: &str) -> Self {
         let mut hasher = DefaultHasher::new();
         scope.hash(&mut hasher);
         key.hash(&mut hasher);
@@ -174,7 +182,7 @@ impl Journal {
         let index = ops.binary_search_by_key(&op.seq, |(seq, _)| *seq).ok()?;
         let record = &ops[index].1;
         if record.call != call {
-            return Some(Err(mismatch(op.seq, record.call.kind, call.kind)));
+            return Some(Err(StateError::replay_mismatch(op.seq, record.call.kind, call.kind)));
         }
         Some(match record.result.clone() {
             Ok(value) => T::from_value(value).ok_or_else(|| {
@@ -229,7 +237,7 @@ mod tests {
     fn replays_recorded_results_by_position() {
         let now = Instant::now();
         let mut journal = Journal::new(Duration::from_secs(60));
-        let incr = Call::new(Kind::Incr, &Scope::Tenant, "n");
+        let incr = Call::new(UpdateKind::Incr, &Scope::Tenant, "n");
         journal.record(now, op(1, 1), incr, Ok(Value::Int(7)));
         journal.record(now, op(1, 0), incr, Ok(Value::Int(6)));
         assert_eq!(journal.replay::<i64>(now, op(1, 0), incr), Some(Ok(6)));
@@ -243,16 +251,16 @@ mod tests {
     fn a_different_update_at_a_recorded_position_is_invalid() {
         let now = Instant::now();
         let mut journal = Journal::new(Duration::from_secs(60));
-        journal.record(now, op(1, 0), Call::new(Kind::Incr, &Scope::Tenant, "n"), Ok(Value::Int(1)));
+        journal.record(now, op(1, 0), Call::new(UpdateKind::Incr, &Scope::Tenant, "n"), Ok(Value::Int(1)));
         let Some(Err(StateError::Invalid(msg))) =
-            journal.replay::<bool>(now, op(1, 0), Call::new(Kind::Delete, &Scope::Tenant, "n"))
+            journal.replay::<bool>(now, op(1, 0), Call::new(UpdateKind::Delete, &Scope::Tenant, "n"))
         else {
             panic!("expected a mismatch error");
         };
         assert!(msg.contains("update #0 of this hook delivery is a delete"), "{msg}");
         assert!(msg.contains("the first delivery's was an incr:"), "{msg}");
         let Some(Err(StateError::Invalid(msg))) =
-            journal.replay::<i64>(now, op(1, 0), Call::new(Kind::Incr, &Scope::Session("s".into()), "n"))
+            journal.replay::<i64>(now, op(1, 0), Call::new(UpdateKind::Incr, &Scope::Session("s".into()), "n"))
         else {
             panic!("expected a mismatch error");
         };
@@ -264,7 +272,7 @@ mod tests {
         let start = Instant::now();
         let now = start + Duration::from_secs(10);
         let mut journal = Journal::new(Duration::from_secs(10));
-        let set = Call::new(Kind::Set, &Scope::Tenant, "k");
+        let set = Call::new(UpdateKind::Set, &Scope::Tenant, "k");
         journal.record(start, op(1, 0), set, Ok(Value::Unit));
         journal.record(start + Duration::from_secs(5), op(2, 0), set, Ok(Value::Unit));
         journal.record(start + Duration::from_secs(6), op(1, 1), set, Ok(Value::Unit));
@@ -283,7 +291,7 @@ mod tests {
         let start = Instant::now();
         let later = start + Duration::from_secs(10);
         let mut journal = Journal::new(Duration::from_secs(10));
-        let incr = Call::new(Kind::Incr, &Scope::Tenant, "n");
+        let incr = Call::new(UpdateKind::Incr, &Scope::Tenant, "n");
         journal.record(start, op(1, 0), incr, Ok(Value::Int(1)));
         journal.record(start, op(2, 0), incr, Ok(Value::Int(2)));
         journal.sweep(later, 1);

@@ -1,4 +1,6 @@
-//! The `state` capability's backends (WIT interface `hookgate:policy/state`).
+//! The `state` capability's interface (WIT interface `hookgate:policy/state`) and its in-process
+//! backend. The Redis backend, for a fleet, is `hookgate-redis`'s `RedisState`; the sandbox
+//! needs only this crate.
 //!
 //! A [`StateBackend`] holds every tenant's keys. Keys live in a [`Scope`]: the tenant's own, or
 //! one WCS session's (deleted by [`StateBackend::end_session`] when WCS reports the session
@@ -8,19 +10,20 @@
 //!
 //! # Layout
 //!
-//! - `owners`: which tenant each live WCS session connected under, in process.
+//! - [`StateBackend`], [`Scope`], [`OpId`], [`StateError`] (here): the interface.
 //! - [`StateLimits`] (`limits`): the lifetimes and limits every backend holds tenants to, and
-//!   the checks and errors both backends share.
+//!   the checks and errors every backend shares.
 //! - [`BackendHealth`] (here): what a backend reports for readiness and metrics.
 //! - [`MemoryState`] (`memory`): the in-process backend, the default for one process; its
 //!   config, [`MemoryStateConfig`], is its [`StateLimits`].
 //!   - `keyspace`: one tenant's keys by scope, with a time-ordered index of expiries.
-//!   - `journal`: the idempotency journal, and the update kinds and the mismatch error both
-//!     backends share.
-//! - [`RedisState`] (`redis`): the backend shared by several hookgate processes through one
-//!   Redis, with its [`RedisStateConfig`]. Every update is one Lua script
-//!   (`redis/state.lua`) that looks up the journal, applies the update and records it
-//!   atomically inside Redis; the module doc describes the key layout.
+//!   - `journal`: the idempotency journal, and the update kinds ([`UpdateKind`]) and the
+//!     mismatch error every backend shares.
+//!   - `owners`: which tenant each live WCS session connected under, in process.
+//!
+//! Tests: the units here test the journal, the keyspace and the session owners; the suite that
+//! runs every call's semantics against this backend and the Redis one side by side is
+//! `hookgate-redis`'s `tests/state` (`cargo test -p hookgate-redis memory::` needs no Redis).
 //!
 //! # Idempotency
 //!
@@ -41,7 +44,7 @@
 //! aligned. An update that differs in kind, scope or key from the one recorded at its position
 //! fails with [`StateError::Invalid`]: the policy did not repeat itself, and the recorded answer
 //! would be to another question. Reads are not journaled and see the current state. With
-//! [`RedisState`] the journal is in Redis: the deliveries of one hook may reach different
+//! `hookgate-redis`'s `RedisState` the journal is in Redis: the deliveries of one hook may reach different
 //! hookgate processes and still apply each update once.
 //!
 //! Journal entries expire after a window ([`StateLimits::journal_ttl`], 10 minutes by
@@ -49,18 +52,15 @@
 //! hooks with byte-identical bodies share a digest; WCS bodies carry session ids and
 //! timestamps, so in practice they do not.
 
-mod client;
 mod journal;
 mod keyspace;
 mod limits;
 mod memory;
 mod owners;
-mod redis;
 
-pub use self::client::redis_client;
+pub use self::journal::UpdateKind;
 pub use self::limits::StateLimits;
 pub use self::memory::MemoryState;
-pub use self::redis::{RedisState, RedisStateConfig};
 
 use std::time::Duration;
 

@@ -41,7 +41,7 @@ impl Default for StateLimits {
 
 impl StateLimits {
     /// Checks the sizes of `key` and of the session id of `scope`.
-    pub(crate) fn check_key(&self, scope: &Scope, key: &str) -> Result<(), StateError> {
+    pub fn check_key(&self, scope: &Scope, key: &str) -> Result<(), StateError> {
         self.check_scope(scope)?;
         let max = self.max_key_bytes;
         if key.len() > max {
@@ -51,7 +51,7 @@ impl StateLimits {
     }
 
     /// Checks the size of the session id of `scope`: it is stored with every key of the session.
-    pub(crate) fn check_scope(&self, scope: &Scope) -> Result<(), StateError> {
+    pub fn check_scope(&self, scope: &Scope) -> Result<(), StateError> {
         let max = self.max_key_bytes;
         match scope {
             Scope::Session(session) if session.len() > max => {
@@ -62,7 +62,7 @@ impl StateLimits {
     }
 
     /// Checks the size of a value about to be stored at `key`.
-    pub(crate) fn check_value(&self, key: &str, value: &str) -> Result<(), StateError> {
+    pub fn check_value(&self, key: &str, value: &str) -> Result<(), StateError> {
         let max = self.max_value_bytes;
         if value.len() > max {
             return Err(StateError::Invalid(format!(
@@ -75,7 +75,7 @@ impl StateLimits {
 
     /// How long a key of `scope` written with `ttl` lives; none: until deleted. A zero TTL means
     /// none, as in the WIT (`ttl-ms` 0); session keys never outlive the session TTL.
-    pub(crate) fn lifetime(&self, scope: &Scope, ttl: Option<Duration>) -> Option<Duration> {
+    pub fn lifetime(&self, scope: &Scope, ttl: Option<Duration>) -> Option<Duration> {
         let ttl = ttl.filter(|ttl| !ttl.is_zero());
         match scope {
             Scope::Tenant => ttl,
@@ -87,20 +87,22 @@ impl StateLimits {
     }
 }
 
-/// The error of adding `key` to a tenant that holds `held` keys, `max` at most.
-pub(crate) fn quota_exceeded(tenant: &str, held: usize, max: usize, key: &str) -> StateError {
-    StateError::Invalid(format!(
-        "tenant {tenant:?} holds {held} keys, the limit is {max}: cannot add key {key:?} \
-         (delete keys or give them a TTL)"
-    ))
-}
+impl StateError {
+    /// The error of adding `key` to a tenant that holds `held` keys, `max` at most.
+    pub fn quota_exceeded(tenant: &str, held: usize, max: usize, key: &str) -> StateError {
+        StateError::Invalid(format!(
+            "tenant {tenant:?} holds {held} keys, the limit is {max}: cannot add key {key:?} \
+             (delete keys or give them a TTL)"
+        ))
+    }
 
-/// The error of incrementing a key that does not hold an integer.
-pub(crate) fn not_an_integer(key: &str) -> StateError {
-    StateError::Invalid(format!("key {key:?} holds a value that is not a 64-bit integer"))
-}
+    /// The error of incrementing a key that does not hold an integer.
+    pub fn not_an_integer(key: &str) -> StateError {
+        StateError::Invalid(format!("key {key:?} holds a value that is not a 64-bit integer"))
+    }
 
-/// The error of an increment past the range of `i64`.
-pub(crate) fn overflow(key: &str, current: i64, delta: i64) -> StateError {
-    StateError::Invalid(format!("incr of key {key:?} ({current}) by {delta} overflows a 64-bit integer"))
+    /// The error of an increment past the range of `i64`.
+    pub fn overflow(key: &str, current: i64, delta: i64) -> StateError {
+        StateError::Invalid(format!("incr of key {key:?} ({current}) by {delta} overflows a 64-bit integer"))
+    }
 }

@@ -18,10 +18,10 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::journal::{Call, Journal, Kind, Outcome};
+use crate::journal::{Call, Journal, Outcome};
 use crate::keyspace::Keyspace;
 use crate::owners::Owners;
-use crate::{MemoryStateConfig, OpId, Scope, StateBackend, StateError, limits};
+use crate::{MemoryStateConfig, OpId, Scope, StateBackend, StateError, UpdateKind};
 
 /// How many expired keys, and how many expired journal hooks, one call removes at most.
 const SWEEP_BUDGET: usize = 64;
@@ -130,7 +130,7 @@ impl MemoryState {
     fn check_quota(&self, tenant: &str, keys: &Keyspace, key: &str) -> Result<(), StateError> {
         let max = self.config.max_keys_per_tenant;
         if keys.len() >= max {
-            return Err(limits::quota_exceeded(tenant, keys.len(), max, key));
+            return Err(StateError::quota_exceeded(tenant, keys.len(), max, key));
         }
         Ok(())
     }
@@ -174,7 +174,7 @@ impl StateBackend for MemoryState {
     ) -> Result<(), StateError> {
         self.config.check_key(scope, key)?;
         self.config.check_value(key, value)?;
-        self.update(tenant, op, Call::new(Kind::Set, scope, key), |keys, now| {
+        self.update(tenant, op, Call::new(UpdateKind::Set, scope, key), |keys, now| {
             if keys.get(scope, key, now).is_none() {
                 self.check_quota(tenant, keys, key)?;
             }
@@ -185,7 +185,7 @@ impl StateBackend for MemoryState {
 
     async fn delete(&self, tenant: &str, scope: &Scope, key: &str, op: OpId) -> Result<bool, StateError> {
         self.config.check_key(scope, key)?;
-        self.update(tenant, op, Call::new(Kind::Delete, scope, key), |keys, now| {
+        self.update(tenant, op, Call::new(UpdateKind::Delete, scope, key), |keys, now| {
             Ok(keys.remove(scope, key, now).is_some())
         })
     }
@@ -200,10 +200,10 @@ impl StateBackend for MemoryState {
         op: OpId,
     ) -> Result<i64, StateError> {
         self.config.check_key(scope, key)?;
-        self.update(tenant, op, Call::new(Kind::Incr, scope, key), |keys, now| {
+        self.update(tenant, op, Call::new(UpdateKind::Incr, scope, key), |keys, now| {
             let (current, expires_at) = match keys.get(scope, key, now) {
                 Some(entry) => {
-                    let current = entry.value.parse::<i64>().map_err(|_| limits::not_an_integer(key))?;
+                    let current = entry.value.parse::<i64>().map_err(|_| StateError::not_an_integer(key))?;
                     (current, entry.expires_at)
                 }
                 None => {
@@ -211,7 +211,7 @@ impl StateBackend for MemoryState {
                     (0, self.expiry(now, scope, None))
                 }
             };
-            let next = current.checked_add(delta).ok_or_else(|| limits::overflow(key, current, delta))?;
+            let next = current.checked_add(delta).ok_or_else(|| StateError::overflow(key, current, delta))?;
             let expires_at = match ttl.filter(|ttl| !ttl.is_zero()) {
                 Some(_) => self.expiry(now, scope, ttl),
                 None => expires_at,
@@ -235,7 +235,7 @@ impl StateBackend for MemoryState {
         if let Some(value) = value {
             self.config.check_value(key, value)?;
         }
-        self.update(tenant, op, Call::new(Kind::CompareAndSet, scope, key), |keys, now| {
+        self.update(tenant, op, Call::new(UpdateKind::CompareAndSet, scope, key), |keys, now| {
             let current = keys.get(scope, key, now).map(|entry| entry.value.as_str());
             if current != expected {
                 return Ok(false);

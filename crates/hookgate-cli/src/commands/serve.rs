@@ -5,13 +5,13 @@ use hookgate_config::{
     AdminListener, AuthConfig, ClusterSettings, DecisionLogSettings, Listener, LogSettings, ServerFile,
 };
 use hookgate_events::{BusConfig, EventHub, EventService, EventsConfig, RedisBus};
+use hookgate_redis::{RedisState, RedisStateConfig};
 use hookgate_registry::Registry;
 use hookgate_runtime::{Runtime, RuntimeConfig};
 use hookgate_server::{
     AdminAccess, AppState, ConnectionLimits, DEFAULT_BODY_LIMIT, DataSender, DecisionLog, DecisionTarget, Effects,
     SendDataConfig,
 };
-use hookgate_state::{RedisState, RedisStateConfig};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;

@@ -12,7 +12,7 @@
 
 use hookgate_sdk::{Hook, Scope, Verdict, notify, send_data, state};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -78,11 +78,12 @@ hookgate_sdk::policy!(evaluate, validate_settings = validate_settings);
 mod tests {
     use super::*;
     use hookgate_sdk::MethodKind;
+    use serde_json::Value;
 
     fn hook(method: &str, session: &str, payload: Value) -> Hook {
         Hook {
             method: method.into(),
-            kind: MethodKind::Event,
+            kind: MethodKind::of(method),
             app_key: "defaultApp".into(),
             session_id: session.into(),
             payload: payload.to_string(),

@@ -172,7 +172,7 @@ mod tests {
     fn hook(method: &str, session: &str, payload: serde_json::Value) -> Hook {
         Hook {
             method: method.into(),
-            kind: if method == "publishStream" { MethodKind::Direct } else { MethodKind::Event },
+            kind: MethodKind::of(method),
             app_key: "defaultApp".into(),
             session_id: session.into(),
             payload: payload.to_string(),

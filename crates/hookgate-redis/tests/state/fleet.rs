@@ -1,6 +1,7 @@
 use std::sync::Arc;
 
-use hookgate_state::{RedisState, StateBackend, StateError, StateLimits};
+use hookgate_redis::RedisState;
+use hookgate_state::{StateBackend, StateError, StateLimits};
 use tokio::task::JoinSet;
 
 use crate::common::{RedisServer, T, fresh, op, redis_state, session};

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 pub(crate) use hookgate_testkit::RedisServer;
 
-use hookgate_state::{MemoryState, OpId, RedisState, RedisStateConfig, Scope, StateBackend, StateLimits};
+use hookgate_redis::{RedisState, RedisStateConfig};
+use hookgate_state::{MemoryState, OpId, Scope, StateBackend, StateLimits};
 
 /// The tenant's own scope.
 pub(crate) const T: Scope = Scope::Tenant;

@@ -3,7 +3,7 @@
 //! tasks, and [`RedisState`] on a local `redis-server` (over TCP) from 2 and from 32 tasks,
 //! since a Redis call waits on a round trip and more calls in flight hide it.
 //!
-//! `cargo run --release -p hookgate-state --example statebench [ops-per-task] [redis-ops]`
+//! `cargo run --release -p hookgate-redis --example statebench [ops-per-task] [redis-ops]`
 //!
 //! `redis-ops` (default 40,000) is each Redis bench's total, split between its tasks. The
 //! example starts `redis-server` on a free port and stops it at the end, unless
@@ -13,7 +13,8 @@ use std::error::Error;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hookgate_state::{MemoryState, OpId, RedisState, RedisStateConfig, Scope, StateBackend, StateLimits};
+use hookgate_redis::{RedisState, RedisStateConfig};
+use hookgate_state::{MemoryState, OpId, Scope, StateBackend, StateLimits};
 use hookgate_testkit::RedisServer;
 
 /// Updates per simulated hook delivery: the journal then holds one entry per this many updates.

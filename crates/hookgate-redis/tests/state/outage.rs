@@ -1,7 +1,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hookgate_state::{BackendHealth, RedisState, RedisStateConfig, StateBackend, StateError};
+use hookgate_redis::{RedisState, RedisStateConfig};
+use hookgate_state::{BackendHealth, StateBackend, StateError};
 
 use crate::common::{RedisServer, T, fresh, op};
 

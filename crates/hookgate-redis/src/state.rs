@@ -1,6 +1,6 @@
 //! [`RedisState`]: the backend several hookgate processes share through one Redis (7.0 or later).
 //!
-//! Every call but `get` runs one Lua script, `redis/state.lua` (by `EVALSHA`, loaded again by
+//! Every call but `get` runs one Lua script, `state.lua` (by `EVALSHA`, loaded again by
 //! itself after a Redis restart): Redis runs a script alone, so the journal lookup, the update
 //! and the journal record are one atomic step, and two processes that get deliveries of the
 //! same hook apply its updates once. Nothing reads, computes and writes back from the host. The
@@ -27,7 +27,7 @@
 //!
 //! `<scope>` is `t` for the tenant's own keys and `s<session id>` for a session's. Redis drops
 //! an expired value by itself; each script then removes up to 64 expired keys of the tenant from
-//! the indexes and the count, earliest first, as [`MemoryState`](crate::MemoryState) sweeps, and
+//! the indexes and the count, earliest first, as [`MemoryState`] sweeps, and
 //! `keys` leaves out listed keys whose value has expired. `end_session` deletes what its scope's
 //! index lists, so any process ending a session deletes the keys every process set in it.
 //!
@@ -47,11 +47,12 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, ErrorKind, FromRedisValue, RedisResult, Script, ScriptInvocation};
 
-use crate::journal::{self, Kind};
-use crate::{BackendHealth, OpId, Scope, StateBackend, StateError, StateLimits, limits};
+#[cfg(doc)]
+use hookgate_state::MemoryState;
+use hookgate_state::{BackendHealth, OpId, Scope, StateBackend, StateError, StateLimits, UpdateKind};
 
 /// The script of every call but `get`.
-static SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("redis/state.lua")));
+static SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("state.lua")));
 
 /// Deletes a session's owner record (`KEYS[1]`) if it names the tenant `ARGV[1]`.
 static END_OWNER: LazyLock<Script> = LazyLock::new(|| {
@@ -114,7 +115,7 @@ impl fmt::Debug for RedisStateConfig {
 
 /// The [`StateBackend`] in Redis, shared by every hookgate process that uses the same server.
 ///
-/// Semantics, limits and messages are those of [`MemoryState`](crate::MemoryState) (expiry
+/// Semantics, limits and messages are those of [`MemoryState`] (expiry
 /// rules, `incr`, `compare_and_set`, quotas, the journal), with Redis's clock at millisecond
 /// precision: a key is visible through the millisecond its TTL ends (Redis expires it after).
 /// Calls must run within a Tokio runtime with time and I/O enabled.
@@ -258,12 +259,12 @@ impl RedisState {
         tenant: &str,
         scope: &Scope,
         key: &str,
-        kind: Kind,
+        kind: UpdateKind,
         id: OpId,
         args: impl FnOnce(&mut ScriptInvocation<'_>),
     ) -> Result<T, StateError> {
         let names = Names::new(tenant, scope);
-        let mut invocation = names.invocation(kind.script_op(), key);
+        let mut invocation = names.invocation(script_op(kind), key);
         invocation
             .key(names.value(key))
             .key(names.journal(&id.hook))
@@ -277,24 +278,24 @@ impl RedisState {
 
     /// The error an update replied (`e:` or `m:`), worded as the in-process backend words it;
     /// [`StateError::Unavailable`] if the reply is not one the script makes.
-    fn error(&self, reply: &str, tenant: &str, key: &str, kind: Kind, id: OpId) -> StateError {
+    fn error(&self, reply: &str, tenant: &str, key: &str, kind: UpdateKind, id: OpId) -> StateError {
         let unexpected =
             || StateError::Unavailable(format!("Redis at {} replied {reply:?} to {}", self.server, kind.described()));
         if let Some(recorded) = reply.strip_prefix("m:") {
-            return match Kind::from_script_op(recorded) {
-                Some(recorded) => journal::mismatch(id.seq, recorded, kind),
+            return match recorded_kind(recorded) {
+                Some(recorded) => StateError::replay_mismatch(id.seq, recorded, kind),
                 None => unexpected(),
             };
         }
         let Some(error) = reply.strip_prefix("e:") else { return unexpected() };
         match error.split(':').collect::<Vec<_>>().as_slice() {
-            ["nan"] => limits::not_an_integer(key),
+            ["nan"] => StateError::not_an_integer(key),
             ["overflow", current, delta] => match current.parse().ok().zip(delta.parse().ok()) {
-                Some((current, delta)) => limits::overflow(key, current, delta),
+                Some((current, delta)) => StateError::overflow(key, current, delta),
                 None => unexpected(),
             },
             ["quota", held, max] => match held.parse().ok().zip(max.parse().ok()) {
-                Some((held, max)) => limits::quota_exceeded(tenant, held, max, key),
+                Some((held, max)) => StateError::quota_exceeded(tenant, held, max, key),
                 None => unexpected(),
             },
             _ => unexpected(),
@@ -330,26 +331,24 @@ impl Replayed for i64 {
     }
 }
 
-impl Kind {
-    /// The script's name of the update.
-    fn script_op(self) -> &'static str {
-        match self {
-            Kind::Set => "set",
-            Kind::Delete => "delete",
-            Kind::Incr => "incr",
-            Kind::CompareAndSet => "cas",
-        }
+/// The script's name of the update.
+fn script_op(kind: UpdateKind) -> &'static str {
+    match kind {
+        UpdateKind::Set => "set",
+        UpdateKind::Delete => "delete",
+        UpdateKind::Incr => "incr",
+        UpdateKind::CompareAndSet => "cas",
     }
+}
 
-    /// The update the script records as `letter` (the first letter of its journal record).
-    fn from_script_op(letter: &str) -> Option<Kind> {
-        match letter {
-            "s" => Some(Kind::Set),
-            "d" => Some(Kind::Delete),
-            "i" => Some(Kind::Incr),
-            "c" => Some(Kind::CompareAndSet),
-            _ => None,
-        }
+/// The update the script records as `letter` (the first letter of its journal record).
+fn recorded_kind(letter: &str) -> Option<UpdateKind> {
+    match letter {
+        "s" => Some(UpdateKind::Set),
+        "d" => Some(UpdateKind::Delete),
+        "i" => Some(UpdateKind::Incr),
+        "c" => Some(UpdateKind::CompareAndSet),
+        _ => None,
     }
 }
 
@@ -459,7 +458,7 @@ impl StateBackend for RedisState {
         self.limits.check_key(scope, key)?;
         self.limits.check_value(key, value)?;
         let lifetime = millis(self.limits.lifetime(scope, ttl));
-        self.update(tenant, scope, key, Kind::Set, op, |invocation| {
+        self.update(tenant, scope, key, UpdateKind::Set, op, |invocation| {
             invocation.arg(value).arg(lifetime);
         })
         .await
@@ -467,7 +466,7 @@ impl StateBackend for RedisState {
 
     async fn delete(&self, tenant: &str, scope: &Scope, key: &str, op: OpId) -> Result<bool, StateError> {
         self.limits.check_key(scope, key)?;
-        self.update(tenant, scope, key, Kind::Delete, op, |_| {}).await
+        self.update(tenant, scope, key, UpdateKind::Delete, op, |_| {}).await
     }
 
     async fn incr(
@@ -485,7 +484,7 @@ impl StateBackend for RedisState {
             None => 0,
         };
         let new = millis(self.limits.lifetime(scope, None));
-        self.update(tenant, scope, key, Kind::Incr, op, |invocation| {
+        self.update(tenant, scope, key, UpdateKind::Incr, op, |invocation| {
             invocation.arg(delta).arg(given).arg(new);
         })
         .await
@@ -506,7 +505,7 @@ impl StateBackend for RedisState {
             self.limits.check_value(key, value)?;
         }
         let lifetime = millis(self.limits.lifetime(scope, ttl));
-        self.update(tenant, scope, key, Kind::CompareAndSet, op, |invocation| {
+        self.update(tenant, scope, key, UpdateKind::CompareAndSet, op, |invocation| {
             invocation
                 .arg(if expected.is_some() { "1" } else { "0" })
                 .arg(expected.unwrap_or_default())

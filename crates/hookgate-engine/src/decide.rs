@@ -1,4 +1,4 @@
-//! One hook through its tenant's chain, answered as WCS expects (DESIGN §1, §4, §5).
+//! One hook through its tenant's chain, answered as WCS expects (docs/design/request-path.md).
 
 use crate::auth::AuthFailure;
 use crate::tenant::{LoadedPolicy, Route, Tenant, TenantSet};
@@ -337,7 +337,7 @@ impl Shape {
     const CHECKED: [&str; 4] = ["connect", "ConnectionStatusEvent", "publishStream", "playStream"];
 
     /// Statuses of a `StreamStatusEvent` that end a stream: never in a direct invocation,
-    /// which carries `PENDING` (wcs/REFERENCE.md §3.6).
+    /// which carries `PENDING` (docs/protocol/wcs-reference.md §3.6).
     const STREAM_ENDS: [&str; 3] = ["FAILED", "UNPUBLISHED", "STOPPED"];
 
     fn of(method: Method<'_>, body: &[u8]) -> Option<Shape> {

@@ -1,8 +1,8 @@
 //! The WCS REST hook protocol, as hookgate models it. Pure data and rules, no I/O.
 //!
 //! - [`method`]: every documented hook method with its kind and alias spellings
-//!   (`wcs/REFERENCE.md` §2).
-//! - [`fallback`]: what WCS receives when a policy chain fails (`restOnError`, DESIGN §4).
+//!   (docs/protocol/wcs-reference.md §2).
+//! - [`fallback`]: what WCS receives when a policy chain fails (`restOnError`, docs/protocol/wcs.md#failures-and-the-restonerror-fallback).
 //! - [`patch`]: RFC 7396 merge patches limited to the declared overwritable fields.
 //! - [`rest_client_config`]: the `restClientConfig` object added to allowed `connect` answers.
 

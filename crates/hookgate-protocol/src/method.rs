@@ -1,4 +1,4 @@
-//! WCS hook methods and their kinds (`wcs/REFERENCE.md` §2, "Four types of REST methods").
+//! WCS hook methods and their kinds (docs/protocol/wcs-reference.md §2, "Four types of REST methods").
 
 use std::fmt;
 

@@ -14,7 +14,7 @@ POLICIES := \
 	policies/roomsApp/publisher_quota.wasm=plugins/rust/publisher-quota \
 	policies/roomsApp/chat_relay.wasm=plugins/rust/chat-relay
 
-.PHONY: run test toolchain host policies check-fmt clippy
+.PHONY: run test toolchain host policies check-fmt clippy check-links
 
 run: host policies
 	$(HOOKGATE) serve --policies policies --admin-listen 127.0.0.1:8091
@@ -26,6 +26,10 @@ test: toolchain host policies guests
 	cargo test --release --manifest-path plugins/Cargo.toml
 	$(HOOKGATE) check policies
 	$(HOOKGATE) test policies
+
+# Every relative Markdown link, docs/ path and § reference in the repository resolves (.ci/run runs it).
+check-links:
+	.ci/check-links
 
 toolchain:
 	@rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown

@@ -9,7 +9,7 @@ use crate::tenant::Tenant;
 use hookgate_protocol::{Method, MethodKind};
 
 /// Statuses of a `StreamStatusEvent` that end a stream: never in a direct invocation, which
-/// carries `PENDING` (wcs/REFERENCE.md §3.6).
+/// carries `PENDING` (docs/protocol/wcs-reference.md §3.6).
 const STREAM_ENDS: [&str; 3] = ["FAILED", "UNPUBLISHED", "STOPPED"];
 
 /// The methods whose bodies can be mistaken for another's: the session's own and the direct

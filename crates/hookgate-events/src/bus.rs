@@ -1,5 +1,5 @@
 //! [`RedisBus`]: the event stream shared by several hookgate instances over Redis pub/sub
-//! (DESIGN §8).
+//! (docs/design/fleet.md).
 //!
 //! Behind a load balancer, a hook reaches one instance while the WebSocket front ends that
 //! watch it may be attached to any. Every instance therefore publishes its events to one

@@ -1,4 +1,4 @@
-//! The WebSocket event service (DESIGN §6, `wcs/source-docs/websocket-events-service.ru.txt`).
+//! The WebSocket event service (docs/design/event-service.md).
 //!
 //! A front end connects to `/ws` on the events listener and sends
 //! `{"auth": "<JWT>", "action": "attach" | "detach", "event": {"type": "<type>", "id": "<object id>"}}`;

@@ -52,7 +52,7 @@ impl Code {
 
     /// The fixed message of codes 0–5 and 8 (6 and 7 carry a message naming the limit).
     ///
-    /// The document lists code 5 as "Inavlid request" but its example answer, and DESIGN §6,
+    /// The document lists code 5 as "Inavlid request" but its example answer, and docs/design/event-service.md,
     /// spell it "Invalid request"; the example's spelling is used.
     pub fn message(self) -> &'static str {
         match self {

@@ -1,5 +1,5 @@
 //! The WCS hook method catalogue: every documented method, its alias spellings and its kind
-//! (`wcs/REFERENCE.md` §2, "Four types of REST methods").
+//! (docs/protocol/wcs-reference.md §2, "Four types of REST methods").
 //!
 //! It exists once, here, for the host (`hookgate-protocol` classifies every hook with it) and
 //! for the guest SDK (`hookgate-sdk`'s test hooks take their kind from it), so that a policy's

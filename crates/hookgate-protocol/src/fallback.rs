@@ -1,4 +1,4 @@
-//! What WCS receives when a policy chain fails: the `restOnError` table of DESIGN §4.
+//! What WCS receives when a policy chain fails: the `restOnError` table of docs/protocol/wcs.md#failures-and-the-restonerror-fallback.
 
 use crate::MethodKind;
 use serde::{Deserialize, Serialize};

@@ -2,7 +2,7 @@
 //!
 //! - [`method`]: a hook's method classified by the catalogue of every documented method with
 //!   its kind and alias spellings (`hookgate-methods`, shared with the guest SDK).
-//! - [`fallback`]: what WCS receives when a policy chain fails (`restOnError`, DESIGN §4).
+//! - [`fallback`]: what WCS receives when a policy chain fails (`restOnError`, docs/protocol/wcs.md#failures-and-the-restonerror-fallback).
 //! - [`capability`]: the host capabilities a manifest may grant a policy.
 //! - [`patch`]: RFC 7396 merge patches limited to the declared overwritable fields.
 //! - [`rest_client_config`]: the `restClientConfig` object added to allowed `connect` answers.

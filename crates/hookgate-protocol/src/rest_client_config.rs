@@ -1,4 +1,4 @@
-//! The `restClientConfig` object added to allowed `connect` answers (DESIGN §5, REFERENCE §4.1).
+//! The `restClientConfig` object added to allowed `connect` answers (docs/protocol/wcs.md#restclientconfig, docs/protocol/wcs-reference.md §4.1).
 
 use crate::OnError;
 use serde_json::{Map, Value};

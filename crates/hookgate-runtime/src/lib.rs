@@ -1,6 +1,6 @@
 //! The policy sandbox: the only crate of hookgate that touches wasmtime.
 //!
-//! It narrows wasmtime to what hookgate promises (DESIGN §3):
+//! It narrows wasmtime to what hookgate promises (docs/design/isolation.md):
 //!
 //! - One [`Runtime`] per process: a wasmtime engine with the pooling allocator (copy-on-write
 //!   memory images, `keep_resident` resets, `pagemap_scan`), epoch interruption driven by a

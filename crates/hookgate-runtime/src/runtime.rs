@@ -25,7 +25,7 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::error::Context;
 use wasmtime::{Cache, CacheConfig, Config, Enabled, Engine, PoolingAllocationConfig};
 
-/// Table elements a guest may have at most (RUNTIME-NOTES §5.3: SpiderMonkey needs ≥ 10,000);
+/// Table elements a guest may have at most (docs/design/runtime.md#pooling-allocator-settings: SpiderMonkey needs ≥ 10,000);
 /// per-tenant caps sit below it.
 pub(crate) const TABLE_ELEMENTS: u32 = 20_000;
 /// Compiled modules kept alive after their last user is gone.

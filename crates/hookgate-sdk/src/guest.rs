@@ -72,7 +72,7 @@ fn install_panic_hook() {
 // ---------------------------------------------------------------------------------------
 // Global allocator.
 //
-// hookgate runs each hook on a fresh instance (pooling allocator, copy-on-write memory).
+// hookgate runs each hook on a fresh instance by default (pooling allocator, copy-on-write memory).
 // Rust's default wasm32-unknown-unknown allocator (dlmalloc) calls `memory.grow` on its first
 // allocation, which costs an mprotect per call and TLB-shootdown IPIs across cores. So the
 // heap is a 1 MiB static arena in `.bss` (part of the initial memory, zero-filled, touched

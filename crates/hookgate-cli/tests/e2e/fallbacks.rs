@@ -1,4 +1,4 @@
-//! Every cell of the restOnError fallback table (DESIGN §4), for every way a policy fails.
+//! Every cell of the restOnError fallback table (docs/protocol/wcs.md#failures-and-the-restonerror-fallback), for every way a policy fails.
 
 use crate::common::{Server, Tree, with_app_key};
 use serde_json::json;

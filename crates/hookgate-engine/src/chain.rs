@@ -5,7 +5,7 @@ use crate::decision::{Cause, PolicyRun, RunOutcome};
 use crate::hook::Hook;
 use crate::tenant::{Link, LoadedPolicy, Rule, Tenant};
 use hookgate_protocol::{Capability, MethodKind, patch};
-use hookgate_runtime::{Grants, HookInput, Outgoing, StateAccess, StateBackend, Verdict};
+use hookgate_runtime::{Effect, Grants, HookInput, StateAccess, StateBackend, Verdict};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -45,7 +45,7 @@ pub(crate) struct ChainRun {
     /// The policies that ran, in order.
     pub runs: Vec<PolicyRun>,
     /// Notifications and messages queued by the policies (a failed evaluation's are dropped).
-    pub outgoing: Vec<Outgoing>,
+    pub effects: Vec<Effect>,
 }
 
 /// Runs `hook` through `rule`'s chain of `tenant`, within the tenant's concurrency: past it,
@@ -56,7 +56,7 @@ pub(crate) async fn run(
     hook: &Hook<'_>,
     state: &Arc<dyn StateBackend>,
 ) -> ChainRun {
-    let mut run = ChainRun { end: End::Allowed(None), runs: Vec::new(), outgoing: Vec::new() };
+    let mut run = ChainRun { end: End::Allowed(None), runs: Vec::new(), effects: Vec::new() };
     let Some(rule) = rule.filter(|rule| !rule.chain.is_empty()) else { return run };
     let Ok(_slot) = tenant.slots.try_acquire() else {
         let message = format!(
@@ -71,7 +71,7 @@ pub(crate) async fn run(
     let mut runner = Runner { tenant, hook, state, overwrite, doc: None, patched: None, delivery: None };
     for link in &rule.chain {
         let started = std::time::Instant::now();
-        let (outcome, end) = runner.step(link, &mut run.outgoing).await;
+        let (outcome, end) = runner.step(link, &mut run.effects).await;
         let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         if let Some(outcome) = outcome {
             run.runs.push(PolicyRun { policy: link.name.clone(), outcome, micros });
@@ -102,7 +102,7 @@ struct Runner<'a> {
 impl Runner<'_> {
     /// Runs one policy: what it did (`None` if it never ran), and how the chain ends if it
     /// ends here.
-    async fn step(&mut self, link: &Link, outgoing: &mut Vec<Outgoing>) -> (Option<RunOutcome>, Option<End>) {
+    async fn step(&mut self, link: &Link, queued: &mut Vec<Effect>) -> (Option<RunOutcome>, Option<End>) {
         let name = &link.name;
         let fail = |cause, message: String| {
             (Some(RunOutcome::Failed(cause)), Some(End::Failed { policy: Some(name.clone()), cause, message }))
@@ -134,7 +134,7 @@ impl Runner<'_> {
         };
         let verdict = match policy.evaluate(&input, self.tenant.limits, grants).await {
             Ok((verdict, effects)) => {
-                outgoing.extend(effects);
+                queued.extend(effects);
                 verdict
             }
             Err(failure) => return fail(Cause::from(&failure), format!("policy '{name}': {failure}")),

@@ -16,7 +16,7 @@ use crate::refusal::{self, Checked};
 use crate::tenant::{Route, Tenant, TenantSet};
 use hookgate_config::AuthConfig;
 use hookgate_protocol::{MethodKind, OnError};
-use hookgate_runtime::{Outgoing, StateBackend};
+use hookgate_runtime::{Effect, StateBackend};
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -115,7 +115,7 @@ async fn decide_by_chain(tenant: &Tenant, hook: &Hook<'_>, services: &Services) 
     }
     match (answer(kind, on_error, rest_api, said), run.end) {
         (Answer::Pass, End::Allowed(doc)) => {
-            decision.outgoing = run.outgoing;
+            decision.effects = run.effects;
             match allowed_body(tenant, hook, doc) {
                 Ok(body) => decision.body = body,
                 Err(reason) => malformed(&mut decision, reason),
@@ -123,7 +123,7 @@ async fn decide_by_chain(tenant: &Tenant, hook: &Hook<'_>, services: &Services) 
         }
         (Answer::Echo, end) => {
             if let End::Allowed(_) = end {
-                decision.outgoing = run.outgoing;
+                decision.effects = run.effects;
             }
             decision.note = match end {
                 End::Allowed(_) if rest_api => Some("REST-API-initiated hook: answered with the received body".into()),
@@ -205,12 +205,12 @@ static FOREIGN_SEND_LOG: crate::LogBudget = crate::LogBudget::new(10);
 /// Drops the `send-data` messages of `decision` whose session did not connect under `tenant`
 /// (or cannot be told now), counting them in [`Decision::dropped_send_data`].
 async fn contain_send_data(tenant: &str, decision: &mut Decision, services: &Services) {
-    if !decision.outgoing.iter().any(|effect| matches!(effect, Outgoing::SendData { .. })) {
+    if !decision.effects.iter().any(|effect| matches!(effect, Effect::SendData { .. })) {
         return;
     }
-    let mut kept = Vec::with_capacity(decision.outgoing.len());
-    for effect in std::mem::take(&mut decision.outgoing) {
-        if let Outgoing::SendData { session_id, .. } = &effect {
+    let mut kept = Vec::with_capacity(decision.effects.len());
+    for effect in std::mem::take(&mut decision.effects) {
+        if let Effect::SendData { session_id, .. } = &effect {
             let owner = services.state.session_tenant(session_id).await;
             if !matches!(&owner, Ok(Some(owner)) if owner == tenant) {
                 decision.dropped_send_data += 1;
@@ -229,5 +229,5 @@ async fn contain_send_data(tenant: &str, decision: &mut Decision, services: &Ser
         }
         kept.push(effect);
     }
-    decision.outgoing = kept;
+    decision.effects = kept;
 }

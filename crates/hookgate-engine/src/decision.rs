@@ -1,8 +1,8 @@
 //! The answer to one hook and how it was reached: what logs, metrics and effects read.
 
 use crate::answer::Body;
-use hookgate_protocol::MethodKind;
-use hookgate_runtime::{Failure, Outgoing};
+use hookgate_protocol::{EffectSink, MethodKind, Origin};
+use hookgate_runtime::{Effect, Failure};
 
 /// Why a hook got a fallback answer (or was refused as unrouted).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -175,7 +175,7 @@ pub struct Decision {
     /// The body's `appKey` (empty if none, or if the hook failed authentication).
     pub app_key: String,
     /// Notifications and messages the policies queued, to carry out once WCS has its answer.
-    pub outgoing: Vec<Outgoing>,
+    pub effects: Vec<Effect>,
     /// Why the hook was refused before its chain; `None` for a hook its tenant decided.
     pub refusal: Option<Refusal>,
     /// `send-data` messages dropped because their session did not connect under this tenant.
@@ -198,9 +198,25 @@ impl Decision {
             fallback: None,
             note: None,
             app_key: String::new(),
-            outgoing: Vec::new(),
+            effects: Vec::new(),
             refusal: None,
             dropped_send_data: 0,
+        }
+    }
+
+    /// Carries out what this answered hook sets off through `sink`: its own event (`method`,
+    /// `body` as received), then the effects its policies queued. A refused hook
+    /// (unauthenticated, unrouted, or a body that does not fit its method) has none.
+    pub fn carry_out(&mut self, method: &str, body: &[u8], sink: &dyn EffectSink) {
+        if self.app_key.is_empty() || self.refusal.is_some() {
+            return;
+        }
+        let origin = Origin { tenant: &self.tenant, app_key: &self.app_key, node_id: &self.node_id };
+        if let Ok(text) = std::str::from_utf8(body) {
+            sink.hook(&origin, method, text);
+        }
+        for effect in std::mem::take(&mut self.effects) {
+            sink.effect(&origin, &effect);
         }
     }
 

@@ -20,7 +20,7 @@ pub use answer::{Answer, Body, Said, answer};
 pub use decide::Services;
 pub use decision::{Cause, Decision, Outcome, PolicyRun, Refusal, RunOutcome};
 pub use hook::{BadHook, Hook, HookRequest};
-pub use hookgate_runtime::{MAX_POLICY_TEXT, Outgoing, bounded_text};
+pub use hookgate_runtime::{Effect, MAX_POLICY_TEXT, bounded_text};
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 

@@ -56,7 +56,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
-use wire::{Incoming, Outgoing};
+use wire::{BusEvent, Incoming};
 
 /// The Redis channel when none is configured.
 pub const DEFAULT_CHANNEL: &str = "hookgate:events";
@@ -209,7 +209,7 @@ impl RedisBus {
 
 /// The hub's end of the bus.
 pub(crate) struct Link {
-    queue: mpsc::Sender<Outgoing>,
+    queue: mpsc::Sender<BusEvent>,
     counters: Arc<Counters>,
     /// The hub's share of the stop signal: dropping the hub stops the bus.
     _stop: StopOnDrop,
@@ -217,7 +217,7 @@ pub(crate) struct Link {
 
 impl Link {
     /// Queues `event` for the publisher task, or drops and counts it; never waits.
-    pub(crate) fn send(&self, event: Outgoing) {
+    pub(crate) fn send(&self, event: BusEvent) {
         if self.queue.try_send(event).is_err() {
             self.counters.dropped.fetch_add(1, Ordering::Relaxed);
         }
@@ -265,7 +265,7 @@ async fn until_stopped(mut stopped: watch::Receiver<bool>, task: impl Future<Out
 
 /// The publisher task: connects, then sends the queue in pipelines; reconnects when the
 /// connection fails. Ends when the hub is gone (its queue closed).
-async fn publish(place: Arc<Place>, mut queue: mpsc::Receiver<Outgoing>, counters: Arc<Counters>) {
+async fn publish(place: Arc<Place>, mut queue: mpsc::Receiver<BusEvent>, counters: Arc<Counters>) {
     let config = AsyncConnectionConfig::new()
         .set_connection_timeout(Some(CONNECT_TIMEOUT))
         .set_response_timeout(Some(RESPONSE_TIMEOUT));
@@ -324,7 +324,7 @@ fn liveness() -> tokio::time::Interval {
 async fn send(
     connection: &mut MultiplexedConnection,
     channel: &str,
-    batch: &mut Vec<Outgoing>,
+    batch: &mut Vec<BusEvent>,
     counters: &Counters,
 ) -> Result<(), RedisError> {
     let mut pipeline = redis::pipe();
@@ -349,7 +349,7 @@ async fn send(
 /// events that arrive meanwhile, so that nothing waits for a Redis that is not there. `None`
 /// when the hub is gone.
 async fn dropping_meanwhile<T>(
-    queue: &mut mpsc::Receiver<Outgoing>,
+    queue: &mut mpsc::Receiver<BusEvent>,
     counters: &Counters,
     work: impl Future<Output = T>,
 ) -> Option<T> {

@@ -17,7 +17,7 @@
 //! dropped and counted ([`HubStats::dropped`]) rather than slowing hooks. One task also keeps
 //! every subscriber's events in publish order.
 //!
-//! **Slow subscribers.** Every connection has one bounded queue (`Outbox`). The first event
+//! **Slow subscribers.** Every connection has one bounded queue (`EventQueue`). The first event
 //! that finds it full marks the subscriber as overflowed and wakes its connection, which tells
 //! the client (code 7) and disconnects it; later events skip it. A slow subscriber costs the
 //! fan-out one failed `try_send`, and nobody else anything.
@@ -28,7 +28,7 @@
 //! local path. See [`crate::bus`].
 
 use crate::bus::Link;
-use crate::bus::wire::Outgoing;
+use crate::bus::wire::BusEvent;
 use crate::protocol::event_message;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
@@ -99,7 +99,7 @@ struct TypeSubscribers {
     by_id: HashMap<String, Arc<[Subscriber]>>,
 }
 
-type Subscriber = Arc<Outbox>;
+type Subscriber = Arc<EventQueue>;
 
 /// Counters of the hub, for metrics and tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -124,8 +124,23 @@ pub struct HubStats {
     pub slow_disconnects: u64,
 }
 
+/// The event service's part of an answered hook: its own event, and its policies'
+/// notifications.
+impl hookgate_protocol::EffectSink for EventHub {
+    fn hook(&self, origin: &hookgate_protocol::Origin<'_>, method: &str, body: &str) {
+        self.publish_hook(origin.app_key, method, body);
+    }
+
+    fn effect(&self, origin: &hookgate_protocol::Origin<'_>, effect: &hookgate_protocol::Effect) {
+        if let hookgate_protocol::Effect::Notify { event_type, id, data } = effect {
+            // The runtime checked that `data` is JSON.
+            self.publish(origin.app_key, event_type, id, serde_json::from_str(data).unwrap_or(Value::Null));
+        }
+    }
+}
+
 /// One connection's queue of event messages.
-pub(crate) struct Outbox {
+pub(crate) struct EventQueue {
     id: u64,
     tx: mpsc::Sender<Utf8Bytes>,
     overflowed: AtomicBool,
@@ -172,7 +187,7 @@ impl EventHub {
     /// Redis instead, at the same cost to the caller.
     pub fn publish(&self, app_key: &str, event_type: &str, id: &str, data: Value) {
         match self.inner.bus.get() {
-            Some(bus) => bus.send(Outgoing::Event {
+            Some(bus) => bus.send(BusEvent::Event {
                 app_key: app_key.to_owned(),
                 event_type: event_type.to_owned(),
                 id: id.to_owned(),
@@ -192,7 +207,7 @@ impl EventHub {
     pub fn publish_hook(&self, app_key: &str, method: &str, body: &str) {
         let Some(event_type) = crate::hooks::event_type(method) else { return };
         match self.inner.bus.get() {
-            Some(bus) => bus.send(Outgoing::Hook {
+            Some(bus) => bus.send(BusEvent::Hook {
                 app_key: app_key.to_owned(),
                 event_type: event_type.0,
                 body: body.to_owned(),
@@ -269,10 +284,10 @@ impl EventHub {
     }
 
     /// A new connection's queue.
-    pub(crate) fn outbox(&self, capacity: usize) -> (Arc<Outbox>, mpsc::Receiver<Utf8Bytes>) {
+    pub(crate) fn outbox(&self, capacity: usize) -> (Arc<EventQueue>, mpsc::Receiver<Utf8Bytes>) {
         let (tx, rx) = mpsc::channel(capacity);
         let id = self.inner.next_outbox.fetch_add(1, Ordering::Relaxed);
-        (Arc::new(Outbox { id, tx, overflowed: AtomicBool::new(false), overflow: Notify::new() }), rx)
+        (Arc::new(EventQueue { id, tx, overflowed: AtomicBool::new(false), overflow: Notify::new() }), rx)
     }
 
     /// Takes one of the `limit` slots of authenticated connections ([`HubStats::connections`]);
@@ -312,7 +327,7 @@ impl EventHub {
     }
 
     /// Removes the outbox from the topic's subscribers, and empty entries from the index.
-    pub(crate) fn detach(&self, outbox: &Outbox, topic: &Topic) {
+    pub(crate) fn detach(&self, outbox: &EventQueue, topic: &Topic) {
         let mut index = self.inner.index.write().unwrap_or_else(PoisonError::into_inner);
         let Some(types) = index.get_mut(&topic.app_key) else { return };
         let Some(subscribers) = types.get_mut(&topic.event_type) else { return };
@@ -366,7 +381,7 @@ async fn fan_out(mut jobs: mpsc::Receiver<Job>, counters: Arc<Counters>) {
 }
 
 /// Queues one message to one connection; 1 if queued.
-fn offer(subscriber: &Outbox, message: &Utf8Bytes, counters: &Counters) -> u64 {
+fn offer(subscriber: &EventQueue, message: &Utf8Bytes, counters: &Counters) -> u64 {
     if subscriber.overflowed.load(Ordering::Relaxed) {
         return 0;
     }

@@ -3,7 +3,7 @@
 //! Two tasks per connection. The **reader** (this task) reads requests and answers them,
 //! pings, and watches the token's expiry and shutdown. The **writer** owns the socket's
 //! sending half and writes answers (from a small control queue) and events (from the
-//! connection's bounded [`Outbox`](crate::hub) queue). Splitting them is what lets a client
+//! connection's bounded [`EventQueue`](crate::hub) queue). Splitting them is what lets a client
 //! that stopped reading be told and dropped: the writer's pending send is raced against the
 //! overflow signal, so a socket that no longer drains cannot hide a full queue.
 //!
@@ -15,7 +15,7 @@
 //! close frame, each bounded by `close_grace_ms`, then detaches all of the connection's
 //! subscriptions.
 
-use crate::hub::{Outbox, Slot, Topic};
+use crate::hub::{EventQueue, Slot, Topic};
 use crate::protocol::{Action, Answer, Code, Request};
 use crate::server::{Full, Shared, UserSlot};
 use futures_util::stream::{SplitSink, SplitStream};
@@ -65,7 +65,7 @@ impl Closing {
 }
 
 /// What the writer is asked to send.
-enum Outgoing {
+enum WriterCommand {
     Frame(Message),
     /// The first of the events waiting in the outbox.
     Events(Utf8Bytes),
@@ -132,7 +132,7 @@ pub(crate) async fn run(shared: Arc<Shared>, stream: TcpStream, pending: Slot, m
         ReaderEnd::PeerGone => writer.abort(),
         ReaderEnd::WriterDone => {}
         ReaderEnd::Close(closing) => {
-            if control.try_send(Outgoing::Close(closing)).is_err() || timeout(grace, &mut writer).await.is_err() {
+            if control.try_send(WriterCommand::Close(closing)).is_err() || timeout(grace, &mut writer).await.is_err() {
                 writer.abort();
             }
         }
@@ -170,9 +170,9 @@ where
 /// The writer task: answers first, then events; stops at the first close or failed send.
 async fn write_loop(
     mut sink: SplitSink<Socket, Message>,
-    mut control: mpsc::Receiver<Outgoing>,
+    mut control: mpsc::Receiver<WriterCommand>,
     mut events: mpsc::Receiver<Utf8Bytes>,
-    outbox: Arc<Outbox>,
+    outbox: Arc<EventQueue>,
     limits: crate::EventsLimits,
 ) {
     let too_slow = || {
@@ -182,16 +182,16 @@ async fn write_loop(
     loop {
         let next = tokio::select! {
             biased;
-            () = outbox.overflow.notified() => Outgoing::Close(too_slow()),
+            () = outbox.overflow.notified() => WriterCommand::Close(too_slow()),
             out = control.recv() => match out {
                 Some(out) => out,
                 None => return,
             },
-            Some(event) = events.recv() => Outgoing::Events(event),
+            Some(event) = events.recv() => WriterCommand::Events(event),
         };
         let sent = match next {
-            Outgoing::Close(closing) => return close(&mut sink, closing, limits.close_grace()).await,
-            Outgoing::Frame(frame) => {
+            WriterCommand::Close(closing) => return close(&mut sink, closing, limits.close_grace()).await,
+            WriterCommand::Frame(frame) => {
                 tokio::select! {
                     biased;
                     () = outbox.overflow.notified() => return close(&mut sink, too_slow(), limits.close_grace()).await,
@@ -199,7 +199,7 @@ async fn write_loop(
                 }
             }
             // Events that queued up meanwhile go out with this one, in one write.
-            Outgoing::Events(first) => {
+            WriterCommand::Events(first) => {
                 let batch = async {
                     sink.feed(Message::Text(first)).await?;
                     for _ in 1..WRITE_BATCH {
@@ -224,7 +224,7 @@ async fn write_loop(
 /// The reader's state.
 struct Session {
     shared: Arc<Shared>,
-    outbox: Arc<Outbox>,
+    outbox: Arc<EventQueue>,
     /// Counts the connection as not yet authenticated, until `user` is set.
     pending: Option<Slot>,
     /// The user the connection belongs to, from its first request with a valid token; this
@@ -239,7 +239,7 @@ impl Session {
     async fn read_loop(
         &mut self,
         stream: &mut SplitStream<Socket>,
-        control: &mpsc::Sender<Outgoing>,
+        control: &mpsc::Sender<WriterCommand>,
         writer: &mut JoinHandle<()>,
         shutdown: &mut watch::Receiver<bool>,
     ) -> ReaderEnd {
@@ -273,7 +273,7 @@ impl Session {
                     }
                     heard = false;
                     // A full control queue means answers are still waiting: this ping can be skipped.
-                    let _ = control.try_send(Outgoing::Frame(Message::Ping(Bytes::new())));
+                    let _ = control.try_send(WriterCommand::Frame(Message::Ping(Bytes::new())));
                 }
                 frame = stream.next() => {
                     let answer = match frame {
@@ -288,7 +288,7 @@ impl Session {
                     heard = true;
                     // Requests sent in a burst wait here for the writer; a client that does not
                     // read its answers for `close_grace_ms` is disconnected.
-                    let answer_text = Outgoing::Frame(Message::Text(answer.answer.to_text()));
+                    let answer_text = WriterCommand::Frame(Message::Text(answer.answer.to_text()));
                     if !matches!(timeout(limits.close_grace(), control.send(answer_text)).await, Ok(Ok(()))) {
                         return ReaderEnd::Close(Closing::new(None, CloseCode::Policy, "answers not read"));
                     }

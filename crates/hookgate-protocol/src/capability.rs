@@ -1,4 +1,12 @@
-//! The host capabilities a manifest may grant a policy (`log` every policy has).
+//! The host capabilities a manifest may grant a policy (`log` every policy has), the effects
+//! they queue, and the interface that carries those out.
+//!
+//! `state` is a call the guest awaits ([`StateBackend`], in `hookgate-state`). `notify` and
+//! `send-data` queue an [`Effect`] that is carried out once WCS has its answer, by the
+//! [`EffectSink`]s the server was built with: the event service publishes notifications (and
+//! every answered hook's own event), the outbox delivers messages.
+//!
+//! [`StateBackend`]: https://docs.rs/hookgate-state
 
 use std::fmt;
 
@@ -43,6 +51,58 @@ impl fmt::Display for Capability {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// An effect a policy queued, carried out once the hook is answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// An event for the tenant's WebSocket subscribers (`notify`); `data` is JSON.
+    Notify {
+        /// Event type.
+        event_type: String,
+        /// Object id.
+        id: String,
+        /// JSON data.
+        data: String,
+    },
+    /// A message to a WCS client through WCS's REST API (`send-data`); `payload` is JSON.
+    SendData {
+        /// The WCS session to deliver to.
+        session_id: String,
+        /// JSON payload.
+        payload: String,
+    },
+}
+
+impl Effect {
+    /// The capability that queues this effect.
+    pub fn capability(&self) -> Capability {
+        match self {
+            Effect::Notify { .. } => Capability::Notify,
+            Effect::SendData { .. } => Capability::SendData,
+        }
+    }
+}
+
+/// Where an answered hook's effects come from.
+#[derive(Debug, Clone, Copy)]
+pub struct Origin<'a> {
+    /// The tenant that decided.
+    pub tenant: &'a str,
+    /// The hook's `appKey`: whose subscribers see its events.
+    pub app_key: &'a str,
+    /// The hook's `nodeId`: the WCS node whose REST API delivers `send-data`.
+    pub node_id: &'a str,
+}
+
+/// Carries out what answered hooks set off. Implementations queue and never wait: they run
+/// on the hook's path, after its answer is decided.
+pub trait EffectSink: Send + Sync {
+    /// The answered hook itself (`method`, `body` as received), for subscribers of its event.
+    fn hook(&self, _origin: &Origin<'_>, _method: &str, _body: &str) {}
+
+    /// An effect a policy queued; a sink ignores the effects that are not its own.
+    fn effect(&self, _origin: &Origin<'_>, _effect: &Effect) {}
 }
 
 #[cfg(test)]

@@ -13,6 +13,6 @@ pub mod method;
 pub mod patch;
 pub mod rest_client_config;
 
-pub use capability::Capability;
+pub use capability::{Capability, Effect, EffectSink, Origin};
 pub use fallback::{FallbackAnswer, OnError};
 pub use method::{Method, MethodKind};

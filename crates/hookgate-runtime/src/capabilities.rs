@@ -8,13 +8,13 @@
 
 use crate::bindings::hookgate::policy::{notify, send_data, state};
 use crate::host::HostState;
-use hookgate_protocol::Capability;
+use hookgate_protocol::{Capability, Effect};
 use hookgate_state::{OpId, Scope, StateBackend, StateError};
 use std::sync::Arc;
 use std::time::Duration;
 
 /// Effects one evaluation may queue (notifications and messages together).
-const MAX_OUTGOING: usize = 100;
+const MAX_EFFECTS: usize = 100;
 
 /// What the granted capabilities reach during one evaluation.
 #[derive(Clone, Default)]
@@ -38,27 +38,6 @@ pub struct StateAccess {
     pub hook: [u8; 32],
 }
 
-/// An effect a policy asked for, carried out by the caller once the hook is answered.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outgoing {
-    /// An event for the tenant's WebSocket subscribers; `data` is JSON.
-    Notify {
-        /// Event type.
-        event_type: String,
-        /// Object id.
-        id: String,
-        /// JSON data.
-        data: String,
-    },
-    /// A `/rest-api/data/send` call; `payload` is JSON.
-    SendData {
-        /// The WCS session to deliver to.
-        session_id: String,
-        /// JSON payload.
-        payload: String,
-    },
-}
-
 impl HostState {
     /// The state access of this evaluation and the id of its next update.
     fn state_access(&mut self) -> wasmtime::Result<(StateAccess, OpId)> {
@@ -69,19 +48,14 @@ impl HostState {
         Ok((access, op))
     }
 
-    fn queue(
-        &mut self,
-        capability: Capability,
-        granted: bool,
-        effect: Outgoing,
-    ) -> wasmtime::Result<Result<(), String>> {
+    fn queue(&mut self, capability: Capability, granted: bool, effect: Effect) -> wasmtime::Result<Result<(), String>> {
         if !granted {
             return Err(wasmtime::format_err!("capability '{capability}' is not granted"));
         }
-        if self.outgoing.len() >= MAX_OUTGOING {
-            return Ok(Err(format!("at most {MAX_OUTGOING} notifications and messages per evaluation")));
+        if self.effects.len() >= MAX_EFFECTS {
+            return Ok(Err(format!("at most {MAX_EFFECTS} notifications and messages per evaluation")));
         }
-        let (Outgoing::Notify { data: json, .. } | Outgoing::SendData { payload: json, .. }) = &effect;
+        let (Effect::Notify { data: json, .. } | Effect::SendData { payload: json, .. }) = &effect;
         if json.len() > self.limits.max_output_bytes {
             return Ok(Err(format!(
                 "{} bytes is over the limit of {} bytes",
@@ -92,7 +66,7 @@ impl HostState {
         if let Err(err) = serde_json::from_str::<&serde_json::value::RawValue>(json) {
             return Ok(Err(format!("not JSON: {err}")));
         }
-        self.outgoing.push(effect);
+        self.effects.push(effect);
         Ok(Ok(()))
     }
 }
@@ -188,13 +162,13 @@ impl state::Host for HostState {
 impl notify::Host for HostState {
     fn publish(&mut self, event_type: String, id: String, data: String) -> wasmtime::Result<Result<(), String>> {
         let granted = self.grants.notify;
-        self.queue(Capability::Notify, granted, Outgoing::Notify { event_type, id, data })
+        self.queue(Capability::Notify, granted, Effect::Notify { event_type, id, data })
     }
 }
 
 impl send_data::Host for HostState {
     fn send(&mut self, session_id: String, payload: String) -> wasmtime::Result<Result<(), String>> {
         let granted = self.grants.send_data;
-        self.queue(Capability::SendData, granted, Outgoing::SendData { session_id, payload })
+        self.queue(Capability::SendData, granted, Effect::SendData { session_id, payload })
     }
 }

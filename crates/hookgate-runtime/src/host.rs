@@ -1,10 +1,11 @@
 //! The per-store host state: the `log` import and the memory limiter.
 
 use crate::bindings::hookgate::policy::host::{Host, Level};
-use crate::capabilities::{Grants, Outgoing};
+use crate::capabilities::Grants;
 use crate::policy::EvalLimits;
 use crate::schedule::Turns;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use hookgate_protocol::Effect;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
@@ -35,7 +36,7 @@ pub(crate) struct HostState {
     pub(crate) grants: Grants,
     /// Updates made through `state` so far (the sequence number of the next one).
     pub(crate) state_ops: u32,
-    pub(crate) outgoing: Vec<Outgoing>,
+    pub(crate) effects: Vec<Effect>,
     /// The evaluation's clock: host calls the guest awaits stop it.
     pub(crate) clock: Arc<Turns>,
 }
@@ -57,7 +58,7 @@ impl HostState {
             log_rate,
             grants,
             state_ops: 0,
-            outgoing: Vec::new(),
+            effects: Vec::new(),
             clock,
         }
     }

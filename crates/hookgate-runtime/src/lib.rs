@@ -40,8 +40,9 @@ mod runtime;
 mod schedule;
 
 pub use cache_dir::CacheDirError;
-pub use capabilities::{Grants, Outgoing, StateAccess};
+pub use capabilities::{Grants, StateAccess};
 pub use errors::{Failure, LoadError};
+pub use hookgate_protocol::Effect;
 pub use hookgate_state::StateBackend;
 pub use policy::{EvalLimits, HookInput, MAX_POLICY_TEXT, MethodKind, Policy, Verdict, bounded_text};
 pub use reuse::{REUSE_EVALUATIONS, ReuseStats};

@@ -7,7 +7,7 @@
 
 use crate::bindings::CapablePolicyPre;
 use crate::bindings::hookgate::policy::types;
-use crate::capabilities::{Grants, Outgoing};
+use crate::capabilities::Grants;
 use crate::errors::Failure;
 use crate::host::{HostState, LogTags, log_rate};
 use crate::reuse::{Instance, Reuse};
@@ -15,6 +15,7 @@ use crate::runtime::Inner;
 use crate::schedule::{Streak, Turns};
 use governor::DefaultDirectRateLimiter;
 use hookgate_protocol::Capability;
+use hookgate_protocol::Effect;
 pub use hookgate_protocol::MethodKind;
 use std::sync::Arc;
 use std::time::Duration;
@@ -198,7 +199,7 @@ impl Policy {
         hook: &HookInput<'_>,
         limits: EvalLimits,
         grants: Grants,
-    ) -> Result<(Verdict, Vec<Outgoing>), Failure> {
+    ) -> Result<(Verdict, Vec<Effect>), Failure> {
         let input = types::Hook {
             method: hook.method,
             kind: match hook.kind {
@@ -215,7 +216,7 @@ impl Policy {
         };
         self.run(hook.method, limits, grants, async |store, world| {
             let verdict = world.call_evaluate(&mut *store, input).await?;
-            Ok(checked(verdict, limits).map(|verdict| (verdict, std::mem::take(&mut store.data_mut().outgoing))))
+            Ok(checked(verdict, limits).map(|verdict| (verdict, std::mem::take(&mut store.data_mut().effects))))
         })
         .await?
     }

@@ -172,7 +172,7 @@ mod tests {
             fallback: Some(Cause::Error),
             note: Some(note.into()),
             app_key: "rooms".into(),
-            outgoing: Vec::new(),
+            effects: Vec::new(),
             refusal: None,
             dropped_send_data: 0,
         }

@@ -2,9 +2,9 @@
 //! `notify` events, and their `send-data` messages to WCS's REST API.
 
 use hookgate_config::Secret;
-use hookgate_engine::{Decision, Outgoing};
 use hookgate_events::{EventHub, RedisBus};
 use hookgate_outbox::{DataMessage, Outbox, OutboxConfig, Target};
+use hookgate_protocol::{Effect, EffectSink, Origin};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -55,7 +55,19 @@ impl DataSender {
     pub fn stats(&self) -> hookgate_outbox::OutboxStats {
         self.outbox.stats()
     }
+}
 
+impl EffectSink for DataSender {
+    /// Queues a `send-data` message for the REST API of the hook's WCS node.
+    fn effect(&self, origin: &Origin<'_>, effect: &Effect) {
+        let Effect::SendData { session_id, payload } = effect else { return };
+        // The runtime checked that `payload` is JSON.
+        let payload = serde_json::from_str(payload).unwrap_or(serde_json::Value::Null);
+        self.send(origin.tenant, origin.node_id, session_id.clone(), payload);
+    }
+}
+
+impl DataSender {
     fn send(&self, tenant: &str, node_id: &str, session_id: String, payload: serde_json::Value) {
         let Some(base_url) = self.config.nodes.get(node_id).or(self.config.url.as_ref()) else {
             tracing::warn!(%tenant, node = node_id, session = %session_id,
@@ -82,36 +94,18 @@ pub struct Effects {
     pub bus: Option<RedisBus>,
 }
 
-impl Effects {
-    /// Carries out what `decision` asks for, after WCS has its answer: publishes the hook's
-    /// event, the policies' notifications, and queues their messages. Never waits. A refused
-    /// hook (unauthenticated, unrouted, or a body that does not fit its method) has none.
-    pub(crate) fn after(&self, decision: &mut Decision, method: &str, body: &[u8]) {
-        if decision.app_key.is_empty() || decision.refusal.is_some() {
-            return;
-        }
-        if let Ok(text) = std::str::from_utf8(body) {
-            self.hub.publish_hook(&decision.app_key, method, text);
-        }
-        if decision.outgoing.is_empty() {
-            return;
-        }
-        for effect in std::mem::take(&mut decision.outgoing) {
-            match effect {
-                Outgoing::Notify { event_type, id, data } => {
-                    // The runtime checked that `data` is JSON.
-                    let data = serde_json::from_str(&data).unwrap_or(serde_json::Value::Null);
-                    self.hub.publish(&decision.app_key, &event_type, &id, data);
-                }
-                Outgoing::SendData { session_id, payload } => match &self.data {
-                    Some(data) => {
-                        let payload = serde_json::from_str(&payload).unwrap_or(serde_json::Value::Null);
-                        data.send(&decision.tenant, &decision.node_id, session_id, payload);
-                    }
-                    None => tracing::warn!(tenant = %decision.tenant, session = %session_id,
-                        "send-data message dropped: [send_data] is not configured"),
-                },
-            }
+impl EffectSink for Effects {
+    fn hook(&self, origin: &Origin<'_>, method: &str, body: &str) {
+        self.hub.hook(origin, method, body);
+    }
+
+    fn effect(&self, origin: &Origin<'_>, effect: &Effect) {
+        match (effect, &self.data) {
+            (Effect::Notify { .. }, _) => self.hub.effect(origin, effect),
+            (Effect::SendData { .. }, Some(data)) => data.effect(origin, effect),
+            (Effect::SendData { session_id, .. }, None) => tracing::warn!(tenant = %origin.tenant,
+                session = ?hookgate_engine::bounded_text(session_id, 256),
+                "send-data message dropped: [send_data] is not configured"),
         }
     }
 }

@@ -74,7 +74,7 @@ pub(crate) async fn hook(
             note = ?decision.note.as_deref().unwrap_or(""), "hook answered"
         );
     }
-    state.effects.after(&mut decision, method, &body);
+    decision.carry_out(method, &body, &*state.effects);
     let status = StatusCode::from_u16(decision.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = match decision.body {
         AnswerBody::Echo => json_response(status, body),

@@ -22,7 +22,7 @@ const EVENT: &str = "event";
 
 /// An event on its way to Redis, as handed over by the publishing hub.
 #[derive(Debug, PartialEq)]
-pub(crate) enum Outgoing {
+pub(crate) enum BusEvent {
     /// A WCS event hook: decoded on each receiver by the local hook path.
     Hook {
         app_key: String,
@@ -74,17 +74,17 @@ impl fmt::Display for DecodeError {
 }
 
 /// The message for `event`.
-pub(crate) fn encode(event: &Outgoing) -> Vec<u8> {
+pub(crate) fn encode(event: &BusEvent) -> Vec<u8> {
     let mut bytes = Vec::new();
     let written = match event {
-        Outgoing::Hook { app_key, event_type, body } => {
+        BusEvent::Hook { app_key, event_type, body } => {
             bytes.reserve(body.len() + app_key.len() + event_type.len() + 16);
             serde_json::to_writer(&mut bytes, &(HOOK, app_key, event_type)).map(|()| {
                 bytes.push(b'\n');
                 bytes.extend_from_slice(body.as_bytes());
             })
         }
-        Outgoing::Event { app_key, event_type, id, data } => {
+        BusEvent::Event { app_key, event_type, id, data } => {
             serde_json::to_writer(&mut bytes, &(EVENT, app_key, event_type, id)).and_then(|()| {
                 bytes.push(b'\n');
                 serde_json::to_writer(&mut bytes, data)
@@ -125,7 +125,7 @@ mod tests {
     #[test]
     fn a_hook_travels_as_its_raw_body_behind_a_one_line_header() {
         let body = "{\"appKey\":\"a\",\n \"name\":\"s1\"}";
-        let hook = Outgoing::Hook { app_key: "app\"1\n".into(), event_type: "StreamStatusEvent", body: body.into() };
+        let hook = BusEvent::Hook { app_key: "app\"1\n".into(), event_type: "StreamStatusEvent", body: body.into() };
         let bytes = encode(&hook);
         assert_eq!(
             String::from_utf8(bytes.clone()).expect("UTF-8"),
@@ -141,13 +141,13 @@ mod tests {
     fn an_event_travels_with_its_type_id_and_data() {
         let data = json!({"text": "a\nb", "n": [1, 2]});
         let event =
-            Outgoing::Event { app_key: "app1".into(), event_type: "notification".into(), id: "n1".into(), data };
+            BusEvent::Event { app_key: "app1".into(), event_type: "notification".into(), id: "n1".into(), data };
         let bytes = encode(&event);
         assert_eq!(
             String::from_utf8(bytes.clone()).expect("UTF-8"),
             "[\"event\",\"app1\",\"notification\",\"n1\"]\n{\"text\":\"a\\nb\",\"n\":[1,2]}"
         );
-        let Outgoing::Event { app_key, event_type, id, data } = event else { unreachable!() };
+        let BusEvent::Event { app_key, event_type, id, data } = event else { unreachable!() };
         assert_eq!(decode(&bytes), Ok(Incoming::Event { app_key, event_type, id, data }));
     }
 

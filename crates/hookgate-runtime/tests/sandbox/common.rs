@@ -1,6 +1,6 @@
 //! Building fixtures and evaluating one hook.
 
-use hookgate_runtime::{EvalLimits, Failure, Grants, HookInput, MethodKind, Outgoing, Policy, Verdict};
+use hookgate_runtime::{Effect, EvalLimits, Failure, Grants, HookInput, MethodKind, Policy, Verdict};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
@@ -29,7 +29,7 @@ pub(crate) async fn eval(
     settings: &str,
     limits: EvalLimits,
     grants: Grants,
-) -> Result<(Verdict, Vec<Outgoing>), Failure> {
+) -> Result<(Verdict, Vec<Effect>), Failure> {
     let hook = HookInput {
         method: "publishStream",
         kind: MethodKind::Direct,

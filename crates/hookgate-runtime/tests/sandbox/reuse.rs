@@ -2,7 +2,7 @@
 
 use crate::common::{eval, policy, repo};
 use hookgate_runtime::{
-    EvalLimits, Grants, HookInput, MethodKind, Outgoing, Policy, REUSE_EVALUATIONS, ReuseStats, Runtime, RuntimeConfig,
+    Effect, EvalLimits, Grants, HookInput, MethodKind, Policy, REUSE_EVALUATIONS, ReuseStats, Runtime, RuntimeConfig,
     StateAccess, StateBackend, Verdict,
 };
 use hookgate_state::{MemoryState, MemoryStateConfig};
@@ -165,12 +165,12 @@ async fn grants_and_effects_are_those_of_each_evaluation() {
         };
         policy.evaluate(&hook, EvalLimits::default(), grants).await
     };
-    let sent_to = |effects: &[Outgoing]| -> Vec<String> {
+    let sent_to = |effects: &[Effect]| -> Vec<String> {
         effects
             .iter()
             .map(|effect| match effect {
-                Outgoing::SendData { session_id, .. } => session_id.clone(),
-                Outgoing::Notify { event_type, .. } => format!("notify {event_type}"),
+                Effect::SendData { session_id, .. } => session_id.clone(),
+                Effect::Notify { event_type, .. } => format!("notify {event_type}"),
             })
             .collect()
     };

@@ -2,7 +2,7 @@
 //! the payload as the previous ones left it.
 
 use crate::decision::{Cause, PolicyRun, RunOutcome};
-use crate::hook::Hook;
+use crate::hook::{BadHook, Hook};
 use crate::tenant::{Link, LoadedPolicy, Rule, Tenant};
 use hookgate_protocol::{Capability, MethodKind, patch};
 use hookgate_runtime::{Effect, Grants, HookInput, StateAccess, StateBackend, Verdict};
@@ -26,7 +26,7 @@ pub(crate) enum End {
     },
     /// The body passed the envelope parse but an override needed the full parse, which
     /// refused it: answered 400 like any malformed body.
-    Malformed(String),
+    Malformed(BadHook),
     /// A policy (or, for `overload`, the tenant) failed.
     Failed {
         /// The policy, if one failed.
@@ -164,7 +164,7 @@ impl Runner<'_> {
 
     /// Checks and merges an override patch. `Err`: the body's full parse failed;
     /// `Ok(Err)`: the patch breaks the contract.
-    fn apply(&mut self, text: &str) -> Result<Result<(), patch::PatchError>, String> {
+    fn apply(&mut self, text: &str) -> Result<Result<(), patch::PatchError>, BadHook> {
         let patch = match patch::parse_patch(text) {
             // An event cannot change: an empty patch leaves it as received, any field fails below.
             Ok(patch) if patch.is_empty() && self.hook.method.kind == MethodKind::Event => return Ok(Ok(())),
@@ -173,7 +173,7 @@ impl Runner<'_> {
         };
         let target = match self.doc.as_mut() {
             Some(target) => target,
-            None => self.doc.insert(self.hook.document().map_err(|err| err.to_string())?),
+            None => self.doc.insert(self.hook.document()?),
         };
         let may_add = self.hook.method.kind == MethodKind::Connect;
         let checked = patch::check_fields(&patch, target, self.overwrite, may_add, self.hook.method.name);

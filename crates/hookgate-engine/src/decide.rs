@@ -102,8 +102,8 @@ async fn decide_by_chain(tenant: &Tenant, hook: &Hook<'_>, services: &Services) 
         End::Allowed(None) => (Said::Allow, None, None),
         End::Denied { policy, status, .. } => (Said::Deny(*status), Some(policy.clone()), None),
         End::Failed { policy, cause, message } => (Said::Failure, policy.clone(), Some((*cause, message.clone()))),
-        End::Malformed(reason) => {
-            malformed(&mut decision, reason.clone());
+        End::Malformed(bad) => {
+            malformed(&mut decision, bad);
             return decision;
         }
     };
@@ -118,7 +118,7 @@ async fn decide_by_chain(tenant: &Tenant, hook: &Hook<'_>, services: &Services) 
             decision.effects = run.effects;
             match allowed_body(tenant, hook, doc) {
                 Ok(body) => decision.body = body,
-                Err(reason) => malformed(&mut decision, reason),
+                Err(bad) => malformed(&mut decision, &bad),
             }
         }
         (Answer::Echo, end) => {
@@ -150,7 +150,11 @@ async fn decide_by_chain(tenant: &Tenant, hook: &Hook<'_>, services: &Services) 
 
 /// The body of an allowed hook: the received bytes, the patched document, and on `connect`
 /// the `restClientConfig` unless a policy set one.
-fn allowed_body(tenant: &Tenant, hook: &Hook<'_>, doc: Option<serde_json::Map<String, Value>>) -> Result<Body, String> {
+fn allowed_body(
+    tenant: &Tenant,
+    hook: &Hook<'_>,
+    doc: Option<serde_json::Map<String, Value>>,
+) -> Result<Body, BadHook> {
     let connect = hook.method.kind == MethodKind::Connect;
     Ok(match doc {
         Some(mut doc) => {
@@ -161,7 +165,7 @@ fn allowed_body(tenant: &Tenant, hook: &Hook<'_>, doc: Option<serde_json::Map<St
             Body::Json(Value::Object(doc).to_string().into_bytes())
         }
         None if connect => {
-            let received = hook.document().map_err(|err| err.to_string())?;
+            let received = hook.document()?;
             Body::Json(append_field(hook.request.body, &received, "restClientConfig", &tenant.rest_client_config))
         }
         None => Body::Echo,
@@ -169,7 +173,8 @@ fn allowed_body(tenant: &Tenant, hook: &Hook<'_>, doc: Option<serde_json::Map<St
 }
 
 /// Answers a body only a full parse refuses: 400, like any malformed body.
-fn malformed(decision: &mut Decision, reason: String) {
+fn malformed(decision: &mut Decision, bad: &BadHook) {
+    let reason = bad.to_string();
     decision.status = 400;
     decision.body = error_body(&reason, None);
     decision.note = Some(reason);

@@ -13,6 +13,7 @@ mod chain;
 mod decide;
 mod decision;
 mod hook;
+mod load;
 mod refusal;
 mod tenant;
 
@@ -59,7 +60,8 @@ impl LogBudget {
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
-pub use tenant::{Link, LoadIssue, LoadedPolicy, Rule, Tenant, TenantSet, build_tenant, load_tenant, load_tree};
+pub use load::{PolicyError, build_tenant, load_tenant, load_tree};
+pub use tenant::{Link, LoadIssue, LoadedPolicy, Rule, Tenant, TenantSet};
 
 #[cfg(test)]
 mod tests {

@@ -224,7 +224,7 @@ fn record_live(entry: &mut TenantStatus, tenant: &Tenant) {
         .map(|(name, decl)| {
             let (digest, error) = match tenant.policies.get(name) {
                 Some(LoadedPolicy::Ready(policy)) => (Some(policy.digest().to_owned()), None),
-                Some(LoadedPolicy::NotLoaded(reason)) => (None, Some(reason.clone())),
+                Some(LoadedPolicy::NotLoaded(reason)) => (None, Some(reason.to_string())),
                 None => (None, Some("not built".into())),
             };
             let module = decl.module.display().to_string();

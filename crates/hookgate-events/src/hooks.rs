@@ -109,6 +109,21 @@ fn is_secret(key: &str) -> bool {
     MASKED_KEYS.iter().any(|part| key.windows(part.len()).any(|window| window.eq_ignore_ascii_case(part.as_bytes())))
 }
 
+/// The event service's part of an answered hook: its own event, and its policies'
+/// notifications.
+impl hookgate_protocol::EffectSink for crate::EventHub {
+    fn hook(&self, origin: &hookgate_protocol::Origin<'_>, method: &str, body: &str) {
+        self.publish_hook(origin.app_key, method, body);
+    }
+
+    fn effect(&self, origin: &hookgate_protocol::Origin<'_>, effect: &hookgate_protocol::Effect) {
+        if let hookgate_protocol::Effect::Notify { event_type, id, data } = effect {
+            // The runtime checked that `data` is JSON.
+            self.publish(origin.app_key, event_type, id, serde_json::from_str(data).unwrap_or(Value::Null));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

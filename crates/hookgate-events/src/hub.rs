@@ -29,9 +29,10 @@
 
 use crate::bus::Link;
 use crate::bus::wire::BusEvent;
-use crate::protocol::event_message;
+pub(crate) use crate::fanout::EventQueue;
+use crate::fanout::{Job, fan_out};
 use serde_json::Value;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, PoisonError, RwLock, Weak};
 use tokio::sync::{Notify, mpsc};
@@ -73,23 +74,14 @@ impl WeakHub {
 
 /// Shared with the fan-out task (which must not hold [`Inner`], or the hub would never end).
 #[derive(Default)]
-struct Counters {
+pub(crate) struct Counters {
     connections: AtomicUsize,
     pending: AtomicUsize,
     subscriptions: AtomicUsize,
     published: AtomicU64,
-    delivered: AtomicU64,
+    pub(crate) delivered: AtomicU64,
     dropped: AtomicU64,
-    slow_disconnects: AtomicU64,
-}
-
-/// One event on its way to the fan-out task, with its subscribers as they were at `publish`.
-struct Job {
-    exact: Arc<[Subscriber]>,
-    any: Arc<[Subscriber]>,
-    event_type: String,
-    id: String,
-    data: Value,
+    pub(crate) slow_disconnects: AtomicU64,
 }
 
 #[derive(Default)]
@@ -99,7 +91,7 @@ struct TypeSubscribers {
     by_id: HashMap<String, Arc<[Subscriber]>>,
 }
 
-type Subscriber = Arc<EventQueue>;
+pub(crate) type Subscriber = Arc<EventQueue>;
 
 /// Counters of the hub, for metrics and tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -122,30 +114,6 @@ pub struct HubStats {
     pub dropped: u64,
     /// Subscribers disconnected because their queue was full.
     pub slow_disconnects: u64,
-}
-
-/// The event service's part of an answered hook: its own event, and its policies'
-/// notifications.
-impl hookgate_protocol::EffectSink for EventHub {
-    fn hook(&self, origin: &hookgate_protocol::Origin<'_>, method: &str, body: &str) {
-        self.publish_hook(origin.app_key, method, body);
-    }
-
-    fn effect(&self, origin: &hookgate_protocol::Origin<'_>, effect: &hookgate_protocol::Effect) {
-        if let hookgate_protocol::Effect::Notify { event_type, id, data } = effect {
-            // The runtime checked that `data` is JSON.
-            self.publish(origin.app_key, event_type, id, serde_json::from_str(data).unwrap_or(Value::Null));
-        }
-    }
-}
-
-/// One connection's queue of event messages.
-pub(crate) struct EventQueue {
-    id: u64,
-    tx: mpsc::Sender<Utf8Bytes>,
-    overflowed: AtomicBool,
-    /// Woken once, by the first event that finds the queue full.
-    pub(crate) overflow: Notify,
 }
 
 /// What one `attach` names: a tenant, an event type and an object id (`None`: every id).
@@ -357,48 +325,6 @@ impl EventHub {
     }
 }
 
-/// The fan-out task: delivers each job in publish order until the hub is dropped.
-async fn fan_out(mut jobs: mpsc::Receiver<Job>, counters: Arc<Counters>) {
-    while let Some(mut job) = jobs.recv().await {
-        crate::mask_secrets(&mut job.data);
-        let message = event_message(&job.event_type, &job.id, &job.data);
-        // A connection attached both to this id and to every id gets the event once.
-        let already: HashSet<u64> = if job.exact.is_empty() || job.any.is_empty() {
-            HashSet::new()
-        } else {
-            job.exact.iter().map(|s| s.id).collect()
-        };
-        let subscribers = job.exact.iter().chain(job.any.iter().filter(|s| !already.contains(&s.id)));
-        let mut delivered = 0;
-        for (n, subscriber) in subscribers.enumerate() {
-            if n > 0 && n % FANOUT_YIELD == 0 {
-                tokio::task::yield_now().await;
-            }
-            delivered += offer(subscriber, &message, &counters);
-        }
-        counters.delivered.fetch_add(delivered, Ordering::Relaxed);
-    }
-}
-
-/// Queues one message to one connection; 1 if queued.
-fn offer(subscriber: &EventQueue, message: &Utf8Bytes, counters: &Counters) -> u64 {
-    if subscriber.overflowed.load(Ordering::Relaxed) {
-        return 0;
-    }
-    match subscriber.tx.try_send(message.clone()) {
-        Ok(()) => 1,
-        Err(mpsc::error::TrySendError::Full(_)) => {
-            if !subscriber.overflowed.swap(true, Ordering::Relaxed) {
-                counters.slow_disconnects.fetch_add(1, Ordering::Relaxed);
-                subscriber.overflow.notify_one();
-            }
-            0
-        }
-        // The connection is closing; it detaches everything on its way out.
-        Err(mpsc::error::TrySendError::Closed(_)) => 0,
-    }
-}
-
 /// One connection counted in [`HubStats::connections`] or [`HubStats::pending`] until dropped.
 pub(crate) struct Slot {
     counters: Arc<Counters>,
@@ -412,137 +338,5 @@ impl Drop for Slot {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-    use std::time::Duration;
-
-    fn topic(app_key: &str, event_type: &str, id: Option<&str>) -> Topic {
-        Topic { app_key: app_key.into(), event_type: event_type.into(), id: id.map(Into::into) }
-    }
-
-    /// The next message, waiting for the fan-out task.
-    async fn recv(rx: &mut mpsc::Receiver<Utf8Bytes>) -> String {
-        let message = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.expect("a message in time");
-        message.expect("the queue is open").as_str().to_owned()
-    }
-
-    async fn until(hub: &EventHub, ready: impl Fn(HubStats) -> bool) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        while !ready(hub.stats()) {
-            assert!(tokio::time::Instant::now() < deadline, "timed out: {:?}", hub.stats());
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-    }
-
-    #[tokio::test]
-    async fn publish_reaches_exactly_the_matching_topics_once() {
-        let hub = EventHub::new();
-        let (a, mut a_rx) = hub.outbox(8);
-        let (b, mut b_rx) = hub.outbox(8);
-        assert!(hub.attach(&a, &topic("app1", "StreamStatusEvent", Some("s1"))));
-        assert!(!hub.attach(&a, &topic("app1", "StreamStatusEvent", Some("s1"))), "attach is idempotent");
-        assert!(hub.attach(&a, &topic("app1", "notification", None)));
-        assert!(hub.attach(&a, &topic("app1", "notification", Some("n1"))));
-        assert!(hub.attach(&b, &topic("app2", "StreamStatusEvent", Some("s1"))));
-        assert!(hub.attach(&b, &topic("app2", "StreamStatusEvent", Some("sentinel"))));
-
-        hub.publish("app1", "StreamStatusEvent", "s1", json!({"name": "s1", "token": "x"}));
-        hub.publish("app1", "StreamStatusEvent", "s2", json!({}));
-        hub.publish("app1", "notification", "n1", json!([]));
-        hub.publish("app1", "notification", "n2", json!([]));
-        hub.publish("app2", "StreamStatusEvent", "sentinel", json!({}));
-        let mut got = Vec::new();
-        for _ in 0..3 {
-            got.push(recv(&mut a_rx).await);
-        }
-        assert_eq!(
-            got,
-            [
-                r#"{"type":"StreamStatusEvent","id":"s1","data":{"name":"s1","token":"***"}}"#,
-                r#"{"type":"notification","id":"n1","data":[]}"#,
-                r#"{"type":"notification","id":"n2","data":[]}"#,
-            ]
-        );
-        // Events are fanned out in publish order: the sentinel shows nothing else reached b.
-        assert_eq!(recv(&mut b_rx).await, r#"{"type":"StreamStatusEvent","id":"sentinel","data":{}}"#);
-        until(&hub, |stats| stats.delivered == 4).await;
-        assert!(a_rx.try_recv().is_err(), "n1 arrived once");
-        assert_eq!(hub.stats().subscriptions, 5);
-
-        for t in [topic("app1", "StreamStatusEvent", Some("s1")), topic("app1", "notification", None)] {
-            hub.detach(&a, &t);
-        }
-        hub.detach(&a, &topic("app1", "notification", Some("n1")));
-        hub.detach(&b, &topic("app2", "StreamStatusEvent", Some("s1")));
-        hub.detach(&b, &topic("app2", "StreamStatusEvent", Some("sentinel")));
-        assert_eq!(hub.stats().subscriptions, 0);
-        assert!(hub.inner.index.read().expect("index").is_empty(), "empty entries are removed");
-    }
-
-    #[tokio::test]
-    async fn a_hook_is_published_as_its_event_and_only_parsed_when_watched() {
-        let hub = EventHub::new();
-        let (a, mut a_rx) = hub.outbox(8);
-        hub.attach(&a, &topic("app1", "ErrorEvent", Some("sess")));
-        hub.publish_hook("app1", "ErrorStatusEvent", r#"{"appKey":"app1","sessionId":"sess","info":"x"}"#);
-        hub.publish_hook("app2", "ErrorEvent", "not JSON, but nobody in app2 watches: never parsed");
-        hub.publish_hook("app1", "publishStream", r#"{"sessionId":"sess"}"#);
-        hub.publish_hook("app1", "ErrorEvent", "not JSON");
-        hub.publish_hook("app1", "ErrorEvent", r#"{"appKey":"app1","sessionId":"sess","n":2}"#);
-        assert_eq!(
-            recv(&mut a_rx).await,
-            r#"{"type":"ErrorEvent","id":"sess","data":{"appKey":"app1","sessionId":"sess","info":"x"}}"#
-        );
-        assert_eq!(
-            recv(&mut a_rx).await,
-            r#"{"type":"ErrorEvent","id":"sess","data":{"appKey":"app1","sessionId":"sess","n":2}}"#
-        );
-        assert_eq!(
-            hub.stats().published,
-            3,
-            "the two events and the unwatched one; not the direct invocation nor the bad body"
-        );
-    }
-
-    #[tokio::test]
-    async fn a_full_queue_overflows_once_and_others_keep_receiving() {
-        let hub = EventHub::new();
-        let (slow, _slow_rx) = hub.outbox(2);
-        let (fast, mut fast_rx) = hub.outbox(2);
-        let t = topic("app", "StreamStatusEvent", Some("s"));
-        hub.attach(&slow, &t);
-        hub.attach(&fast, &t);
-        for n in 0..10 {
-            hub.publish("app", "StreamStatusEvent", "s", json!(n));
-            assert_eq!(recv(&mut fast_rx).await, format!(r#"{{"type":"StreamStatusEvent","id":"s","data":{n}}}"#));
-        }
-        until(&hub, |stats| stats.delivered == 12).await;
-        assert!(slow.overflowed.load(Ordering::Relaxed));
-        assert_eq!(hub.stats().slow_disconnects, 1);
-    }
-
-    #[tokio::test]
-    async fn publishing_without_subscribers_queues_nothing() {
-        let hub = EventHub::new();
-        for _ in 0..(FANOUT_QUEUE + 10) {
-            hub.publish("app", "StreamStatusEvent", "s", json!({}));
-        }
-        assert_eq!(hub.stats(), HubStats { published: FANOUT_QUEUE as u64 + 10, ..HubStats::default() });
-    }
-
-    #[tokio::test]
-    async fn connection_slots_are_limited_and_returned() {
-        let hub = EventHub::new();
-        let first = hub.open_connection(2).expect("slot 1");
-        let _second = hub.open_connection(2).expect("slot 2");
-        assert!(hub.open_connection(2).is_none());
-        let pending = hub.open_pending(1).expect("pending slots are counted apart");
-        assert!(hub.open_pending(1).is_none());
-        assert_eq!((hub.stats().connections, hub.stats().pending), (2, 1));
-        drop(first);
-        drop(pending);
-        assert_eq!((hub.stats().connections, hub.stats().pending), (1, 0));
-        assert!(hub.open_connection(2).is_some());
-    }
-}
+#[path = "tests/hub.rs"]
+mod tests;

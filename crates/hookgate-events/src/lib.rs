@@ -64,6 +64,7 @@ pub mod hub;
 pub mod protocol;
 
 mod auth;
+mod fanout;
 mod reload;
 mod server;
 mod session;

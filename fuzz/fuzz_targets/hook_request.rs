@@ -20,8 +20,7 @@
 #![no_main]
 
 use hookgate_config::{AuthConfig, BasicAuth, Secret, TenantBounds, TenantManifest, parse_tenant};
-use hookgate_engine::{BadHook, Body, Decision, HookRequest, Services, Tenant, TenantSet};
-use hookgate_protocol::rest_client_config::{self, MethodEntry};
+use hookgate_engine::{BadHook, Body, Cause, Decision, HookRequest, Services, Tenant, TenantSet};
 use hookgate_protocol::{Method, MethodKind};
 use hookgate_runtime::EvalLimits;
 use libfuzzer_sys::fuzz_target;
@@ -29,7 +28,7 @@ use serde::de::IgnoredAny;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 use std::task::{Context, Poll, Waker};
 
 /// The shipped `defaultApp` manifest's methods, with empty chains, and a REST-API matcher on a
@@ -65,26 +64,7 @@ fn tenant(name: &str, auth: AuthConfig) -> Tenant {
     let mut manifest: TenantManifest =
         parse_tenant(MANIFEST, Path::new("."), Path::new("tenant.toml"), &bounds).expect("manifest");
     manifest.auth = auth;
-    let entries: Vec<MethodEntry> = manifest
-        .methods
-        .iter()
-        .filter(|rule| rule.canonical.is_some())
-        .map(|rule| MethodEntry {
-            method: rule.method.clone(),
-            on_error: rule.on_error,
-            overwrite: rule.overwrite.clone(),
-        })
-        .collect();
-    Tenant {
-        name: name.to_owned(),
-        rest_client_config: rest_client_config::build(&entries).to_string(),
-        slots: Arc::new(tokio::sync::Semaphore::new(manifest.limits.max_concurrent as usize)),
-        manifest,
-        policies: HashMap::new(),
-        limits: EvalLimits::default(),
-        generation: 1,
-        loaded_at: std::time::SystemTime::UNIX_EPOCH,
-    }
+    Tenant::assemble(name, manifest, HashMap::new(), EvalLimits::default())
 }
 
 static TENANTS: LazyLock<TenantSet> = LazyLock::new(|| {
@@ -177,7 +157,7 @@ fuzz_target!(|data: &[u8]| {
             assert!(decision.status == 403 && !expected_scheme.is_empty(), "{app_key} answered {}", decision.status);
         }
     } else {
-        let cause = if app_key == PENDING { "not-loaded" } else { "no-tenant" };
+        let cause = if app_key == PENDING { Cause::NotLoaded } else { Cause::NoTenant };
         assert_eq!((decision.tenant.as_str(), decision.fallback), ("", Some(cause)));
         let expected = if method.kind == MethodKind::Event { 200 } else { 403 };
         assert_eq!(decision.status, expected);

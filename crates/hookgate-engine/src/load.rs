@@ -125,7 +125,6 @@ pub async fn build_tenant(
         log_calls: configured.log_calls,
     };
     let log_rate = configured.log_lines_per_s;
-    let slots = Arc::new(tokio::sync::Semaphore::new(manifest.limits.max_concurrent as usize));
     let mut policies = HashMap::new();
     let mut problems = Vec::new();
     for (policy_name, decl) in &manifest.policies {
@@ -140,30 +139,41 @@ pub async fn build_tenant(
             };
         policies.insert(policy_name.clone(), loaded);
     }
-    let entries: Vec<MethodEntry> = manifest
-        .methods
-        .iter()
-        .filter(|rule| rule.canonical.is_some())
-        .map(|rule| MethodEntry {
-            method: rule.method.clone(),
-            on_error: rule.on_error,
-            overwrite: rule.overwrite.clone(),
-        })
-        .collect();
-    let rest_client_config = rest_client_config::build(&entries).to_string();
-    let rules = resolve_rules(&manifest, &policies);
-    let tenant = Tenant {
-        name: name.to_owned(),
-        manifest,
-        policies,
-        rules,
-        limits,
-        rest_client_config,
-        slots,
-        generation: 1,
-        loaded_at: std::time::SystemTime::now(),
-    };
+    let tenant = Tenant::assemble(name, manifest, policies, limits);
     (tenant, problems)
+}
+
+impl Tenant {
+    /// A tenant of generation 1 from a validated manifest and its policies as loaded: its
+    /// `restClientConfig`, evaluation slots and rules resolved here.
+    pub fn assemble(
+        name: &str,
+        manifest: TenantManifest,
+        policies: HashMap<String, LoadedPolicy>,
+        limits: EvalLimits,
+    ) -> Tenant {
+        let entries: Vec<MethodEntry> = manifest
+            .methods
+            .iter()
+            .filter(|rule| rule.canonical.is_some())
+            .map(|rule| MethodEntry {
+                method: rule.method.clone(),
+                on_error: rule.on_error,
+                overwrite: rule.overwrite.clone(),
+            })
+            .collect();
+        Tenant {
+            name: name.to_owned(),
+            rest_client_config: rest_client_config::build(&entries).to_string(),
+            slots: Arc::new(tokio::sync::Semaphore::new(manifest.limits.max_concurrent as usize)),
+            rules: resolve_rules(&manifest, &policies),
+            manifest,
+            policies,
+            limits,
+            generation: 1,
+            loaded_at: std::time::SystemTime::now(),
+        }
+    }
 }
 
 /// Resolves every rule's chain to its policies and grants. A name the manifest does not

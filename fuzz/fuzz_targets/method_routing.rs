@@ -40,7 +40,9 @@ on_error = "FAIL"
 static TENANTS: LazyLock<Vec<TenantManifest>> = LazyLock::new(|| {
     MANIFESTS
         .iter()
-        .map(|text| parse_tenant(text, Path::new("."), Path::new("tenant.toml"), &TenantBounds::default()).expect("manifest"))
+        .map(|text| {
+            parse_tenant(text, Path::new("."), Path::new("tenant.toml"), &TenantBounds::default()).expect("manifest")
+        })
         .collect()
 });
 

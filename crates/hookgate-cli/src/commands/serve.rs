@@ -209,6 +209,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         let data = send_data.map(DataSender::start).transpose().context("cannot start send-data delivery")?;
         let effects = Arc::new(Effects { hub, data, bus });
         let body_limit = config.body_limit.unwrap_or(DEFAULT_BODY_LIMIT);
+        let decision_log = decisions.clone();
         let state = AppState::new(registry, body_limit, decisions, services, Arc::clone(&effects));
         let (stop, stopped) = watch::channel(false);
         let mut servers = tokio::task::JoinSet::new();
@@ -272,6 +273,12 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         .await;
         if drained.is_err() {
             tracing::warn!("in-flight hooks still running after the grace period; exiting");
+        }
+        if let Some(log) = decision_log {
+            let closed = tokio::time::timeout(grace, tokio::task::spawn_blocking(move || log.close())).await;
+            if closed.is_err() {
+                tracing::warn!("the decision log was still writing after the grace period; exiting");
+            }
         }
         tracing::info!("stopped");
         Ok(ExitCode::SUCCESS)

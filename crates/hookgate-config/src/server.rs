@@ -29,7 +29,7 @@ pub struct ServerFile {
     #[serde(rename = "webSocketEvents")]
     pub web_socket_events: Option<toml::Table>,
     /// Where `send-data` messages go (`url`, `nodes`, `basic_user`, `basic_password_file`,
-    /// `outbox`); read by `hookgate_server::SendDataConfig`.
+    /// `outbox`); read by `hookgate_outbox::SendDataConfig`.
     pub send_data: Option<toml::Table>,
     /// Logging.
     #[serde(default)]

@@ -30,7 +30,7 @@ pub struct SendDataConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum SendDataError {
     /// `basic_user` without `basic_password_file`, or the reverse.
-    #[error("send_data: give both basic_user and basic_password_file, or neither")]
+    #[error("give both basic_user and basic_password_file, or neither")]
     HalfBasic,
     /// The password file cannot be read.
     #[error("send_data.basic_password_file {}", path.display())]
@@ -124,7 +124,7 @@ mod tests {
         config.basic_password_file = None;
         assert_eq!(
             config.check().unwrap_err().to_string(),
-            "send_data: give both basic_user and basic_password_file, or neither"
+            "give both basic_user and basic_password_file, or neither"
         );
         let typo = toml::from_str::<SendDataConfig>("ulr = \"http://wcs\"\n").unwrap_err();
         assert!(typo.to_string().contains("unknown field `ulr`"), "{typo}");

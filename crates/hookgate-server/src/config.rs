@@ -7,7 +7,7 @@
 
 use crate::connections::{DEFAULT_ADMIN_MAX_CONNECTIONS, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT};
 use crate::{DEFAULT_BODY_LIMIT, DEFAULT_MAX_CONNECTIONS, DecisionTarget};
-use hookgate_config::{ClusterSettings, ConfigError, HookAuthSettings, Limits, ServerFile, TenantBounds};
+use hookgate_config::{ClusterSettings, ConfigError, HookAuthSettings, Limits, ServerFile, TenantBounds, from_table};
 use hookgate_events::EventsConfig;
 use hookgate_outbox::SendDataConfig;
 use hookgate_runtime::RuntimeConfig;
@@ -173,7 +173,7 @@ impl ServerConfig {
         let web_socket_events = match settings.web_socket_events {
             Some(table) => {
                 let mut events: EventsConfig =
-                    table.try_into().map_err(|err: toml::de::Error| invalid("webSocketEvents", message(&err)))?;
+                    from_table(table).map_err(|(key, reason)| invalid(&section("webSocketEvents", &key), reason))?;
                 events.resolve_relative_to(dir);
                 Some(events)
             }
@@ -200,7 +200,7 @@ impl ServerConfig {
         let send_data = match settings.send_data {
             Some(table) => {
                 let mut send_data: SendDataConfig =
-                    table.try_into().map_err(|err: toml::de::Error| invalid("send_data", message(&err)))?;
+                    from_table(table).map_err(|(key, reason)| invalid(&section("send_data", &key), reason))?;
                 send_data.resolve_relative_to(dir);
                 send_data.check().map_err(|err| invalid("send_data", err.to_string()))?;
                 Some(send_data)
@@ -315,9 +315,9 @@ impl ServerConfig {
     }
 }
 
-/// A TOML error's message without its trailing newline.
-fn message(err: &toml::de::Error) -> String {
-    err.message().trim_end().to_owned()
+/// The dotted path of `key` inside the table `name`.
+fn section(name: &str, key: &str) -> String {
+    if key.is_empty() { name.to_owned() } else { format!("{name}.{key}") }
 }
 
 fn cache_dir_text<S: Serializer>(dir: &Option<PathBuf>, out: S) -> Result<S::Ok, S::Error> {
@@ -337,4 +337,91 @@ fn target_text<S: Serializer>(target: &DecisionTarget, out: S) -> Result<S::Ok, 
 
 fn masked<S: Serializer>(cluster: &Option<ClusterSettings>, out: S) -> Result<S::Ok, S::Error> {
     cluster.as_ref().map(ClusterSettings::masked).serialize(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Why `text`, as hookgate.toml, is refused.
+    fn refused(text: &str) -> String {
+        refused_with(text, &Overrides::default())
+    }
+
+    fn refused_with(text: &str, overrides: &Overrides) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("hookgate.toml");
+        std::fs::write(&file, text).unwrap();
+        let message = ServerConfig::resolve(Some(&file), overrides).unwrap_err().to_string();
+        let prefix = format!("{}: ", file.display());
+        message.strip_prefix(&prefix).unwrap_or_else(|| panic!("{message:?} does not name the file")).to_owned()
+    }
+
+    const EVENTS: &str = "[webSocketEvents]\nissuer = \"i\"\nusers = \"users.toml\"\nkeys = [{ algorithm = \"HS256\", file = \"k\" }]\n";
+
+    #[test]
+    fn defaults_fill_every_value_and_relative_paths_follow_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("hookgate.toml");
+        let text = format!("policies = \"tree\"\n[send_data]\nurl = \"http://wcs:8081\"\nbasic_user = \"u\"\nbasic_password_file = \"p\"\n{EVENTS}");
+        std::fs::write(&file, text).unwrap();
+        let config = ServerConfig::resolve(Some(&file), &Overrides::default()).unwrap();
+        assert_eq!(config.policies, dir.path().join("tree"));
+        assert_eq!(config.hooks.listen, DEFAULT_LISTEN);
+        assert_eq!(config.body_limit, DEFAULT_BODY_LIMIT);
+        assert_eq!(config.shutdown_grace(), DEFAULT_SHUTDOWN_GRACE);
+        assert_eq!(config.admin.max_connections, DEFAULT_ADMIN_MAX_CONNECTIONS);
+        assert_eq!(config.decision_log.target, DecisionTarget::Off);
+        assert_eq!(config.send_data.unwrap().basic_password_file, Some(dir.path().join("p")));
+        let events = config.web_socket_events.unwrap();
+        assert_eq!((events.users, events.keys[0].file.clone()), (dir.path().join("users.toml"), dir.path().join("k")));
+
+        let overrides = Overrides { events_listen: Some("127.0.0.1:9999".into()), ..Overrides::default() };
+        let config = ServerConfig::resolve(Some(&file), &overrides).unwrap();
+        assert_eq!(config.web_socket_events.unwrap().socket_address(), "127.0.0.1:9999");
+        let printed = toml::to_string(&ServerConfig::resolve(None, &Overrides::default()).unwrap()).unwrap();
+        assert!(printed.contains("target = \"off\""), "{printed}");
+    }
+
+    #[test]
+    fn each_section_refuses_a_bad_value_and_an_unknown_key_by_its_path() {
+        let cases: &[(&str, &str)] = &[
+            ("bogus = 1\n", "bogus: unknown field `bogus`"),
+            ("body_limit = 0\n", "body_limit: must be at least 1"),
+            ("max_concurrent = 0\n", "max_concurrent: must be at least 1"),
+            ("header_read_timeout_ms = 0\n", "header_read_timeout_ms: must be at least 1"),
+            ("shutdown_grace_ms = \"soon\"\n", "shutdown_grace_ms: invalid type: string \"soon\", expected u64"),
+            ("[hooks]\nidle_timeout_ms = 0\n", "hooks.idle_timeout_ms: must be at least 1"),
+            ("[hooks]\nport = 1\n", "hooks.port: unknown field `port`"),
+            ("[admin]\nmax_connections = 0\n", "admin.max_connections: must be at least 1"),
+            ("[admin]\nallowed_hosts = \"a\"\n", "admin.allowed_hosts: invalid type: string \"a\", expected a sequence"),
+            ("[log]\nformat = \"xml\"\n", "log.format: must be text or json, got \"xml\""),
+            ("[log]\ncolour = true\n", "log.colour: unknown field `colour`"),
+            ("[decision_log]\ntarget = \"\"\n", "decision_log.target: must be off, stdout or a file"),
+            ("[limits]\ntimeout_ms = 0\n", "limits.timeout_ms: must be between 1 and 60000, got 0"),
+            ("[limits]\ntimeout = 5\n", "limits.timeout: unknown field `timeout`"),
+            ("[tenants]\nmax_module_mb = \"big\"\n", "tenants.max_module_mb: invalid type: string \"big\", expected u64"),
+            ("[cluster]\nredis_url = \"not a url\"\n", "cluster.redis_url: is not a URL (redis://host:port/db)"),
+            ("[cluster]\nchanel = \"x\"\n", "cluster.chanel: unknown field `chanel`"),
+            ("[auth]\nhmac_key = \"x\"\n", "auth.hmac_key: unknown field `hmac_key`"),
+            ("[send_data]\nulr = \"http://wcs\"\n", "send_data.ulr: unknown field `ulr`"),
+            ("[send_data]\nbasic_user = \"u\"\n", "send_data: give both basic_user and basic_password_file, or neither"),
+            ("[send_data.outbox]\nmax_attempts = 0\n", "send_data: send_data.max_attempts = 0 is out of range 1..="),
+            ("[send_data.outbox]\nretries = 1\n", "send_data.outbox.retries: unknown field `retries`"),
+            ("[webSocketEvents]\nissuer = \"i\"\n", "webSocketEvents: missing field `keys`"),
+            ("[webSocketEvents]\nport = 70000\n", "webSocketEvents.port: invalid value: integer `70000`, expected u16"),
+            ("[webSocketEvents.limits]\nmax_conections = 1\n", "webSocketEvents.limits.max_conections: unknown field `max_conections`"),
+        ];
+        for (text, expected) in cases {
+            let message = refused(text);
+            assert!(message.starts_with(expected), "{text:?}: {message:?}, expected {expected:?}");
+        }
+        let overrides = Overrides { events_listen: Some("127.0.0.1:1".into()), ..Overrides::default() };
+        assert_eq!(
+            refused_with("", &overrides),
+            "webSocketEvents: --events-listen needs a [webSocketEvents] table in the config file (issuer, keys, users)"
+        );
+        let overrides = Overrides { events_listen: Some("nowhere".into()), ..Overrides::default() };
+        assert_eq!(refused_with(EVENTS, &overrides), "webSocketEvents: --events-listen must be host:port");
+    }
 }

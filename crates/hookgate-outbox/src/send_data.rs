@@ -122,10 +122,7 @@ mod tests {
         assert_eq!(config.basic_password_file.as_deref(), Some(Path::new("/etc/hookgate/p")));
         config.check().unwrap();
         config.basic_password_file = None;
-        assert_eq!(
-            config.check().unwrap_err().to_string(),
-            "give both basic_user and basic_password_file, or neither"
-        );
+        assert_eq!(config.check().unwrap_err().to_string(), "give both basic_user and basic_password_file, or neither");
         let typo = toml::from_str::<SendDataConfig>("ulr = \"http://wcs\"\n").unwrap_err();
         assert!(typo.to_string().contains("unknown field `ulr`"), "{typo}");
         let zero: SendDataConfig = toml::from_str("[outbox]\ntimeout_ms = 0\n").unwrap();

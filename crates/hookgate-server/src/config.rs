@@ -357,13 +357,16 @@ mod tests {
         message.strip_prefix(&prefix).unwrap_or_else(|| panic!("{message:?} does not name the file")).to_owned()
     }
 
-    const EVENTS: &str = "[webSocketEvents]\nissuer = \"i\"\nusers = \"users.toml\"\nkeys = [{ algorithm = \"HS256\", file = \"k\" }]\n";
+    const EVENTS: &str =
+        "[webSocketEvents]\nissuer = \"i\"\nusers = \"users.toml\"\nkeys = [{ algorithm = \"HS256\", file = \"k\" }]\n";
 
     #[test]
     fn defaults_fill_every_value_and_relative_paths_follow_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("hookgate.toml");
-        let text = format!("policies = \"tree\"\n[send_data]\nurl = \"http://wcs:8081\"\nbasic_user = \"u\"\nbasic_password_file = \"p\"\n{EVENTS}");
+        let text = format!(
+            "policies = \"tree\"\n[send_data]\nurl = \"http://wcs:8081\"\nbasic_user = \"u\"\nbasic_password_file = \"p\"\n{EVENTS}"
+        );
         std::fs::write(&file, text).unwrap();
         let config = ServerConfig::resolve(Some(&file), &Overrides::default()).unwrap();
         assert_eq!(config.policies, dir.path().join("tree"));
@@ -394,23 +397,35 @@ mod tests {
             ("[hooks]\nidle_timeout_ms = 0\n", "hooks.idle_timeout_ms: must be at least 1"),
             ("[hooks]\nport = 1\n", "hooks.port: unknown field `port`"),
             ("[admin]\nmax_connections = 0\n", "admin.max_connections: must be at least 1"),
-            ("[admin]\nallowed_hosts = \"a\"\n", "admin.allowed_hosts: invalid type: string \"a\", expected a sequence"),
+            (
+                "[admin]\nallowed_hosts = \"a\"\n",
+                "admin.allowed_hosts: invalid type: string \"a\", expected a sequence",
+            ),
             ("[log]\nformat = \"xml\"\n", "log.format: must be text or json, got \"xml\""),
             ("[log]\ncolour = true\n", "log.colour: unknown field `colour`"),
             ("[decision_log]\ntarget = \"\"\n", "decision_log.target: must be off, stdout or a file"),
             ("[limits]\ntimeout_ms = 0\n", "limits.timeout_ms: must be between 1 and 60000, got 0"),
             ("[limits]\ntimeout = 5\n", "limits.timeout: unknown field `timeout`"),
-            ("[tenants]\nmax_module_mb = \"big\"\n", "tenants.max_module_mb: invalid type: string \"big\", expected u64"),
+            (
+                "[tenants]\nmax_module_mb = \"big\"\n",
+                "tenants.max_module_mb: invalid type: string \"big\", expected u64",
+            ),
             ("[cluster]\nredis_url = \"not a url\"\n", "cluster.redis_url: is not a URL (redis://host:port/db)"),
             ("[cluster]\nchanel = \"x\"\n", "cluster.chanel: unknown field `chanel`"),
             ("[auth]\nhmac_key = \"x\"\n", "auth.hmac_key: unknown field `hmac_key`"),
             ("[send_data]\nulr = \"http://wcs\"\n", "send_data.ulr: unknown field `ulr`"),
-            ("[send_data]\nbasic_user = \"u\"\n", "send_data: give both basic_user and basic_password_file, or neither"),
+            (
+                "[send_data]\nbasic_user = \"u\"\n",
+                "send_data: give both basic_user and basic_password_file, or neither",
+            ),
             ("[send_data.outbox]\nmax_attempts = 0\n", "send_data: send_data.max_attempts = 0 is out of range 1..="),
             ("[send_data.outbox]\nretries = 1\n", "send_data.outbox.retries: unknown field `retries`"),
             ("[webSocketEvents]\nissuer = \"i\"\n", "webSocketEvents: missing field `keys`"),
             ("[webSocketEvents]\nport = 70000\n", "webSocketEvents.port: invalid value: integer `70000`, expected u16"),
-            ("[webSocketEvents.limits]\nmax_conections = 1\n", "webSocketEvents.limits.max_conections: unknown field `max_conections`"),
+            (
+                "[webSocketEvents.limits]\nmax_conections = 1\n",
+                "webSocketEvents.limits.max_conections: unknown field `max_conections`",
+            ),
         ];
         for (text, expected) in cases {
             let message = refused(text);

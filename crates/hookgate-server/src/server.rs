@@ -251,8 +251,14 @@ impl Server {
             tracing::warn!("in-flight hooks still running after the grace period; exiting");
         }
         if let Some(log) = decisions {
-            let closed = tokio::time::timeout(grace, tokio::task::spawn_blocking(move || log.close())).await;
-            if closed.is_err() {
+            // A thread of its own, not the runtime's blocking pool: dropping the runtime would
+            // wait for it, so a stalled disk would hold the exit past the grace period.
+            let (closed, done) = tokio::sync::oneshot::channel();
+            let closing = std::thread::Builder::new().name("hookgate-decisions-close".into()).spawn(move || {
+                log.close();
+                let _ = closed.send(());
+            });
+            if closing.is_err() || tokio::time::timeout(grace, done).await.is_err() {
                 tracing::warn!("the decision log was still writing after the grace period; exiting");
             }
         }

@@ -23,6 +23,7 @@ mod error;
 mod hooks;
 mod metrics;
 mod server;
+mod server_error;
 mod service_metrics;
 mod state;
 mod throttle;
@@ -40,7 +41,8 @@ pub use decision_log::{DecisionLog, DecisionTarget};
 pub use effects::Effects;
 pub use error::ApiError;
 pub use hooks::GENERATION_HEADER;
-pub use server::{Server, ServerError};
+pub use server::Server;
+pub use server_error::ServerError;
 pub use state::AppState;
 
 use axum::Router;

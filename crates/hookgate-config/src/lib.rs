@@ -26,7 +26,7 @@ pub use manifest::{
 pub use secret::Secret;
 pub use server::{
     AdminListener, ClusterSettings, DecisionLogSettings, HookAuthSettings, Listener, LogSettings, ServerFile,
-    load_server_file,
+    from_table, load_server_file,
 };
 pub use tenants::{TenantBounds, WCS_SET_FIELDS, load_tenant_bounds};
 pub use tree::{DEFAULT_TENANT, MANIFEST_FILE, tenant_dirs};

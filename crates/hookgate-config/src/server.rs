@@ -2,6 +2,7 @@
 //! `HOOKGATE_*` variable, which win over the file.
 
 use crate::ConfigError;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -29,7 +30,7 @@ pub struct ServerFile {
     #[serde(rename = "webSocketEvents")]
     pub web_socket_events: Option<toml::Table>,
     /// Where `send-data` messages go (`url`, `nodes`, `basic_user`, `basic_password_file`,
-    /// `outbox`); read by `hookgate_server::SendDataConfig`.
+    /// `outbox`); read by `hookgate_outbox::SendDataConfig`.
     pub send_data: Option<toml::Table>,
     /// Logging.
     #[serde(default)]
@@ -200,11 +201,26 @@ pub struct LogSettings {
     pub level: Option<String>,
 }
 
+/// Reads `table` (the whole file, or one of its sections) as a `T`; `Err` is the dotted path of
+/// the key at fault below `table` (empty for `table` itself), e.g. `hooks.port` for an unknown
+/// key, and what is wrong with it.
+pub fn from_table<T: DeserializeOwned>(table: toml::Table) -> Result<T, (String, String)> {
+    serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|err| {
+        let key = err.path().to_string();
+        let key = if key == "." { String::new() } else { key };
+        // The message alone: its key is given apart, not repeated as `in ...`.
+        let reason = err.inner().message().lines().next().unwrap_or_default().to_owned();
+        (key, reason)
+    })
+}
+
 /// Reads `hookgate.toml`; relative paths in it are relative to the file's folder.
 pub fn load_server_file(path: &Path) -> Result<ServerFile, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
-    let mut file: ServerFile = toml::from_str(&text)
+    let table: toml::Table = toml::from_str(&text)
         .map_err(|err| ConfigError::Syntax { path: path.to_owned(), message: err.to_string().trim_end().to_owned() })?;
+    let mut file: ServerFile =
+        from_table(table).map_err(|(key, reason)| ConfigError::Invalid { path: path.to_owned(), key, reason })?;
     if let Some(limits) = &file.limits {
         limits.check().map_err(|(key, reason)| ConfigError::Invalid { path: path.to_owned(), key, reason })?;
     }
@@ -239,7 +255,7 @@ pub fn load_server_file(path: &Path) -> Result<ServerFile, ConfigError> {
 
 #[cfg(test)]
 mod tests {
-    use super::{ClusterSettings, HookAuthSettings};
+    use super::{ClusterSettings, HookAuthSettings, ServerFile, from_table};
     use std::path::Path;
 
     #[test]
@@ -291,5 +307,17 @@ mod tests {
             "redis://redis:6379?password=***"
         );
         assert_eq!(with("hunter2").masked().redis_url.unwrap(), "<not a URL>");
+    }
+
+    #[test]
+    fn a_key_at_fault_is_named_by_its_path() {
+        let at_fault = |text: &str| from_table::<ServerFile>(toml::from_str(text).unwrap()).unwrap_err();
+        let (key, reason) = at_fault("[hooks]\nlisten = \"x\"\nport = 1\n");
+        assert_eq!(key, "hooks.port");
+        assert!(reason.starts_with("unknown field `port`, expected one of"), "{reason}");
+        assert_eq!(at_fault("bogus = 1\n").0, "bogus");
+        let (key, reason) = at_fault("body_limit = -1\n");
+        assert_eq!((key.as_str(), reason.as_str()), ("body_limit", "invalid value: integer `-1`, expected usize"));
+        assert_eq!(at_fault("[limits]\ntimeout_ms = \"fast\"\n").0, "limits.timeout_ms");
     }
 }

@@ -18,6 +18,8 @@
 //! - [`outbox`]: [`Outbox`]: the queue, the sender task and shutdown.
 //! - `delivery`: one message's attempts, retries and outcome.
 //! - [`stats`]: [`OutboxStats`], the counters.
+//! - [`send_data`]: [`SendDataConfig`] (`[send_data]`: which node, which credentials) and
+//!   [`DataSender`], what the `Effects` of a hook call.
 //! - [`errors`]: [`Refused`] and [`StartError`].
 //!
 //! Only plain `http` targets are accepted: the WCS REST API is served on the LAN (port 8081), and
@@ -29,10 +31,12 @@ mod delivery;
 pub mod errors;
 pub mod message;
 pub mod outbox;
+pub mod send_data;
 pub mod stats;
 
 pub use config::OutboxConfig;
 pub use errors::{Refused, StartError, TargetError};
 pub use message::{DataMessage, Target};
 pub use outbox::Outbox;
+pub use send_data::{DataSender, SendDataConfig, SendDataError};
 pub use stats::OutboxStats;

@@ -1,15 +1,17 @@
 //! The decision log: one JSON line per hook, written by its own thread so that a slow disk
 //! never slows a hook. Lines carry no payload and no header, so no token or `Authorization`
-//! value can reach it.
+//! value can reach it. [`DecisionLog::close`] writes what is queued and joins the thread, so
+//! a shutdown loses no line.
 
 use hookgate_engine::{Cause, Decision, bounded_text};
 use serde::Serialize;
 use std::borrow::Cow;
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::SystemTime;
 
 /// Lines waiting for the writer; past this, lines are dropped and counted.
@@ -37,9 +39,19 @@ pub enum DecisionTarget {
 /// A handle to the writer thread.
 #[derive(Clone)]
 pub struct DecisionLog {
-    lines: SyncSender<String>,
+    lines: SyncSender<Entry>,
     /// Bytes queued and not yet written.
     queued: Arc<AtomicUsize>,
+    /// The writer thread, until [`DecisionLog::close`] joins it.
+    writer: Arc<Mutex<Option<JoinHandle<()>>>>,
+}
+
+/// What the writer thread receives.
+enum Entry {
+    /// One line, with its newline.
+    Line(String),
+    /// Write what is queued, flush, and stop.
+    Close,
 }
 
 #[derive(Serialize)]
@@ -78,26 +90,27 @@ impl DecisionLog {
 
     /// Starts the writer thread writing to `out`.
     fn spawn(out: Box<dyn Write + Send>) -> std::io::Result<DecisionLog> {
-        let mut out = std::io::BufWriter::new(out);
-        let (lines, queue) = sync_channel::<String>(QUEUE);
+        let (lines, queue) = sync_channel::<Entry>(QUEUE);
         let queued = Arc::new(AtomicUsize::new(0));
         let written_bytes = Arc::clone(&queued);
-        std::thread::Builder::new().name("hookgate-decisions".into()).spawn(move || {
-            // Write what is queued, flush once the queue is empty: prompt when idle, batched under load.
-            while let Ok(first) = queue.recv() {
-                let written = std::iter::once(first)
-                    .chain(std::iter::from_fn(|| queue.try_recv().ok()))
-                    .try_for_each(|line| {
-                        written_bytes.fetch_sub(line.len(), Ordering::Relaxed);
-                        out.write_all(line.as_bytes())
-                    })
-                    .and_then(|()| out.flush());
-                if let Err(err) = written {
-                    tracing::error!("decision log write failed: {err}");
-                }
-            }
-        })?;
-        Ok(DecisionLog { lines, queued })
+        let writer = std::thread::Builder::new()
+            .name("hookgate-decisions".into())
+            .spawn(move || write_lines(&queue, &written_bytes, std::io::BufWriter::new(out)))?;
+        Ok(DecisionLog { lines, queued, writer: Arc::new(Mutex::new(Some(writer))) })
+    }
+
+    /// Writes every line queued so far, flushes, stops the writer thread and waits for it;
+    /// lines offered afterwards may be dropped. Blocks until the lines are written: call it from
+    /// a thread that may block, bounded in time if the disk may stall. Later calls return at once.
+    pub fn close(&self) {
+        let Some(writer) = self.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take() else {
+            return;
+        };
+        // Waits for room behind a full queue; fails only if the thread is gone already.
+        let _ = self.lines.send(Entry::Close);
+        if writer.join().is_err() {
+            tracing::error!("the decision log writer panicked");
+        }
     }
 
     /// Queues the line of one hook; returns false if it had to be dropped (the queue holds
@@ -130,11 +143,38 @@ impl DecisionLog {
             self.queued.fetch_sub(bytes, Ordering::Relaxed);
             return false;
         }
-        let sent = self.lines.try_send(text);
+        let sent = self.lines.try_send(Entry::Line(text));
         if sent.is_err() {
             self.queued.fetch_sub(bytes, Ordering::Relaxed);
         }
         !matches!(sent, Err(TrySendError::Full(_) | TrySendError::Disconnected(_)))
+    }
+}
+
+/// The writer thread: writes what is queued, flushes once the queue is empty (prompt when
+/// idle, batched under load), until [`Entry::Close`] or every handle is gone.
+fn write_lines(queue: &Receiver<Entry>, queued: &AtomicUsize, mut out: impl Write) {
+    while let Ok(first) = queue.recv() {
+        let mut closing = false;
+        let written = std::iter::once(first)
+            .chain(std::iter::from_fn(|| queue.try_recv().ok()))
+            .try_for_each(|entry| match entry {
+                Entry::Line(line) => {
+                    queued.fetch_sub(line.len(), Ordering::Relaxed);
+                    out.write_all(line.as_bytes())
+                }
+                Entry::Close => {
+                    closing = true;
+                    Ok(())
+                }
+            })
+            .and_then(|()| out.flush());
+        if let Err(err) = written {
+            tracing::error!("decision log write failed: {err}");
+        }
+        if closing {
+            return;
+        }
     }
 }
 
@@ -182,10 +222,15 @@ mod tests {
     fn lines_are_cut_and_the_queue_is_bounded_in_bytes() {
         let log = DecisionLog::spawn(Box::new(Stalled)).unwrap();
         let huge = "x".repeat(1 << 20);
-        let (line, queue) = sync_channel::<String>(1);
-        let probe = DecisionLog { lines: line, queued: Arc::new(AtomicUsize::new(0)) };
+        let (line, queue) = sync_channel::<Entry>(1);
+        let probe = DecisionLog { lines: line, queued: Arc::new(AtomicUsize::new(0)), writer: Arc::default() };
+        let queue = std::iter::from_fn(move || match queue.recv() {
+            Ok(Entry::Line(text)) => Some(text),
+            _ => None,
+        });
+        let mut queue = queue.peekable();
         assert!(probe.write(&decision(&huge, &huge), &huge, 1));
-        let text = queue.recv().unwrap();
+        let text = queue.next().unwrap();
         assert!(text.len() < 3 * 1024, "{} bytes", text.len());
         let parsed: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert!(parsed["note"].as_str().unwrap().ends_with("… (truncated, 1048576 bytes)"));
@@ -196,9 +241,42 @@ mod tests {
         // Behind a stalled writer, lines are refused once QUEUE_BYTES are waiting, long before
         // QUEUE lines: ~2.3 KiB each, so about 3,600 fit (and what the writer took before it stalled).
         assert!(probe.write(&decision(&huge, "s"), "publishStream", 1));
-        let line_bytes = queue.recv().unwrap().len();
+        let line_bytes = queue.next().unwrap().len();
         let accepted = (0..QUEUE).take_while(|_| log.write(&decision(&huge, "s"), "publishStream", 1)).count();
         assert!(accepted < QUEUE, "{accepted} lines accepted");
         assert!(accepted * line_bytes <= QUEUE_BYTES + 64 * 1024, "{accepted} lines of ~{line_bytes} bytes");
+    }
+
+    /// A writer into memory the test reads afterwards.
+    #[derive(Clone, Default)]
+    struct Memory(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Memory {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn close_writes_every_queued_line_and_joins_the_writer() {
+        let memory = Memory::default();
+        let log = DecisionLog::spawn(Box::new(memory.clone())).unwrap();
+        let copies: Vec<_> = (0..4).map(|_| log.clone()).collect();
+        for i in 0..5_000 {
+            assert!(copies[i % 4].write(&decision("n", &format!("s{i}")), "publishStream", 1));
+        }
+        log.close();
+        let text = String::from_utf8(memory.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<serde_json::Value> = text.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+        assert_eq!(lines.len(), 5_000);
+        assert_eq!(lines[4_999]["session_id"], "s4999");
+        // The thread is gone: a later line is refused, a second close returns at once.
+        assert!(log.writer.lock().unwrap().is_none());
+        assert!(!copies[0].write(&decision("n", "late"), "publishStream", 1));
+        copies[1].close();
     }
 }

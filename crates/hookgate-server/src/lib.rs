@@ -9,27 +9,40 @@
 //! `POST /api/reload`, behind [`AdminAccess`] (Host, Origin and bearer-token checks). [`serve`]
 //! runs a router until a shutdown signal, finishing in-flight hooks, with every connection
 //! bounded in time and their number capped ([`ConnectionLimits`]).
+//!
+//! [`ServerConfig`] is the one resolved configuration (file, then variables, then flags);
+//! [`Server`] is the composition root: [`Server::from_config`] builds and binds everything,
+//! [`Server::run`] serves until a shutdown signal.
 
 mod admin;
+mod config;
 mod connections;
 mod decision_log;
 mod effects;
 mod error;
 mod hooks;
 mod metrics;
+mod server;
+mod server_error;
 mod service_metrics;
 mod state;
 mod throttle;
 
 pub use admin::AdminAccess;
+pub use config::{
+    AdminConfig, ConfigIssue, DEFAULT_LISTEN, DEFAULT_SHUTDOWN_GRACE, DecisionLogConfig, ListenerConfig, LogConfig,
+    Overrides, ServerConfig,
+};
 pub use connections::{
     ConnectionLimits, DEFAULT_ADMIN_MAX_CONNECTIONS, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
     DEFAULT_MAX_CONNECTIONS,
 };
 pub use decision_log::{DecisionLog, DecisionTarget};
-pub use effects::{DataSender, Effects, SendDataConfig};
+pub use effects::Effects;
 pub use error::ApiError;
 pub use hooks::GENERATION_HEADER;
+pub use server::Server;
+pub use server_error::ServerError;
 pub use state::AppState;
 
 use axum::Router;

@@ -10,15 +10,19 @@ use std::process::ExitCode;
 pub(crate) struct Args {
     /// The policy tree (a folder of tenant folders).
     dir: PathBuf,
-    /// Config file (hookgate.toml) whose `[tenants]` and `[limits]` bound the tenant folders
-    /// as `serve` would [default: the built-in bounds].
+    /// Config file (hookgate.toml), checked whole; its `[tenants]` and `[limits]` bound the
+    /// tenant folders as `serve` would [default: the built-in bounds].
     #[arg(long, env = "HOOKGATE_CONFIG")]
     config: Option<PathBuf>,
 }
 
 pub(crate) fn run(args: Args) -> Result<ExitCode> {
     super::init_logging("off", false);
-    let bounds = hookgate_config::load_tenant_bounds(args.config.as_deref())?;
+    // Every section of the config file is checked, as `serve` would.
+    let bounds = match &args.config {
+        Some(file) => hookgate_server::ServerConfig::resolve(Some(file), &Default::default())?.tenant_bounds(),
+        None => hookgate_config::TenantBounds::default(),
+    };
     let runtime = super::wasm_runtime()?;
     let (tenants, issues) = super::tokio_runtime()?.block_on(hookgate_engine::load_tree(&runtime, &args.dir, &bounds));
     let mut tenants: Vec<_> = tenants.iter().collect();

@@ -182,3 +182,29 @@ redis_password_file = "redis.password"
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).contains("unknown field `port`"), "{}", text(&out));
 }
+
+#[test]
+fn check_and_print_config_refuse_a_bad_value_in_any_section_by_its_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("hookgate.toml");
+    let tree = Tree::shipped();
+    for (toml_text, expected) in [
+        ("[send_data]\nulr = \"http://wcs:8081\"\n", "hookgate.toml: send_data.ulr: unknown field `ulr`"),
+        (
+            "[webSocketEvents]\nissuer = \"i\"\nusers = \"u.toml\"\nkeys = []\nport = 70000\n",
+            "hookgate.toml: webSocketEvents.port: invalid value: integer `70000`, expected u16",
+        ),
+        ("[log]\nformat = \"xml\"\n", "hookgate.toml: log.format: must be text or json, got \"xml\""),
+    ] {
+        std::fs::write(&config, toml_text).unwrap();
+        let config = config.to_str().unwrap();
+        for args in [
+            vec!["check", tree.path().to_str().unwrap(), "--config", config],
+            vec!["serve", "--print-config", "--config", config],
+        ] {
+            let out = hookgate(&args);
+            assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+            assert!(text(&out).contains(expected), "{args:?}: {}", text(&out));
+        }
+    }
+}

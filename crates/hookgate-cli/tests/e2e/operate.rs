@@ -259,3 +259,33 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     files
 }
+
+#[tokio::test]
+async fn sigterm_writes_every_decision_line_before_exiting() {
+    const HOOKS: usize = 2_000;
+    let tree = Tree::shipped();
+    let log = tree.path().join("../decisions.jsonl");
+    let mut server = Server::start(&tree, &["--decision-log", log.to_str().unwrap()]);
+    let sent = payload("publishStream.json");
+    let hooks: Vec<_> = (0..HOOKS)
+        .map(|_| {
+            let (client, url, body) = (server.client(), format!("{}/rest/publishStream", server.base), sent.clone());
+            tokio::spawn(async move {
+                let response = client.post(url).header("content-type", "application/json").body(body).send().await;
+                response.expect("hookgate answers").status().as_u16()
+            })
+        })
+        .collect();
+    for hook in hooks {
+        assert_ne!(hook.await.unwrap(), 0);
+    }
+    // SIGTERM right after the last answer: the lines still queued must reach the file.
+    let pid = server.child.id().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert_eq!(server.child.wait().unwrap().code(), Some(0));
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<serde_json::Value> =
+        text.lines().map(|line| serde_json::from_str(line).expect("a JSON line")).collect();
+    assert_eq!(lines.len(), HOOKS);
+    assert!(lines.iter().all(|line| line["method"] == "publishStream"));
+}

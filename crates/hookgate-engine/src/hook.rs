@@ -10,6 +10,7 @@
 
 use hookgate_protocol::Method;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use std::fmt;
 
@@ -123,7 +124,8 @@ struct Envelope {
     matched: Map<String, Value>,
 }
 
-/// A field read for what it is, whatever its type: absent or `null`, a string, or another value.
+/// A field read for what it is, whatever its type: absent or `null`, a string, or another
+/// value (or a string that does not decode).
 #[derive(Default)]
 enum Field {
     #[default]
@@ -145,42 +147,15 @@ impl Field {
     }
 }
 
-impl<'de> de::Deserialize<'de> for Field {
-    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Field, D::Error> {
-        struct FieldVisitor;
-        impl<'de> Visitor<'de> for FieldVisitor {
-            type Value = Field;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("any JSON value")
-            }
-            fn visit_str<E: de::Error>(self, text: &str) -> Result<Field, E> {
-                Ok(Field::Text(text.to_owned()))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Field, E> {
-                Ok(Field::Absent)
-            }
-            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Field, E> {
-                Ok(Field::Other)
-            }
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Field, E> {
-                Ok(Field::Other)
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Field, E> {
-                Ok(Field::Other)
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Field, E> {
-                Ok(Field::Other)
-            }
-            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Field, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Field::Other)
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Field, A::Error> {
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(Field::Other)
-            }
+impl Field {
+    /// The field from its raw text, skimmed like the rest of the body: a string whose escapes
+    /// do not decode (a lone surrogate) is `Other`, not an error.
+    fn from_raw(raw: Option<&RawValue>) -> Field {
+        match raw.map(RawValue::get) {
+            None => Field::Absent,
+            Some(text) if text.starts_with('"') => serde_json::from_str(text).map_or(Field::Other, Field::Text),
+            Some(_) => Field::Other,
         }
-        deserializer.deserialize_any(FieldVisitor)
     }
 }
 
@@ -208,9 +183,16 @@ impl<'de> Visitor<'de> for EnvelopeSeed<'_> {
         while let Some(Key(key)) = map.next_key()? {
             if let Some(root) = self.roots.iter().find(|root| **root == key) {
                 // A matcher's field: kept whole, and read for the envelope from the kept value.
-                let value: Value = map.next_value()?;
-                envelope.apply(&key, &value)?;
-                envelope.matched.insert(root.clone(), value);
+                let raw: &RawValue = map.next_value()?;
+                match serde_json::from_str::<Value>(raw.get()) {
+                    Ok(value) => {
+                        envelope.apply(&key, &value)?;
+                        envelope.matched.insert(root.clone(), value);
+                    }
+                    // Not a value a matcher can equal (a lone surrogate): read as the envelope reads it.
+                    Err(err) if matches!(key.as_ref(), "appKey" | "sessionId") => return Err(de::Error::custom(err)),
+                    Err(_) => envelope.set(&key, Field::from_raw(Some(raw))),
+                }
                 continue;
             }
             match key.as_ref() {
@@ -222,11 +204,10 @@ impl<'de> Visitor<'de> for EnvelopeSeed<'_> {
                     Envelope::first(&envelope.session_id, "sessionId")?;
                     envelope.session_id = Some(map.next_value::<Option<String>>()?.unwrap_or_default());
                 }
-                "nodeId" => envelope.node_id = map.next_value()?,
-                "status" => envelope.status = map.next_value()?,
-                "mediaSessionId" => envelope.media_session_id = map.next_value()?,
-                "name" => envelope.name = map.next_value()?,
-                "published" => envelope.published = map.next_value()?,
+                "nodeId" | "status" | "mediaSessionId" | "name" | "published" => {
+                    let raw: Option<&RawValue> = map.next_value()?;
+                    envelope.set(&key, Field::from_raw(raw));
+                }
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -249,11 +230,6 @@ impl Envelope {
 
     /// Sets the envelope field `key` (if it is one) from a value kept for a matcher.
     fn apply<E: de::Error>(&mut self, key: &str, value: &Value) -> Result<(), E> {
-        let field = match value {
-            Value::Null => Field::Absent,
-            Value::String(text) => Field::Text(text.clone()),
-            _ => Field::Other,
-        };
         let route = |slot: &mut Option<String>, name| {
             Envelope::first(slot, name)?;
             *slot = Some(match value {
@@ -264,8 +240,23 @@ impl Envelope {
             Ok(())
         };
         match key {
-            "appKey" => route(&mut self.app_key, "appKey")?,
-            "sessionId" => route(&mut self.session_id, "sessionId")?,
+            "appKey" => route(&mut self.app_key, "appKey"),
+            "sessionId" => route(&mut self.session_id, "sessionId"),
+            _ => {
+                let field = match value {
+                    Value::Null => Field::Absent,
+                    Value::String(text) => Field::Text(text.clone()),
+                    _ => Field::Other,
+                };
+                self.set(key, field);
+                Ok(())
+            }
+        }
+    }
+
+    /// Sets the envelope field `key` (if it is one of the fields read, not the routing ones).
+    fn set(&mut self, key: &str, field: Field) {
+        match key {
             "nodeId" => self.node_id = field,
             "status" => self.status = field,
             "mediaSessionId" => self.media_session_id = field,
@@ -273,7 +264,6 @@ impl Envelope {
             "published" => self.published = field,
             _ => {}
         }
-        Ok(())
     }
 }
 

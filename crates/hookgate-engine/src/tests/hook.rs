@@ -101,3 +101,20 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn fields_that_do_not_decode_are_skimmed_like_the_rest_of_the_body() {
+    // A lone surrogate escape: valid JSON text, not a string serde can decode.
+    let body = r#"{"appKey":"a","name":"\ud800A","published":true,"status":"\ud800","nodeId":"\udc00"}"#;
+    let parsed = hook("publishStream", body, &[]);
+    assert_eq!((parsed.status, parsed.node_id.as_str(), parsed.stream_fields), (None, "", true));
+    // Kept for a matcher: not a value it can equal, still read for the envelope.
+    let roots = ["name".to_owned(), "nodeId".to_owned()];
+    let kept = hook("publishStream", body, &roots);
+    assert!(kept.matched_fields.is_empty());
+    assert!(kept.stream_fields);
+    // A routing field that does not decode is still refused.
+    let request = HookRequest { method: "x", body: br#"{"appKey":"\ud800"}"#, authorization: None, received_ms: 0 };
+    assert!(matches!(Hook::parse(request, &["appKey".to_owned()]), Err(BadHook::BadEnvelope(_))));
+    assert!(matches!(Hook::parse(request, &[]), Err(BadHook::BadEnvelope(_))));
+}

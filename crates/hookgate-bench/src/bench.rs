@@ -34,7 +34,16 @@ pub(crate) struct BenchArgs {
     /// The policy tree hookgate serves.
     #[arg(long, default_value = "policies")]
     policies: PathBuf,
+    /// Pin each server to CPU 0 and wrk to CPU 1 (`taskset`), so that the load generator does
+    /// not take the server's core; needs at least 2 CPUs.
+    #[arg(long)]
+    pin: bool,
 }
+
+/// The CPU each server runs on with `--pin`.
+const SERVER_CPU: u32 = 0;
+/// The CPU wrk runs on with `--pin`.
+const LOAD_CPU: u32 = 1;
 
 /// A server under test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,7 +135,10 @@ pub(crate) fn run(args: &BenchArgs) -> Result<()> {
             native::Body::Json(_) => "a new JSON body",
         }
     );
-    println!("load:     {}", load::command_line(&plan.shape, &plan.script, &url_template).join(" "));
+    println!("load:     {}", plan.wrk_command(&url_template).join(" "));
+    if plan.args.pin {
+        println!("pinned:   each server on CPU {SERVER_CPU}, wrk on CPU {LOAD_CPU} (taskset)");
+    }
     println!("rounds:   {} (servers alternated round-robin; the table shows per-metric medians)", plan.args.rounds);
 
     // Every server must answer correctly before any of them is loaded.
@@ -172,6 +184,10 @@ impl Plan {
             args.method
         );
         args.load.validate()?;
+        ensure!(
+            !args.pin || std::thread::available_parallelism().map_or(0, usize::from) >= 2,
+            "--pin needs at least 2 CPUs (the server on CPU {SERVER_CPU}, wrk on CPU {LOAD_CPU})"
+        );
         process::ensure_built(&args.hookgate, "policies")?;
         let payload = std::fs::read(&args.payload)
             .with_context(|| format!("cannot read the payload {}", args.payload.display()))?;
@@ -212,29 +228,43 @@ impl Plan {
         let server = self.spawn(target)?;
         let addr = server.addr();
         self.check(target, addr).with_context(|| format!("wrong answer from {addr}{}", server.log_tail()))?;
-        let argv = load::command_line(&self.shape, &self.script, &format!("http://{addr}{}", self.path));
+        let argv = self.wrk_command(&format!("http://{addr}{}", self.path));
         println!("round {round}/{}  {:<12} $ {}", self.args.rounds, target.label(), argv.join(" "));
-        let sample = load::run(&argv)?;
+        let cpu_before = server.cpu_time()?;
+        let mut sample = load::run(&argv)?;
+        let cpu = server.cpu_time()?.saturating_sub(cpu_before);
+        sample.server_cpu_per_hook = u32::try_from(sample.requests.max(1)).ok().map(|requests| cpu / requests);
         println!("{:>9}  {:<12} {}", "", target.label(), report::sample_line(&sample));
         server.stop()?;
         Ok(sample)
     }
 
-    /// Starts `target` on a free port of 127.0.0.1.
+    /// The wrk command line for `url`, pinned to [`LOAD_CPU`] with `--pin`.
+    fn wrk_command(&self, url: &str) -> Vec<String> {
+        let argv = load::command_line(&self.shape, &self.script, url);
+        if self.args.pin {
+            ["taskset".into(), "-c".into(), LOAD_CPU.to_string()].into_iter().chain(argv).collect()
+        } else {
+            argv
+        }
+    }
+
+    /// Starts `target` on a free port of 127.0.0.1 (on [`SERVER_CPU`] with `--pin`).
     fn spawn(&self, target: Target) -> Result<ServerProcess> {
         let log = self.work.0.join(format!("{}.log", target.stem()));
-        let listen = ["--listen", "127.0.0.1:0"];
-        match target {
+        let (command, ready) = match target {
             Target::Echo | Target::Native => {
                 let mut command = Command::new(&self.exe);
-                command.arg(if target == Target::Echo { "serve-echo" } else { "serve-native" }).args(listen);
-                ServerProcess::spawn(command, servers::READY_PREFIX, log)
+                let serve = if target == Target::Echo { "serve-echo" } else { "serve-native" };
+                command.args([serve, "--listen", "127.0.0.1:0"]);
+                (command, servers::READY_PREFIX)
             }
             Target::Hookgate => {
-                let command = process::hookgate_serve(&self.args.hookgate, &self.args.policies);
-                ServerProcess::spawn(command, process::HOOKGATE_READY, log)
+                (process::hookgate_serve(&self.args.hookgate, &self.args.policies), process::HOOKGATE_READY)
             }
-        }
+        };
+        let command = if self.args.pin { process::pinned(&command, SERVER_CPU) } else { command };
+        ServerProcess::spawn(command, ready, log)
     }
 
     /// Checks `target` answers correctly: the echo echoes; the native rule and hookgate deny a

@@ -48,6 +48,9 @@ pub(crate) struct WrkReport {
     pub(crate) non_2xx_3xx: u64,
     /// Sum of `Socket errors` (connect, read, write, timeout; 0 when wrk prints no such line).
     pub(crate) socket_errors: u64,
+    /// The server's CPU time (user + system) over the load, per completed request; `None`
+    /// until measured (wrk does not report it).
+    pub(crate) server_cpu_per_hook: Option<Duration>,
 }
 
 /// Checks a wrk duration: a positive integer with an optional unit `s`, `m` or `h`.
@@ -140,6 +143,7 @@ pub(crate) fn parse(output: &str) -> Result<WrkReport> {
         requests: requests.context("no `N requests in T` line")?,
         non_2xx_3xx,
         socket_errors,
+        server_cpu_per_hook: None,
     })
 }
 

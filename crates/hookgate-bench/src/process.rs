@@ -91,6 +91,22 @@ impl ServerProcess {
         self.addr
     }
 
+    /// The CPU time (user + system, every thread) the server has used so far, from
+    /// `/proc/<pid>/stat`.
+    pub(crate) fn cpu_time(&self) -> Result<Duration> {
+        let child = self.child.as_ref().context("the server was stopped")?;
+        let path = format!("/proc/{}/stat", child.id());
+        let stat = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
+        let ticks = cpu_ticks(&stat).with_context(|| format!("cannot read the CPU times of {path}"))?;
+        let per_second = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+            .ok()
+            .flatten()
+            .and_then(|hz| u64::try_from(hz).ok())
+            .filter(|hz| *hz > 0)
+            .context("cannot read the clock tick rate (CLK_TCK)")?;
+        Ok(Duration::from_secs_f64(ticks as f64 / per_second as f64))
+    }
+
     /// The end of the stderr log, for error messages (empty if there is none).
     pub(crate) fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
@@ -112,11 +128,50 @@ impl ServerProcess {
     }
 }
 
+/// `utime + stime` (fields 14 and 15) of a `/proc/<pid>/stat` line, in clock ticks. The command
+/// name (field 2) is in parentheses and may hold spaces, so fields are counted after its `)`.
+fn cpu_ticks(stat: &str) -> Option<u64> {
+    let mut fields = stat.get(stat.rfind(')')? + 1..)?.split_whitespace().skip(11);
+    let user: u64 = fields.next()?.parse().ok()?;
+    let system: u64 = fields.next()?.parse().ok()?;
+    Some(user + system)
+}
+
+/// `command` run under `taskset -c <cpu>`: pinned to that CPU (taskset execs it, so the pid is
+/// the server's).
+pub(crate) fn pinned(command: &Command, cpu: u32) -> Command {
+    let mut pinned = Command::new("taskset");
+    pinned.args(["-c", &cpu.to_string()]).arg(command.get_program()).args(command.get_args());
+    pinned
+}
+
 impl Drop for ServerProcess {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_ticks_are_counted_after_the_command_name() {
+        let stat = "4242 (tokio (rt) 1) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 9 0 1 2 3";
+        assert_eq!(cpu_ticks(stat), Some(325));
+        assert_eq!(cpu_ticks("4242 (x) S 1"), None);
+    }
+
+    #[test]
+    fn a_pinned_command_runs_the_same_program_under_taskset() {
+        let mut command = Command::new("hookgate");
+        command.args(["serve", "--listen", "127.0.0.1:0"]);
+        let pinned = pinned(&command, 0);
+        assert_eq!(pinned.get_program(), "taskset");
+        let args: Vec<_> = pinned.get_args().collect();
+        assert_eq!(args, ["-c", "0", "hookgate", "serve", "--listen", "127.0.0.1:0"]);
     }
 }

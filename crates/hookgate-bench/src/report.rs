@@ -53,6 +53,8 @@ pub(crate) struct Summary {
     pub(crate) non_2xx_3xx: u64,
     /// Socket errors over all rounds.
     pub(crate) socket_errors: u64,
+    /// Median server CPU time per hook, where it was measured.
+    pub(crate) cpu_per_hook: Option<Duration>,
 }
 
 impl Row {
@@ -68,6 +70,11 @@ impl Row {
             p99: Duration::from_secs_f64(median(p99s)),
             non_2xx_3xx: self.samples.iter().map(|s| s.non_2xx_3xx).sum(),
             socket_errors: self.samples.iter().map(|s| s.socket_errors).sum(),
+            cpu_per_hook: {
+                let cpu: Vec<f64> =
+                    self.samples.iter().filter_map(|s| s.server_cpu_per_hook).map(|d| d.as_secs_f64()).collect();
+                (!cpu.is_empty()).then(|| Duration::from_secs_f64(median(cpu)))
+            },
         }
     }
 }
@@ -98,29 +105,36 @@ pub(crate) fn latency(d: Duration) -> String {
 /// One measurement, as printed while the bench runs.
 pub(crate) fn sample_line(report: &WrkReport) -> String {
     format!(
-        "{:.0} hooks/s, p50 {}, p99 {}, {} requests, non-2xx/3xx {}, socket errors {}",
+        "{:.0} hooks/s, p50 {}, p99 {}, {} requests, non-2xx/3xx {}, socket errors {}, server CPU per hook {}",
         report.requests_per_sec,
         latency(report.p50),
         latency(report.p99),
         report.requests,
         report.non_2xx_3xx,
-        report.socket_errors
+        report.socket_errors,
+        report.server_cpu_per_hook.map_or_else(|| "-".into(), cpu)
     )
 }
 
-/// The side-by-side table. `echo` and `native` index the two baselines in `summaries`.
+/// The side-by-side table. `echo` and `native` index the two baselines in `summaries`. The
+/// ratios are of hooks/s, and of server CPU per hook (`cpu vs native`: how many times the
+/// native rule's CPU each hook costs).
 pub(crate) fn table(summaries: &[Summary], echo: usize, native: usize) -> String {
     let ratio = |value: f64, base: Option<&Summary>| match base {
         Some(base) if base.hooks_per_sec > 0.0 => format!("{:.2}×", value / base.hooks_per_sec),
         _ => "-".into(),
     };
+    let cpu_ratio = |s: &Summary| match (s.cpu_per_hook, summaries.get(native).and_then(|n| n.cpu_per_hook)) {
+        (Some(own), Some(base)) if !base.is_zero() => format!("{:.2}×", own.as_secs_f64() / base.as_secs_f64()),
+        _ => "-".into(),
+    };
     let mut out = format!(
-        "{:<12} {:>10} {:>10} {:>10} {:>9} {:>9} {:>8} {:>10}\n",
-        "server", "hooks/s", "p50", "p99", "non-2xx", "sock err", "vs echo", "vs native"
+        "{:<12} {:>10} {:>10} {:>10} {:>9} {:>9} {:>8} {:>10} {:>9} {:>12}\n",
+        "server", "hooks/s", "p50", "p99", "non-2xx", "sock err", "vs echo", "vs native", "cpu/hook", "cpu vs native"
     );
     for s in summaries {
         out += &format!(
-            "{:<12} {:>10.0} {:>10} {:>10} {:>9} {:>9} {:>8} {:>10}\n",
+            "{:<12} {:>10.0} {:>10} {:>10} {:>9} {:>9} {:>8} {:>10} {:>9} {:>12}\n",
             s.label,
             s.hooks_per_sec,
             latency(s.p50),
@@ -129,9 +143,16 @@ pub(crate) fn table(summaries: &[Summary], echo: usize, native: usize) -> String
             s.socket_errors,
             ratio(s.hooks_per_sec, summaries.get(echo)),
             ratio(s.hooks_per_sec, summaries.get(native)),
+            s.cpu_per_hook.map_or_else(|| "-".into(), cpu),
+            cpu_ratio(s),
         );
     }
     out
+}
+
+/// A CPU time per hook, in µs with one decimal.
+fn cpu(d: Duration) -> String {
+    format!("{:.1} µs", d.as_secs_f64() * 1e6)
 }
 
 #[cfg(test)]
@@ -146,6 +167,7 @@ mod tests {
             requests: 10,
             non_2xx_3xx: 1,
             socket_errors: 0,
+            server_cpu_per_hook: Some(Duration::from_nanos(p50_us * 100)),
         }
     }
 
@@ -156,7 +178,19 @@ mod tests {
         assert_eq!(summary.hooks_per_sec, 200.0);
         assert_eq!(summary.p50, Duration::from_micros(20));
         assert_eq!(summary.non_2xx_3xx, 3);
+        assert_eq!(summary.cpu_per_hook, Some(Duration::from_micros(2)));
         assert_eq!(median(vec![1.0, 4.0]), 2.5);
+    }
+
+    #[test]
+    fn the_table_puts_cpu_per_hook_beside_the_native_rule() {
+        let native = Row { label: "native rule", samples: vec![sample(200.0, 100)] }.summary();
+        let hookgate = Row { label: "hookgate", samples: vec![sample(100.0, 300)] }.summary();
+        let table = table(&[native, hookgate], 0, 0);
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(lines[0].ends_with("cpu/hook cpu vs native"), "{table}");
+        assert!(lines[1].ends_with("10.0 µs        1.00×"), "{table}");
+        assert!(lines[2].ends_with("30.0 µs        3.00×"), "{table}");
     }
 
     #[test]

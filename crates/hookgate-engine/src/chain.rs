@@ -114,15 +114,7 @@ impl Runner<'_> {
             }
         };
         let grants = self.grants(link);
-        let received;
-        let payload = match &self.patched {
-            Some(patched) => patched.as_str(),
-            None => {
-                // The envelope parse checked the body is UTF-8.
-                received = String::from_utf8_lossy(self.hook.request.body);
-                &received
-            }
-        };
+        let payload = self.patched.as_deref().unwrap_or(self.hook.text);
         let input = HookInput {
             method: self.hook.method.name,
             kind: self.hook.method.kind,

@@ -75,6 +75,8 @@ impl TenantSet {
         }
         let mut decision = decide_by_chain(tenant, &hook, services).await;
         track_session(tenant, &hook, &decision, services).await;
+        // The hook's fields move into the answer's record: nothing reads the hook after this.
+        (decision.session_id, decision.node_id, decision.app_key) = (hook.session_id, hook.node_id, hook.app_key);
         contain_send_data(&tenant.name, &mut decision, services).await;
         Ok(decision)
     }
@@ -91,9 +93,6 @@ async fn decide_by_chain(tenant: &Tenant, hook: &Hook<'_>, services: &Services) 
     let mut decision = Decision {
         tenant: tenant.name.clone(),
         generation: tenant.generation,
-        session_id: hook.session_id.clone(),
-        node_id: hook.node_id.clone(),
-        app_key: hook.app_key.clone(),
         runs: run.runs,
         ..Decision::new(kind, hook.method.catalogued)
     };

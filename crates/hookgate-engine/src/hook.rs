@@ -52,6 +52,8 @@ pub struct Hook<'a> {
     pub request: HookRequest<'a>,
     /// The method, classified.
     pub method: Method<'a>,
+    /// The body as text (the parse checked it is UTF-8).
+    pub text: &'a str,
     /// The body's `appKey` (empty if none).
     pub app_key: String,
     /// The body's `sessionId` (empty if none).
@@ -72,7 +74,7 @@ impl<'a> Hook<'a> {
     /// the body is checked first.
     pub fn parse(request: HookRequest<'a>, roots: &[String]) -> Result<Hook<'a>, BadHook> {
         let body = request.body;
-        std::str::from_utf8(body).map_err(|err| BadHook::NotUtf8(err.valid_up_to()))?;
+        let text = std::str::from_utf8(body).map_err(|err| BadHook::NotUtf8(err.valid_up_to()))?;
         count_parse();
         let first = body.iter().find(|b| !b.is_ascii_whitespace());
         if first != Some(&b'{') {
@@ -93,6 +95,7 @@ impl<'a> Hook<'a> {
         Ok(Hook {
             request,
             method: Method::classify(request.method),
+            text,
             app_key: envelope.app_key.unwrap_or_default(),
             session_id: envelope.session_id.unwrap_or_default(),
             node_id: envelope.node_id.text().unwrap_or_default(),

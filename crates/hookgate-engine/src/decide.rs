@@ -107,7 +107,9 @@ async fn decide_by_chain(tenant: &Tenant, hook: &Hook<'_>, services: &Services) 
         }
     };
     if let Some((cause, message)) = failure {
-        tracing::warn!(tenant = %tenant.name, method = hook.method.name, policy = policy.as_deref().unwrap_or(""),
+        // The method is a client-chosen URL segment: logged escaped and cut, as the listener logs it.
+        let method = crate::bounded_text(hook.method.name, 64);
+        tracing::warn!(tenant = %tenant.name, method = ?method, policy = policy.as_deref().unwrap_or(""),
             cause = cause.as_str(), "{message}");
         decision.fallback = Some(cause);
         decision.note = Some(message);

@@ -67,8 +67,7 @@ impl TenantSet {
             }
         };
         if let Err(failure) = crate::auth::check(&tenant.manifest.auth, request.authorization, request.body) {
-            let decision = refusal::unauthenticated(failure, "tenant [auth]", method);
-            return Ok(Decision { tenant: tenant.name.clone(), generation: tenant.generation, ..decision });
+            return Ok(refusal::forged(tenant, hook, failure));
         }
         if let Some(reason) = refusal::misfit(&hook) {
             return Ok(refusal::mismatch(tenant, &hook, reason));

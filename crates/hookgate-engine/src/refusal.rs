@@ -68,6 +68,19 @@ pub(crate) fn unauthenticated(failure: AuthFailure, by: &str, method: Method<'_>
     }
 }
 
+/// A hook that failed its tenant's `[auth]`: refused as [`unauthenticated`], its record
+/// naming the tenant and the hook's session, node and appKey as any other decision's does.
+pub(crate) fn forged(tenant: &Tenant, hook: Hook<'_>, failure: AuthFailure) -> Decision {
+    Decision {
+        tenant: tenant.name.clone(),
+        generation: tenant.generation,
+        session_id: hook.session_id,
+        node_id: hook.node_id,
+        app_key: hook.app_key,
+        ..unauthenticated(failure, "tenant [auth]", hook.method)
+    }
+}
+
 /// A body that does not fit its method: an event is echoed (it happened, whatever its body
 /// says), anything else answered 400.
 pub(crate) fn mismatch(tenant: &Tenant, hook: &Hook<'_>, reason: String) -> Decision {
@@ -101,6 +114,28 @@ fn refused(hook: &Hook<'_>, refusal: Refusal, status: u16, reason: String) -> De
 mod tests {
     use super::*;
     use crate::hook::HookRequest;
+
+    #[tokio::test]
+    async fn a_hook_refused_by_its_tenants_auth_keeps_its_session_in_the_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let manifest = "version = 1\n[auth]\nhmac_key_file = \"wcs.key\"\n";
+        std::fs::write(dir.path().join(hookgate_config::MANIFEST_FILE), manifest).unwrap();
+        std::fs::write(dir.path().join("wcs.key"), "1234567890\n").unwrap();
+        let runtime = hookgate_runtime::Runtime::new(hookgate_runtime::RuntimeConfig::default()).unwrap();
+        let bounds = hookgate_config::TenantBounds::default();
+        let (tenant, problems) = crate::load_tenant(&runtime, "signed", dir.path(), &bounds).await.unwrap();
+        assert!(problems.is_empty(), "{problems:?}");
+        let set = crate::TenantSet::new([tenant]);
+        // A session id with a non-ASCII character, as the fuzzer found it.
+        let body = r#"{"appKey":"signed","sessionId":"/192.168.1.38:64604/192.168.1.59\u01be443","nodeId":"n1"}"#;
+        let forged = Some("WCS eec9118c73376b04120d3265412aa28c".as_bytes());
+        let request = HookRequest { method: "connect", body: body.as_bytes(), authorization: forged, received_ms: 0 };
+        let decision = set.decide(request, &crate::Services::in_process()).await.unwrap();
+        assert_eq!((decision.status, decision.refusal), (403, Some(Refusal::Unauthenticated)));
+        assert_eq!((decision.tenant.as_str(), decision.generation), ("signed", 1));
+        assert_eq!(decision.session_id, "/192.168.1.38:64604/192.168.1.59\u{1be}443");
+        assert_eq!((decision.node_id.as_str(), decision.app_key.as_str()), ("n1", "signed"));
+    }
 
     #[test]
     fn bodies_that_contradict_their_method_are_named() {

@@ -1,8 +1,13 @@
 //! `hookgate-bench run`: each server spawned in turn, checked, loaded with the same wrk
 //! command, killed; rounds alternate the servers and the table reports medians.
+//!
+//! The servers: the axum echo (the HTTP floor), the stream-guard rule compiled natively, the
+//! same rule in Rego (regorus in axum) and as a Node.js script, and hookgate on the shipped tree
+//! (a fresh instance per hook) and on a copy of it with stream-guard `reuse = true`.
 
 use crate::load::{self, LoadShape, WrkReport};
 use crate::native::{self, Decision};
+use crate::peers;
 use crate::probe::{self, Answer};
 use crate::process::{self, ServerProcess};
 use crate::report::{self, Machine, Row};
@@ -34,6 +39,9 @@ pub(crate) struct BenchArgs {
     /// The policy tree hookgate serves.
     #[arg(long, default_value = "policies")]
     policies: PathBuf,
+    /// The Node.js binary that runs the Node.js peer.
+    #[arg(long, default_value = "node")]
+    node: PathBuf,
     /// Pin each server to CPU 0 and wrk to CPU 1 (`taskset`), so that the load generator does
     /// not take the server's core; needs at least 2 CPUs.
     #[arg(long)]
@@ -52,12 +60,19 @@ enum Target {
     Echo,
     /// The stream-guard rule compiled natively.
     Native,
-    /// The real `hookgate serve`.
+    /// The rule in Rego, evaluated by regorus embedded in axum.
+    Rego,
+    /// The rule as a Node.js script.
+    Node,
+    /// The real `hookgate serve` on the shipped tree (a fresh instance per hook).
     Hookgate,
+    /// `hookgate serve` on a copy of the tree with stream-guard `reuse = true`.
+    HookgateReuse,
 }
 
 /// The servers, in table order.
-const TARGETS: [Target; 3] = [Target::Echo, Target::Native, Target::Hookgate];
+const TARGETS: [Target; 6] =
+    [Target::Echo, Target::Native, Target::Rego, Target::Node, Target::Hookgate, Target::HookgateReuse];
 
 impl Target {
     /// Label in the output.
@@ -65,7 +80,10 @@ impl Target {
         match self {
             Target::Echo => "axum echo",
             Target::Native => "native rule",
+            Target::Rego => "Rego (regorus)",
+            Target::Node => "Node.js",
             Target::Hookgate => "hookgate",
+            Target::HookgateReuse => "hookgate reuse",
         }
     }
 
@@ -74,7 +92,10 @@ impl Target {
         match self {
             Target::Echo => "echo",
             Target::Native => "native",
+            Target::Rego => "rego",
+            Target::Node => "node",
             Target::Hookgate => "hookgate",
+            Target::HookgateReuse => "hookgate-reuse",
         }
     }
 }
@@ -95,8 +116,12 @@ struct Plan {
     script: PathBuf,
     /// Scratch directory (script, body copy, server logs), removed on drop.
     work: WorkDir,
-    /// This executable, which serves the baselines.
+    /// This executable, which serves the echo, the native rule and the Rego peer.
     exe: PathBuf,
+    /// The Node.js peer's script.
+    node_script: PathBuf,
+    /// The policy tree of [`Target::HookgateReuse`].
+    reuse_tree: PathBuf,
 }
 
 /// A scratch directory removed on drop.
@@ -122,7 +147,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<()> {
     let plan = Plan::new(args)?;
     let machine = Machine::detect();
     let url_template = format!("http://<server>{}", plan.path);
-    println!("hookgate-bench: the same load on three servers, one at a time, same run");
+    println!("hookgate-bench: the same load on {} servers, one at a time, same run", TARGETS.len());
     println!("machine:  nproc {}, {}", machine.nproc, machine.cpu_model);
     println!(
         "payload:  {} ({} bytes) as POST {}; stream-guard answers {} with {}",
@@ -145,7 +170,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<()> {
     for target in TARGETS {
         plan.preflight(target).with_context(|| format!("{} failed its check", target.label()))?;
     }
-    println!("checked:  all three servers answer the probes correctly\n");
+    println!("checked:  all {} servers answer the probes as the native rule does\n", TARGETS.len());
 
     let mut rows: Vec<Row> = TARGETS.iter().map(|t| Row { label: t.label(), samples: Vec::new() }).collect();
     for round in 0..plan.args.rounds as usize {
@@ -203,6 +228,8 @@ impl Plan {
         std::fs::write(&body_file, &payload).with_context(|| format!("cannot write {}", body_file.display()))?;
         let script = work.0.join("post.lua");
         load::write_script(&script, &body_file)?;
+        let node_script = peers::write_node_script(&work.0)?;
+        let reuse_tree = peers::reuse_tree(&args.policies, &work.0.join("policies-reuse"))?;
         Ok(Self {
             args: args.clone(),
             payload,
@@ -212,6 +239,8 @@ impl Plan {
             script,
             work,
             exe: std::env::current_exe().context("cannot locate the hookgate-bench executable")?,
+            node_script,
+            reuse_tree,
         })
     }
 
@@ -253,29 +282,51 @@ impl Plan {
     fn spawn(&self, target: Target) -> Result<ServerProcess> {
         let log = self.work.0.join(format!("{}.log", target.stem()));
         let (command, ready) = match target {
-            Target::Echo | Target::Native => {
+            Target::Echo | Target::Native | Target::Rego => {
+                let serve = match target {
+                    Target::Echo => "serve-echo",
+                    Target::Native => "serve-native",
+                    _ => "serve-rego",
+                };
                 let mut command = Command::new(&self.exe);
-                let serve = if target == Target::Echo { "serve-echo" } else { "serve-native" };
                 command.args([serve, "--listen", "127.0.0.1:0"]);
+                (command, servers::READY_PREFIX)
+            }
+            Target::Node => {
+                let mut command = Command::new(&self.args.node);
+                command.arg(&self.node_script).arg("127.0.0.1:0");
                 (command, servers::READY_PREFIX)
             }
             Target::Hookgate => {
                 (process::hookgate_serve(&self.args.hookgate, &self.args.policies), process::HOOKGATE_READY)
+            }
+            Target::HookgateReuse => {
+                (process::hookgate_serve(&self.args.hookgate, &self.reuse_tree), process::HOOKGATE_READY)
             }
         };
         let command = if self.args.pin { process::pinned(&command, SERVER_CPU) } else { command };
         ServerProcess::spawn(command, ready, log)
     }
 
-    /// Checks `target` answers correctly: the echo echoes; the native rule and hookgate deny a
-    /// forbidden name, lower-case a mixed-case one, and answer the payload as stream-guard does.
+    /// Checks `target` answers correctly: the echo echoes; every other server denies a
+    /// forbidden name, lower-cases a mixed-case one, and answers the payload and the
+    /// [`EDGE_NAMES`] probes exactly as the native rule does.
     fn check(&self, target: Target, addr: SocketAddr) -> Result<()> {
         let post = |body: &[u8]| probe::post_json(addr, &self.path, body);
         if target == Target::Echo {
             let answer = post(&self.payload)?;
             return expect(&answer, &Decision { status: 200, body: native::Body::Echo }, &self.payload, "the payload");
         }
-        check_stream_guard(addr, &self.path, &self.args.method, &self.payload)
+        check_stream_guard(addr, &self.path, &self.args.method, &self.payload)?;
+        for name in EDGE_NAMES {
+            let body = match name {
+                Some(name) => with_name(&self.payload, name)?,
+                None => without_name(&self.payload)?,
+            };
+            let what = format!("the probe with name {name:?}");
+            expect(&post(&body)?, &native::decide(&self.args.method, &body), &body, &what)?;
+        }
+        Ok(())
     }
 
     /// Fails if a server answered non-2xx/3xx although stream-guard allows the payload.
@@ -298,7 +349,7 @@ impl Plan {
 /// one, and answers `payload` as the native rule does.
 pub(crate) fn check_stream_guard(addr: SocketAddr, path: &str, method: &str, payload: &[u8]) -> Result<()> {
     let post = |body: &[u8]| probe::post_json(addr, path, body);
-    let forbidden = with_name(payload, "forbidden_bench")?;
+    let forbidden = with_string_name(payload, "forbidden_bench")?;
     let answer = post(&forbidden)?;
     let deny = r#"{"error":"stream name 'forbidden_bench' is forbidden","policy":"stream-guard"}"#;
     ensure!(
@@ -307,7 +358,7 @@ pub(crate) fn check_stream_guard(addr: SocketAddr, path: &str, method: &str, pay
         answer.status,
         answer.body_text()
     );
-    let mixed = with_name(payload, "Bench-MiXed")?;
+    let mixed = with_string_name(payload, "Bench-MiXed")?;
     let answer = post(&mixed)?;
     let name = serde_json::from_slice::<Value>(&answer.body).ok().and_then(|v| v.get("name").cloned());
     ensure!(
@@ -320,11 +371,37 @@ pub(crate) fn check_stream_guard(addr: SocketAddr, path: &str, method: &str, pay
     expect(&post(payload)?, &native::decide(method, payload), payload, "the payload")
 }
 
-/// `payload` with its `name` set to `name`.
+/// Names (as JSON values; `None`: no `name` field) whose answers every rule server must give
+/// exactly as the native rule does, beyond [`check_stream_guard`]'s probes: a forbidden name in
+/// capitals, a name that only matches once lowercased, a non-ASCII mixed-case name, a name with
+/// a quote, one that is not a string, and none at all.
+const EDGE_NAMES: [Option<&str>; 6] = [
+    Some(r#""FORBIDDEN_BENCH""#),
+    Some(r#""Forbidden_bench""#),
+    Some(r#""ÄÖ-Bench""#),
+    Some(r#""bench-\"quoted\"-Cam""#),
+    Some("7"),
+    None,
+];
+
+/// `payload` with its `name` set to the JSON value `name`.
 fn with_name(payload: &[u8], name: &str) -> Result<Vec<u8>> {
+    let value: Value = serde_json::from_str(name).with_context(|| format!("bad probe name {name}"))?;
     let mut hook: Map<String, Value> = serde_json::from_slice(payload).context("the payload is not a JSON object")?;
-    hook.insert("name".into(), Value::from(name));
+    hook.insert("name".into(), value);
     serde_json::to_vec(&hook).context("cannot serialise a probe")
+}
+
+/// `payload` without its `name`.
+fn without_name(payload: &[u8]) -> Result<Vec<u8>> {
+    let mut hook: Map<String, Value> = serde_json::from_slice(payload).context("the payload is not a JSON object")?;
+    hook.shift_remove("name");
+    serde_json::to_vec(&hook).context("cannot serialise a probe")
+}
+
+/// `payload` with its `name` set to the string `name`.
+fn with_string_name(payload: &[u8], name: &str) -> Result<Vec<u8>> {
+    with_name(payload, &Value::from(name).to_string())
 }
 
 /// Checks `answer` against the `expected` decision for `sent`: same status, a JSON content

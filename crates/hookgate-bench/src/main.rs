@@ -14,8 +14,10 @@ mod fleet;
 mod guests;
 mod load;
 mod native;
+mod peers;
 mod probe;
 mod process;
+mod rego;
 mod report;
 mod servers;
 
@@ -44,6 +46,8 @@ enum Command {
     ServeEcho(servers::ServeArgs),
     /// Serve the stream-guard rule compiled natively into an axum handler.
     ServeNative(servers::ServeArgs),
+    /// Serve the stream-guard rule in Rego, evaluated by regorus in an axum handler.
+    ServeRego(servers::ServeArgs),
 }
 
 fn main() -> Result<()> {
@@ -53,5 +57,6 @@ fn main() -> Result<()> {
         Command::Guests(args) => guests::run(&args),
         Command::ServeEcho(args) => servers::serve(servers::Baseline::Echo, &args),
         Command::ServeNative(args) => servers::serve(servers::Baseline::Native, &args),
+        Command::ServeRego(args) => servers::serve(servers::Baseline::Rego, &args),
     }
 }

@@ -57,13 +57,10 @@ pub(crate) fn is_json_content_type(value: &[u8]) -> bool {
 /// Decides one hook of `method` with `body`: validates the JSON object, requires `appKey`,
 /// and applies the stream-guard rule on `name` for guarded methods.
 pub(crate) fn decide(method: &str, body: &[u8]) -> Decision {
-    let mut hook: Map<String, Value> = match serde_json::from_slice(body) {
+    let hook = match envelope(body) {
         Ok(hook) => hook,
-        Err(err) => return error(400, &format!("body must be a JSON object: {err}"), None),
+        Err(refusal) => return refusal,
     };
-    if !matches!(hook.get("appKey"), Some(Value::String(_))) {
-        return error(400, "body has no appKey", None);
-    }
     if !is_guarded(method) {
         return Decision { status: 200, body: Body::Echo };
     }
@@ -72,17 +69,38 @@ pub(crate) fn decide(method: &str, body: &[u8]) -> Decision {
     };
     let lower = name.chars().any(char::is_uppercase).then(|| name.to_lowercase());
     if is_forbidden(name) || lower.as_deref().is_some_and(is_forbidden) {
-        return error(DENY_STATUS, &format!("stream name '{name}' is forbidden"), Some(POLICY));
+        return deny(DENY_STATUS, &format!("stream name '{name}' is forbidden"));
     }
     match lower {
-        Some(lower) if lower != *name => {
-            hook.insert("name".into(), Value::String(lower));
-            match serde_json::to_vec(&hook) {
-                Ok(bytes) => Decision { status: 200, body: Body::Json(bytes) },
-                Err(err) => error(500, &format!("cannot serialise the answer: {err}"), None),
-            }
-        }
+        Some(lower) if lower != *name => renamed(hook, lower),
         _ => Decision { status: 200, body: Body::Echo },
+    }
+}
+
+/// The hook as a JSON object with a string `appKey`, or the 400 that refuses it: what every
+/// server checks before any rule runs.
+pub(crate) fn envelope(body: &[u8]) -> Result<Map<String, Value>, Decision> {
+    let hook: Map<String, Value> = match serde_json::from_slice(body) {
+        Ok(hook) => hook,
+        Err(err) => return Err(error(400, &format!("body must be a JSON object: {err}"), None)),
+    };
+    if !matches!(hook.get("appKey"), Some(Value::String(_))) {
+        return Err(error(400, "body has no appKey", None));
+    }
+    Ok(hook)
+}
+
+/// The rule's refusal: `status` with `{"error": reason, "policy": "stream-guard"}`.
+pub(crate) fn deny(status: u16, reason: &str) -> Decision {
+    error(status, reason, Some(POLICY))
+}
+
+/// The rule's override: the hook with its `name` replaced, keys in their received order.
+pub(crate) fn renamed(mut hook: Map<String, Value>, name: String) -> Decision {
+    hook.insert("name".into(), Value::String(name));
+    match serde_json::to_vec(&hook) {
+        Ok(bytes) => Decision { status: 200, body: Body::Json(bytes) },
+        Err(err) => error(500, &format!("cannot serialise the answer: {err}"), None),
     }
 }
 
@@ -92,7 +110,7 @@ fn is_forbidden(name: &str) -> bool {
 }
 
 /// `{"error": reason, "policy": policy}` with `status`.
-fn error(status: u16, reason: &str, policy: Option<&str>) -> Decision {
+pub(crate) fn error(status: u16, reason: &str, policy: Option<&str>) -> Decision {
     let mut body = Map::new();
     body.insert("error".into(), Value::String(reason.to_owned()));
     if let Some(policy) = policy {

@@ -1,15 +1,16 @@
-//! The two baseline servers, each served by `hookgate-bench serve-…` in its own process, on a
+//! The in-process peers (the axum echo, the native rule, the rule in Rego), each served by `hookgate-bench serve-…` in its own process, on a
 //! tokio runtime of the same shape as hookgate's (multi-thread, default worker count) and with
 //! the same `axum::serve`.
 
-use crate::native;
+use crate::{native, rego};
 use anyhow::{Context, Result};
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path};
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use axum::routing::post;
+use regorus::CompiledPolicy;
 use tokio::net::TcpListener;
 
 /// What `serve` prints on stdout once the listener is bound, followed by `http://ADDR`.
@@ -18,7 +19,7 @@ pub(crate) const READY_PREFIX: &str = "hookgate-bench listening: http://";
 /// Largest accepted body, as hookgate's default `--body-limit`.
 const BODY_LIMIT: usize = 1 << 20;
 
-/// Arguments of `serve-echo` and `serve-native`.
+/// Arguments of `serve-echo`, `serve-native` and `serve-rego`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct ServeArgs {
     /// Address to listen on (port 0 picks a free port; the bound address is printed).
@@ -33,10 +34,13 @@ pub(crate) enum Baseline {
     Echo,
     /// The stream-guard rule compiled natively ([`native::decide`]).
     Native,
+    /// The stream-guard rule in Rego, evaluated by regorus ([`rego::decide`]).
+    Rego,
 }
 
 /// Serves `baseline` on `args.listen` until the process is killed.
 pub(crate) fn serve(baseline: Baseline, args: &ServeArgs) -> Result<()> {
+    let routes = router(baseline)?;
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
     runtime.block_on(async {
@@ -44,17 +48,18 @@ pub(crate) fn serve(baseline: Baseline, args: &ServeArgs) -> Result<()> {
             TcpListener::bind(&args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
         let addr = listener.local_addr().context("cannot read the bound address")?;
         println!("{READY_PREFIX}{addr}");
-        axum::serve(listener, router(baseline)).await.context("server failed")
+        axum::serve(listener, routes).await.context("server failed")
     })
 }
 
-/// The routes of `baseline`.
-fn router(baseline: Baseline) -> Router {
+/// The routes of `baseline` (the Rego policy is compiled here, once).
+fn router(baseline: Baseline) -> Result<Router> {
     let routes = match baseline {
         Baseline::Echo => Router::new().route("/{*path}", post(echo)),
         Baseline::Native => Router::new().route("/{*path}", post(native_rule)),
+        Baseline::Rego => Router::new().route("/{*path}", post(rego_rule)).with_state(rego::compile()?),
     };
-    routes.layer(DefaultBodyLimit::max(BODY_LIMIT))
+    Ok(routes.layer(DefaultBodyLimit::max(BODY_LIMIT)))
 }
 
 /// The HTTP floor: 200 with the received body.
@@ -64,12 +69,33 @@ async fn echo(body: Bytes) -> Response {
 
 /// The policy-engine floor: content type checked, body parsed, rule applied.
 async fn native_rule(Path(path): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+    hook_answer(&path, &headers, body, native::decide)
+}
+
+/// The rule in Rego: content type checked, the hook evaluated by the shared compiled policy.
+async fn rego_rule(
+    State(policy): State<CompiledPolicy>,
+    Path(path): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    hook_answer(&path, &headers, body, |method, body| rego::decide(&policy, method, body))
+}
+
+/// Answers the hook `body` POSTed to `path` with what `decide` decides for its method (the last
+/// path segment); 415 unless it is `application/json`.
+fn hook_answer(
+    path: &str,
+    headers: &HeaderMap,
+    body: Bytes,
+    decide: impl FnOnce(&str, &[u8]) -> native::Decision,
+) -> Response {
     let json = headers.get(header::CONTENT_TYPE).is_some_and(|value| native::is_json_content_type(value.as_bytes()));
     if !json {
         return json_response(StatusCode::UNSUPPORTED_MEDIA_TYPE, r#"{"error":"hooks must be application/json"}"#);
     }
     let method = path.rsplit('/').next().unwrap_or_default();
-    let decision = native::decide(method, &body);
+    let decision = decide(method, &body);
     let status = StatusCode::from_u16(decision.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     match decision.body {
         native::Body::Echo => json_response(status, body),

@@ -43,8 +43,12 @@ policies: toolchain host
 		$(HOOKGATE) build $$src -o $$out --target-dir $(GUEST_TARGET) || exit 1; \
 	done
 
-# `make bench [BENCH_ARGS="--payload FILE --rounds 3 …"]`: hooks/s and p50/p99 of an axum echo, the
-# stream-guard rule compiled natively, and hookgate, side by side in the same run (wrk as load).
+# `make bench [BENCH_ARGS="--rounds 3 --duration 10s …"]`: the stream-guard rule served six ways
+# (axum echo, native handler, Rego through regorus, a Node.js script, hookgate fresh and reuse),
+# one run, three ways: unpinned, pinned (server CPU 0, load CPU 1), and server CPU per hook; then
+# latency at half of each server's peak (constant rate, coordinated-omission corrected). Prints
+# a markdown report (date, machine, command) and writes it to target/bench-report.md. Needs wrk
+# and node. Defaults: 2 rounds of 5 s per phase and placement, about 6 minutes.
 BENCH := target/release/hookgate-bench
 BENCH_ARGS ?=
 
@@ -52,8 +56,9 @@ BENCH_ARGS ?=
 
 bench: policies
 	@command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
+	@command -v node >/dev/null || (apt-get update && apt-get install -y nodejs)
 	cargo build --release -p hookgate-bench
-	$(BENCH) run --hookgate $(HOOKGATE) --policies policies $(BENCH_ARGS)
+	$(BENCH) run --hookgate $(HOOKGATE) --policies policies --report target/bench-report.md $(BENCH_ARGS)
 
 # `make bench-state [BENCH_ARGS="--rounds 3"]`: one hookgate with publisher-quota, in-process
 # state against Redis state (a redis-server of its own), same run.

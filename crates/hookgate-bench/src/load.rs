@@ -63,6 +63,18 @@ pub(crate) fn parse_duration_arg(text: &str) -> Result<String, String> {
     }
 }
 
+/// The seconds of a duration that [`parse_duration_arg`] accepted.
+pub(crate) fn seconds(text: &str) -> Result<u64> {
+    let digits = text.trim_end_matches(['s', 'm', 'h']);
+    let count: u64 = digits.parse().with_context(|| format!("{text:?} is not a duration such as 10s"))?;
+    let unit = match &text[digits.len()..] {
+        "m" => 60,
+        "h" => 3600,
+        _ => 1,
+    };
+    Ok(count * unit)
+}
+
 /// Writes the Lua script that makes every wrk request `POST` with the bytes of `body_file`
 /// and `Content-Type: application/json`.
 pub(crate) fn write_script(script: &Path, body_file: &Path) -> Result<()> {
@@ -274,6 +286,11 @@ Transfer/sec:     324.01B
         assert!(parse_duration_arg("1.5s").is_err());
         assert!(parse_duration_arg("10ss").is_err());
         assert!(parse_duration_arg("s").is_err());
+        assert_eq!(seconds("10s").ok(), Some(10));
+        assert_eq!(seconds("30").ok(), Some(30));
+        assert_eq!(seconds("2m").ok(), Some(120));
+        assert_eq!(seconds("1h").ok(), Some(3600));
+        assert!(seconds("x").is_err());
     }
 
     #[test]

@@ -10,13 +10,16 @@
 //! * `serve-echo` and `serve-native` are the two baseline servers `run` spawns.
 
 mod bench;
+mod checks;
 mod fleet;
 mod guests;
 mod load;
+mod markdown;
 mod native;
 mod peers;
 mod probe;
 mod process;
+mod rate;
 mod rego;
 mod report;
 mod servers;
@@ -42,6 +45,9 @@ enum Command {
     State(fleet::StateArgs),
     /// Benchmark stream-guard per guest language through hookgate serve (`make bench-guests`).
     Guests(guests::GuestArgs),
+    /// Load one server at a constant request rate and print its latency (coordinated-omission
+    /// corrected) as a JSON line; `run` uses it for its fixed-rate phase.
+    FixedRate(rate::RateArgs),
     /// Serve the bare axum echo baseline (every POST answered 200 with its body).
     ServeEcho(servers::ServeArgs),
     /// Serve the stream-guard rule compiled natively into an axum handler.
@@ -55,6 +61,7 @@ fn main() -> Result<()> {
         Command::Run(args) => bench::run(&args),
         Command::State(args) => fleet::run(&args),
         Command::Guests(args) => guests::run(&args),
+        Command::FixedRate(args) => rate::command(&args),
         Command::ServeEcho(args) => servers::serve(servers::Baseline::Echo, &args),
         Command::ServeNative(args) => servers::serve(servers::Baseline::Native, &args),
         Command::ServeRego(args) => servers::serve(servers::Baseline::Rego, &args),

@@ -1,7 +1,8 @@
-//! What the bench prints: the machine, one line per measurement, and the side-by-side table of
-//! medians with the ratios.
+//! What the benches measured and print: the machine, one line per measurement, and the
+//! per-server medians (the markdown report of `run` is [`crate::markdown`]).
 
 use crate::load::WrkReport;
+use crate::rate::RateReport;
 use std::time::Duration;
 
 /// The machine the bench ran on.
@@ -11,21 +12,46 @@ pub(crate) struct Machine {
     pub(crate) nproc: usize,
     /// The first `model name` of `/proc/cpuinfo`, or `unknown`.
     pub(crate) cpu_model: String,
+    /// The kernel release (`/proc/sys/kernel/osrelease`).
+    pub(crate) kernel: String,
+    /// `MemTotal` of `/proc/meminfo`, in GiB.
+    pub(crate) memory_gib: f64,
+    /// The 1-minute load average when the bench started: other work on the machine.
+    pub(crate) load_average: f64,
 }
 
 impl Machine {
     /// Reads the machine description.
     pub(crate) fn detect() -> Self {
         let nproc = std::thread::available_parallelism().map_or(0, usize::from);
-        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-        let cpu_model = cpuinfo
-            .lines()
-            .find_map(|line| {
+        let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
+        let field = |text: &str, name: &str| {
+            text.lines().find_map(|line| {
                 let (key, value) = line.split_once(':')?;
-                (key.trim() == "model name").then(|| value.trim().to_owned())
+                (key.trim() == name).then(|| value.trim().to_owned())
             })
-            .unwrap_or_else(|| "unknown".into());
-        Self { nproc, cpu_model }
+        };
+        let cpu_model = field(&read("/proc/cpuinfo"), "model name").unwrap_or_else(|| "unknown".into());
+        let memory_kib = field(&read("/proc/meminfo"), "MemTotal")
+            .and_then(|value| value.trim_end_matches("kB").trim().parse::<f64>().ok())
+            .unwrap_or_default();
+        let load_average =
+            read("/proc/loadavg").split_whitespace().next().and_then(|v| v.parse().ok()).unwrap_or_default();
+        Self {
+            nproc,
+            cpu_model,
+            kernel: read("/proc/sys/kernel/osrelease").trim().to_owned(),
+            memory_gib: memory_kib / (1024.0 * 1024.0),
+            load_average,
+        }
+    }
+
+    /// One line: CPUs, model, kernel, memory, load average.
+    pub(crate) fn describe(&self) -> String {
+        format!(
+            "{} × {} (nproc {}), Linux {}, {:.0} GiB; load average {:.2} at the start",
+            self.nproc, self.cpu_model, self.nproc, self.kernel, self.memory_gib, self.load_average
+        )
     }
 }
 
@@ -116,42 +142,74 @@ pub(crate) fn sample_line(report: &WrkReport) -> String {
     )
 }
 
-/// The side-by-side table. `echo` and `native` index the two baselines in `summaries`. The
-/// ratios are of hooks/s, and of server CPU per hook (`cpu vs native`: how many times the
-/// native rule's CPU each hook costs).
-pub(crate) fn table(summaries: &[Summary], echo: usize, native: usize) -> String {
-    let ratio = |value: f64, base: Option<&Summary>| match base {
-        Some(base) if base.hooks_per_sec > 0.0 => format!("{:.2}×", value / base.hooks_per_sec),
-        _ => "-".into(),
-    };
-    let cpu_ratio = |s: &Summary| match (s.cpu_per_hook, summaries.get(native).and_then(|n| n.cpu_per_hook)) {
-        (Some(own), Some(base)) if !base.is_zero() => format!("{:.2}×", own.as_secs_f64() / base.as_secs_f64()),
-        _ => "-".into(),
-    };
-    let mut out = format!(
-        "{:<12} {:>10} {:>10} {:>10} {:>9} {:>9} {:>8} {:>10} {:>9} {:>12}\n",
-        "server", "hooks/s", "p50", "p99", "non-2xx", "sock err", "vs echo", "vs native", "cpu/hook", "cpu vs native"
-    );
-    for s in summaries {
-        out += &format!(
-            "{:<12} {:>10.0} {:>10} {:>10} {:>9} {:>9} {:>8} {:>10} {:>9} {:>12}\n",
-            s.label,
-            s.hooks_per_sec,
-            latency(s.p50),
-            latency(s.p99),
-            s.non_2xx_3xx,
-            s.socket_errors,
-            ratio(s.hooks_per_sec, summaries.get(echo)),
-            ratio(s.hooks_per_sec, summaries.get(native)),
-            s.cpu_per_hook.map_or_else(|| "-".into(), cpu),
-            cpu_ratio(s),
-        );
+/// One fixed-rate measurement, as printed while the bench runs.
+pub(crate) fn fixed_line(report: &RateReport) -> String {
+    format!(
+        "{:.0}/s asked, {:.0}/s answered, p50 {}, p99 {}, p99.9 {}, max {}, non-2xx/3xx {}, errors {}, unsent {}",
+        report.rate,
+        report.achieved_rate,
+        latency(report.p50),
+        latency(report.p99),
+        latency(report.p999),
+        latency(report.max),
+        report.non_2xx_3xx,
+        report.errors,
+        report.unsent
+    )
+}
+
+/// All fixed-rate measurements of one server.
+#[derive(Debug, Clone)]
+pub(crate) struct FixedRow {
+    /// Server label.
+    pub(crate) label: &'static str,
+    /// One report per round.
+    pub(crate) samples: Vec<RateReport>,
+}
+
+/// The medians of one server's fixed-rate rounds.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct FixedSummary {
+    /// Server label.
+    pub(crate) label: &'static str,
+    /// Median requested rate.
+    pub(crate) rate: f64,
+    /// Median answered rate.
+    pub(crate) achieved_rate: f64,
+    /// Median p50.
+    pub(crate) p50: Duration,
+    /// Median p99.
+    pub(crate) p99: Duration,
+    /// Median p99.9.
+    pub(crate) p999: Duration,
+    /// Largest latency over all rounds.
+    pub(crate) max: Duration,
+    /// Non-2xx/3xx answers over all rounds.
+    pub(crate) non_2xx_3xx: u64,
+    /// Lost requests over all rounds (connection errors, timeouts, never sent).
+    pub(crate) errors: u64,
+}
+
+impl FixedRow {
+    /// Per-metric medians and totals.
+    pub(crate) fn summary(&self) -> FixedSummary {
+        let of = |metric: fn(&RateReport) -> f64| median(self.samples.iter().map(metric).collect());
+        FixedSummary {
+            label: self.label,
+            rate: of(|s| s.rate),
+            achieved_rate: of(|s| s.achieved_rate),
+            p50: Duration::from_secs_f64(of(|s| s.p50.as_secs_f64())),
+            p99: Duration::from_secs_f64(of(|s| s.p99.as_secs_f64())),
+            p999: Duration::from_secs_f64(of(|s| s.p999.as_secs_f64())),
+            max: self.samples.iter().map(|s| s.max).max().unwrap_or_default(),
+            non_2xx_3xx: self.samples.iter().map(|s| s.non_2xx_3xx).sum(),
+            errors: self.samples.iter().map(|s| s.errors + s.unsent).sum(),
+        }
     }
-    out
 }
 
 /// A CPU time per hook, in µs with one decimal.
-fn cpu(d: Duration) -> String {
+pub(crate) fn cpu(d: Duration) -> String {
     format!("{:.1} µs", d.as_secs_f64() * 1e6)
 }
 
@@ -183,14 +241,24 @@ mod tests {
     }
 
     #[test]
-    fn the_table_puts_cpu_per_hook_beside_the_native_rule() {
-        let native = Row { label: "native rule", samples: vec![sample(200.0, 100)] }.summary();
-        let hookgate = Row { label: "hookgate", samples: vec![sample(100.0, 300)] }.summary();
-        let table = table(&[native, hookgate], 0, 0);
-        let lines: Vec<&str> = table.lines().collect();
-        assert!(lines[0].ends_with("cpu/hook cpu vs native"), "{table}");
-        assert!(lines[1].ends_with("10.0 µs        1.00×"), "{table}");
-        assert!(lines[2].ends_with("30.0 µs        3.00×"), "{table}");
+    fn fixed_rate_medians_and_totals() {
+        let fixed = |p99_us: u64, errors: u64| RateReport {
+            rate: 100.0,
+            completed: 500,
+            achieved_rate: 99.0,
+            non_2xx_3xx: 0,
+            errors,
+            unsent: 1,
+            p50: Duration::from_micros(p99_us / 2),
+            p99: Duration::from_micros(p99_us),
+            p999: Duration::from_micros(p99_us * 2),
+            max: Duration::from_micros(p99_us * 3),
+        };
+        let row = FixedRow { label: "x", samples: vec![fixed(300, 0), fixed(100, 2), fixed(200, 0)] };
+        let summary = row.summary();
+        assert_eq!(summary.p99, Duration::from_micros(200));
+        assert_eq!(summary.max, Duration::from_micros(900));
+        assert_eq!(summary.errors, 5);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The report of `hookgate-bench run`: markdown tables to paste into docs/benchmarks.md, with
 //! the date, the machine and the command.
 
-use crate::bench::{Placement, TARGETS, Target};
+use crate::bench::{Placement, Target};
 use crate::report::{self, FixedRow, Machine, Summary};
 use std::fmt::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -11,9 +11,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub(crate) struct Placed {
     /// Where servers and load ran.
     pub(crate) placement: Placement,
-    /// Peak medians per server, in [`TARGETS`] order.
+    /// Peak medians per server, in [`crate::bench::TARGETS`] order.
     pub(crate) peak: Vec<Summary>,
-    /// Fixed-rate rows per server, in [`TARGETS`] order (`None`: the phase was skipped).
+    /// Fixed-rate rows per server, in [`crate::bench::TARGETS`] order (`None`: the phase was skipped).
     pub(crate) fixed: Option<Vec<FixedRow>>,
 }
 
@@ -140,40 +140,23 @@ fn targets_table(placed: &[Placed]) -> String {
     out += "\n|---|---|";
     out += &"---:|".repeat(placed.len());
     out.push('\n');
-    let peak = |run: &Placed, target: Target| run.peak[target.index()].clone();
-    let cpu = |s: &Summary| s.cpu_per_hook.map(|d| d.as_secs_f64());
-    let rows: [(&str, &str, Box<dyn Fn(&Placed) -> String>); 5] = [
-        (
-            "req/s, hookgate ÷ native rule",
-            "≥ 0.75× (pinned)",
-            Box::new(|run| ratio(peak(run, Target::Hookgate).hooks_per_sec, peak(run, Target::Native).hooks_per_sec)),
-        ),
-        (
-            "server CPU per hook, hookgate ÷ native rule",
-            "≤ 1.33×",
-            Box::new(|run| cpu_ratio(&peak(run, Target::Hookgate), &peak(run, Target::Native))),
-        ),
-        (
-            "req/s, hookgate ÷ Rego",
-            "≥ 1.5×",
-            Box::new(|run| ratio(peak(run, Target::Hookgate).hooks_per_sec, peak(run, Target::Rego).hooks_per_sec)),
-        ),
-        (
-            "server CPU per hook, Rego ÷ hookgate",
-            "≥ 1.5×",
-            Box::new(|run| match (cpu(&peak(run, Target::Rego)), cpu(&peak(run, Target::Hookgate))) {
-                (Some(rego), Some(hookgate)) if hookgate > 0.0 => format!("{:.2}×", rego / hookgate),
-                _ => "-".into(),
-            }),
-        ),
-        (
-            "p99 at half of peak (fixed rate)",
-            "< 1 ms",
-            Box::new(|run| match &run.fixed {
-                Some(rows) => report::latency(rows[Target::Hookgate.index()].summary().p99),
-                None => "-".into(),
-            }),
-        ),
+    let rows: [(&str, &str, Measure); 5] = [
+        ("req/s, hookgate ÷ native rule", "≥ 0.75× (pinned)", |run| {
+            ratio(peak(run, Target::Hookgate).hooks_per_sec, peak(run, Target::Native).hooks_per_sec)
+        }),
+        ("server CPU per hook, hookgate ÷ native rule", "≤ 1.33×", |run| {
+            cpu_ratio(peak(run, Target::Hookgate), peak(run, Target::Native))
+        }),
+        ("req/s, hookgate ÷ Rego", "≥ 1.5×", |run| {
+            ratio(peak(run, Target::Hookgate).hooks_per_sec, peak(run, Target::Rego).hooks_per_sec)
+        }),
+        ("server CPU per hook, Rego ÷ hookgate", "≥ 1.5×", |run| {
+            cpu_ratio(peak(run, Target::Rego), peak(run, Target::Hookgate))
+        }),
+        ("p99 at half of peak (fixed rate)", "< 1 ms", |run| match &run.fixed {
+            Some(rows) => report::latency(rows[Target::Hookgate.index()].summary().p99),
+            None => "-".into(),
+        }),
     ];
     for (measure, target, value) in &rows {
         let _ = write!(out, "| {measure} | {target} |");
@@ -182,7 +165,6 @@ fn targets_table(placed: &[Placed]) -> String {
         }
         out.push('\n');
     }
-    debug_assert_eq!(TARGETS.len(), placed.first().map_or(TARGETS.len(), |run| run.peak.len()));
     out
 }
 
@@ -197,6 +179,14 @@ fn thousands(value: f64) -> String {
         out.push(digit);
     }
     out
+}
+
+/// One row of the targets table: its value in one placement.
+type Measure = fn(&Placed) -> String;
+
+/// `target`'s peak medians in `run`.
+fn peak(run: &Placed, target: Target) -> &Summary {
+    &run.peak[target.index()]
 }
 
 /// `value / base` as `0.00×`, or `-` without a base.
@@ -237,6 +227,7 @@ fn utc(since_epoch: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bench::TARGETS;
     use crate::rate::RateReport;
 
     fn summary(target: Target, hooks_per_sec: f64, cpu_us: u64) -> Summary {

@@ -487,35 +487,28 @@ impl Plan {
     }
 
     /// Fails if a server answered non-2xx/3xx although stream-guard allows the payload (or
-    /// at all, for the echo), or if the fixed-rate load lost requests.
+    /// at all, for the echo). Requests the fixed-rate phase lost (connection errors, answers
+    /// over 10 s, requests never sent past the schedule's grace time) are a measure of an
+    /// overloaded server or machine: the report shows them, they do not fail the run.
     fn check_errors(&self, placed: &[Placed]) -> Result<()> {
         let allowed = (200..400).contains(&self.expected.status);
+        let refused = |label: &str, non_2xx_3xx: u64| non_2xx_3xx > 0 && (allowed || label == Target::Echo.label());
         let mut unexpected = Vec::new();
         for run in placed {
-            for s in &run.peak {
-                if s.non_2xx_3xx > 0 && (allowed || s.label == Target::Echo.label()) {
+            let fixed =
+                run.fixed.iter().flatten().map(FixedRow::summary).map(|s| (s.label, s.non_2xx_3xx, "fixed rate"));
+            let peak = run.peak.iter().map(|s| (s.label, s.non_2xx_3xx, "peak"));
+            for (label, non_2xx_3xx, phase) in peak.chain(fixed) {
+                if refused(label, non_2xx_3xx) {
                     unexpected.push(format!(
-                        "{} ({}) answered {} non-2xx/3xx",
-                        s.label,
-                        run.placement.name(),
-                        s.non_2xx_3xx
-                    ));
-                }
-            }
-            for s in run.fixed.iter().flatten().map(FixedRow::summary) {
-                if (s.non_2xx_3xx > 0 && allowed) || s.errors > 0 {
-                    unexpected.push(format!(
-                        "{} ({}, fixed rate): {} non-2xx/3xx, {} errors",
-                        s.label,
-                        run.placement.name(),
-                        s.non_2xx_3xx,
-                        s.errors
+                        "{label} ({}, {phase}) answered {non_2xx_3xx} non-2xx/3xx",
+                        run.placement.name()
                     ));
                 }
             }
         }
         if !unexpected.is_empty() {
-            bail!("unexpected answers: {}", unexpected.join("; "));
+            bail!("the payload is allowed, yet {}", unexpected.join("; "));
         }
         Ok(())
     }

@@ -71,7 +71,9 @@ pub(crate) fn markdown(header: &Header<'_>, placed: &[Placed]) -> String {
         let _ = writeln!(
             out,
             "#### Fixed rate: latency at a constant request rate (coordinated-omission corrected: from each \
-             request's intended send time)\n"
+             request's intended send time)\n\n\
+             errors: non-2xx/3xx answers, and requests lost (connection errors, no answer within 10 s, or never \
+             sent because the server was still that far behind at the end of the schedule's grace time).\n"
         );
         out += &fixed_table(placed);
         out.push('\n');

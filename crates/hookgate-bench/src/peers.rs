@@ -66,6 +66,30 @@ fn copy_tree(src: &Path, dest: &Path) -> Result<()> {
 mod tests {
     use super::*;
 
+    /// The Node.js peer, run by node, answers every probe as the native rule does (skipped,
+    /// saying so, where no `node` is installed).
+    #[test]
+    fn the_node_peer_answers_every_probe_as_the_native_rule() {
+        if std::process::Command::new("node").arg("--version").output().is_err() {
+            eprintln!("SKIPPED: no node on PATH");
+            return;
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let script = write_node_script(dir.path()).expect("script");
+        let mut command = std::process::Command::new("node");
+        command.arg(&script).arg("127.0.0.1:0");
+        let server =
+            crate::process::ServerProcess::spawn(command, crate::servers::READY_PREFIX, dir.path().join("node.log"))
+                .expect("node listens");
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/payloads/publishStream.json");
+        let payload = std::fs::read(root).expect("the shipped payload");
+        for method in ["publishStream", "playStream"] {
+            crate::checks::check_rule(server.addr(), &format!("/rest/{method}"), method, &payload)
+                .unwrap_or_else(|err| panic!("{method}: {err:#}{}", server.log_tail()));
+        }
+        server.stop().expect("still running");
+    }
+
     #[test]
     fn reuse_goes_into_the_stream_guard_table_only() {
         let manifest = "[policies.token-auth]\nmodule = \"a.wasm\"\n\n[policies.stream-guard]\nmodule = \"s.wasm\"\n";

@@ -110,3 +110,62 @@ fn json_response(status: StatusCode, body: impl Into<axum::body::Body>) -> Respo
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks;
+    use std::net::SocketAddr;
+
+    /// The shipped publishStream payload.
+    fn payload() -> Vec<u8> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/payloads/publishStream.json");
+        std::fs::read(path).expect("the shipped payload")
+    }
+
+    /// Serves `baseline` on a free loopback port from a thread of its own.
+    fn spawn(baseline: Baseline) -> SocketAddr {
+        let routes = router(baseline).expect("routes");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
+        let addr = listener.local_addr().expect("address");
+        listener.set_nonblocking(true).expect("non-blocking");
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            runtime.block_on(async {
+                let listener = TcpListener::from_std(listener).expect("tokio listener");
+                axum::serve(listener, routes).await.expect("serves");
+            });
+        });
+        addr
+    }
+
+    #[test]
+    fn the_native_and_rego_servers_answer_every_probe_as_the_native_rule() {
+        for baseline in [Baseline::Native, Baseline::Rego] {
+            let addr = spawn(baseline);
+            checks::check_rule(addr, "/rest/publishStream", "publishStream", &payload())
+                .unwrap_or_else(|err| panic!("{baseline:?}: {err:#}"));
+            checks::check_rule(addr, "/rest/playStream", "playStream", &payload())
+                .unwrap_or_else(|err| panic!("{baseline:?}: {err:#}"));
+        }
+    }
+
+    #[test]
+    fn the_echo_echoes_and_fails_the_rule_probes() {
+        let addr = spawn(Baseline::Echo);
+        checks::check_echo(addr, "/rest/publishStream", &payload()).expect("echoes");
+        assert!(checks::check_rule(addr, "/rest/publishStream", "publishStream", &payload()).is_err());
+    }
+
+    #[test]
+    fn servers_refuse_other_content_types() {
+        let addr = spawn(Baseline::Rego);
+        let mut stream = std::net::TcpStream::connect(addr).expect("connects");
+        let request = "POST /rest/publishStream HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n\
+                       Content-Length: 2\r\nConnection: close\r\n\r\n{}";
+        std::io::Write::write_all(&mut stream, request.as_bytes()).expect("sends");
+        let mut answer = String::new();
+        std::io::Read::read_to_string(&mut stream, &mut answer).expect("reads");
+        assert!(answer.starts_with("HTTP/1.1 415"), "{answer}");
+    }
+}

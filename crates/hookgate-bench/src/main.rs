@@ -1,13 +1,17 @@
-//! `hookgate-bench`: hooks/s and latency of three servers measured in the same run.
+//! `hookgate-bench`: hooks/s, latency and CPU per hook of hookgate and its peers, measured in
+//! the same run.
 //!
-//! * `run` loads, with `wrk`, an axum echo (the HTTP floor), the `stream-guard` rule compiled
-//!   natively into an axum handler (the floor of any policy engine) and the real `hookgate serve`,
-//!   one after the other, each in its own process, and prints them side by side.
+//! * `run` (`make bench`) serves the `stream-guard` rule six ways (an axum echo as the HTTP
+//!   floor, the rule compiled natively into an axum handler, the rule in Rego through regorus,
+//!   the rule as a Node.js script, and `hookgate serve` with a fresh instance per hook and with
+//!   `reuse = true`), each in its own process, loads them unpinned and pinned with `wrk`, then at
+//!   a fixed rate, and prints one markdown report.
 //! * `state` compares one hookgate with the in-process state backend and with Redis, under
 //!   publishers that come and go (`fleet`).
 //! * `guests` measures stream-guard in each guest language (Rust, C, JavaScript, Python) through
 //!   `hookgate serve`: module size, start and compile times, evaluation p50/p99, hooks/s.
-//! * `serve-echo` and `serve-native` are the two baseline servers `run` spawns.
+//! * `fixed-rate` is the constant-rate load generator `run` uses (coordinated-omission corrected).
+//! * `serve-echo`, `serve-native` and `serve-rego` are the in-process peers `run` spawns.
 
 mod bench;
 mod checks;

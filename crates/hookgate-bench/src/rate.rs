@@ -1,20 +1,25 @@
 //! The constant-rate load generator (`hookgate-bench fixed-rate`, wrk2-style): latency at a
 //! fixed request rate, corrected for coordinated omission.
 //!
-//! Request `i` of the run has an intended send time `t0 + i / rate`; the requests are dealt
-//! round-robin to `connections` keep-alive connections (request `i` on connection
-//! `i % connections`), each served by a thread of its own that sleeps until its next request's
-//! intended time, sends it, and reads the answer. A request's latency runs from its
+//! Request `i` of the run has an intended send time `t0 + i / rate`. A pacer (a `timerfd`)
+//! hands each request, at that time, to one of `connections` keep-alive connections
+//! round-robin (request `i` on connection `i % connections`), which sends it as soon as it has
+//! read its previous answer. Pacer and connections run on one thread (a current-thread tokio
+//! runtime), as one wrk thread does. A request's latency runs from its
 //! **intended** send time to the end of its answer, so a server that falls behind is charged
 //! for the requests it kept waiting, not only for the time it took once it read them (what a
 //! closed-loop generator such as wrk measures). Requests intended during the warm-up are sent
 //! but not counted.
 
 use anyhow::{Context, Result, bail, ensure};
+use nix::sys::time::TimeSpec;
+use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
 use serde_json::{Value, json};
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
+use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
@@ -161,15 +166,16 @@ struct Tally {
     last_answer: Option<Instant>,
 }
 
-/// Runs `plan` (the connections on a current-thread tokio runtime, the pacer on a thread of
-/// its own) and reports it.
+/// Runs `plan` on one thread (a current-thread tokio runtime) and reports it.
 pub(crate) fn run(plan: &Plan) -> Result<RateReport> {
     let runtime =
         tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the async runtime")?;
     runtime.block_on(run_schedule(plan))
 }
 
-/// Connects every connection, then starts the pacer and collects the tallies.
+/// Connects every connection, then paces the schedule: request `i` is handed to connection
+/// `i % connections` at its intended time `t0 + i / rate`. The pacer and the connections share
+/// the runtime's one thread, so a hand-over costs no thread switch.
 async fn run_schedule(plan: &Plan) -> Result<RateReport> {
     let mut connections = tokio::task::JoinSet::new();
     let mut queues = Vec::with_capacity(plan.connections);
@@ -180,42 +186,75 @@ async fn run_schedule(plan: &Plan) -> Result<RateReport> {
         queues.push(queue);
         connections.spawn(connection_loop(plan.clone(), stream, requests, t0_rx.clone()));
     }
+    let pacer = Pacer::new()?;
     let t0 = Instant::now();
     t0_tx.send_replace(Some(t0));
-    let pacer = {
-        let plan = plan.clone();
-        std::thread::spawn(move || pace(&plan, t0, &queues))
-    };
+    let deadline = t0 + plan.warmup + plan.duration + plan.duration.max(MIN_GRACE);
+    let scheduled = plan.scheduled();
+    let mut unsent = 0;
+    for i in 0..scheduled {
+        let intended = t0 + plan.intended(i);
+        pacer.sleep_until(intended).await?;
+        if Instant::now() > deadline {
+            unsent = scheduled - i;
+            break;
+        }
+        // A connection still busy with an earlier request queues this one: the wait counts.
+        let _ = queues[usize::try_from(i % queues.len() as u64).unwrap_or_default()].send(intended);
+    }
+    drop(queues);
     let mut tallies = Vec::with_capacity(plan.connections);
     while let Some(tally) = connections.join_next().await {
         tallies.push(tally.context("a connection task failed")??);
     }
-    let unsent = pacer.join().map_err(|_| anyhow::anyhow!("the pacer panicked"))?;
     let mut report = report(plan, t0, &tallies);
     report.unsent += unsent;
     Ok(report)
 }
 
-/// The pacer, on a thread of its own: hands request `i` to connection `i % connections` at
-/// its intended time `t0 + i / rate`; returns how many it gave up on past the deadline.
-/// `thread::sleep` with a timer slack of 1 ns wakes within microseconds (tokio's timers round
-/// up to the next millisecond, and every late hand-over would count as the server's latency).
-fn pace(plan: &Plan, t0: Instant, queues: &[mpsc::UnboundedSender<Instant>]) -> u64 {
-    let _ = nix::sys::prctl::set_timerslack(1);
-    let deadline = t0 + plan.warmup + plan.duration + plan.duration.max(MIN_GRACE);
-    let scheduled = plan.scheduled();
-    for i in 0..scheduled {
-        let intended = t0 + plan.intended(i);
-        let now = Instant::now();
-        if now < intended {
-            std::thread::sleep(intended - now);
-        } else if now > deadline {
-            return scheduled - i;
-        }
-        // A connection still busy with an earlier request queues this one: the wait counts.
-        let _ = queues[usize::try_from(i % queues.len() as u64).unwrap_or_default()].send(intended);
+/// Waits until an instant with nanosecond precision: a `timerfd` in the runtime's poller.
+/// tokio's own timers round up to the next millisecond, and every late hand-over would count
+/// as the server's latency; a sleeping thread of its own would cost two thread switches a request.
+struct Pacer(AsyncFd<Timer>);
+
+/// The `timerfd` the pacer waits on.
+struct Timer(TimerFd);
+
+impl AsRawFd for Timer {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0.as_fd().as_raw_fd()
     }
-    0
+}
+
+impl Pacer {
+    /// A non-blocking monotonic `timerfd`, registered with the runtime.
+    // tokio 1.54 deprecates `AsyncFd::new` because it cannot prove an arbitrary fd stays open
+    // while registered; this one is owned by the `AsyncFd` for as long as it is registered (its
+    // replacement, `AsyncFd::register`, is `unsafe`, which this workspace denies).
+    #[allow(deprecated)]
+    fn new() -> Result<Self> {
+        let timer = TimerFd::new(ClockId::CLOCK_MONOTONIC, TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC)
+            .context("cannot create a timerfd")?;
+        Ok(Self(AsyncFd::new(Timer(timer)).context("cannot register the timerfd")?))
+    }
+
+    /// Returns at `when`, at once if it has passed.
+    async fn sleep_until(&self, when: Instant) -> Result<()> {
+        let left = when.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(());
+        }
+        let timer = &self.0.get_ref().0;
+        timer
+            .set(Expiration::OneShot(TimeSpec::from_duration(left)), TimerSetTimeFlags::empty())
+            .context("cannot arm the timerfd")?;
+        loop {
+            let mut ready = self.0.readable().await.context("cannot poll the timerfd")?;
+            if let Ok(expired) = ready.try_io(|fd| fd.get_ref().0.wait().map_err(std::io::Error::from)) {
+                return expired.context("cannot read the timerfd");
+            }
+        }
+    }
 }
 
 /// The report over every connection's tally.

@@ -251,6 +251,9 @@ impl Pacer {
         loop {
             let mut ready = self.0.readable().await.context("cannot poll the timerfd")?;
             if let Ok(expired) = ready.try_io(|fd| fd.get_ref().0.wait().map_err(std::io::Error::from)) {
+                // The expiration is read: the next one is a new edge, so the next wait need not
+                // first read the timerfd to learn it has not expired yet.
+                ready.clear_ready();
                 return expired.context("cannot read the timerfd");
             }
         }

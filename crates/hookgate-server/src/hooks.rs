@@ -7,6 +7,8 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use hookgate_engine::{Body as AnswerBody, Cause, HookRequest, LogBudget, Refusal, bounded_text};
+use std::future::Future as _;
+use std::task::Poll;
 use std::time::Instant;
 
 /// Lines a second about hooks that failed authentication; the rest are counted and reported
@@ -122,8 +124,14 @@ async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Byte
     if declared.is_some_and(|length| length > limit as u64) {
         return Err(ApiError::TooLarge(limit));
     }
-    let read = tokio::time::timeout(BODY_READ_TIMEOUT, axum::body::to_bytes(body, limit));
-    let read = read.await.map_err(|_| ApiError::BodyTimeout(BODY_READ_TIMEOUT.as_secs()))?;
+    let mut read = std::pin::pin!(axum::body::to_bytes(body, limit));
+    // A hook's body usually came in with its headers: read at once, it needs no timer.
+    let read = match std::future::poll_fn(|cx| Poll::Ready(read.as_mut().poll(cx))).await {
+        Poll::Ready(read) => read,
+        Poll::Pending => tokio::time::timeout(BODY_READ_TIMEOUT, read)
+            .await
+            .map_err(|_| ApiError::BodyTimeout(BODY_READ_TIMEOUT.as_secs()))?,
+    };
     read.map_err(|err| {
         let too_large = std::error::Error::source(&err)
             .is_some_and(|source| source.downcast_ref::<http_body_util::LengthLimitError>().is_some());

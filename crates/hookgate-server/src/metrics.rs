@@ -9,7 +9,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use crate::effects::Effects;
 use crate::service_metrics::ServiceCollector;
@@ -53,6 +53,53 @@ struct ReloadLabels {
     outcome: String,
 }
 
+/// The series one answered hook updates, by what labels them: `tenant`, the canonical method
+/// (or `other`), the verdict and the fallback cause.
+#[derive(Hash, PartialEq, Eq)]
+struct HookKey {
+    tenant: String,
+    method: &'static str,
+    verdict: &'static str,
+    fallback: &'static str,
+}
+
+/// A [`HookKey`] borrowed from a decision: looked up without building the label strings.
+#[derive(Hash)]
+struct HookKeyRef<'a> {
+    tenant: &'a str,
+    method: &'static str,
+    verdict: &'static str,
+    fallback: &'static str,
+}
+
+impl hashbrown::Equivalent<HookKey> for HookKeyRef<'_> {
+    fn equivalent(&self, key: &HookKey) -> bool {
+        (self.tenant, self.method, self.verdict, self.fallback)
+            == (key.tenant.as_str(), key.method, key.verdict, key.fallback)
+    }
+}
+
+/// The series of one policy of one tenant, borrowed for a lookup.
+#[derive(Hash)]
+struct PolicyKeyRef<'a> {
+    tenant: &'a str,
+    policy: &'a str,
+}
+
+impl hashbrown::Equivalent<(String, String)> for PolicyKeyRef<'_> {
+    fn equivalent(&self, (tenant, policy): &(String, String)) -> bool {
+        (self.tenant, self.policy) == (tenant.as_str(), policy.as_str())
+    }
+}
+
+/// Handles of the series a hook updates, found in their families once: a `Family` lookup
+/// builds owned label strings and hashes them with SipHash, on every hook.
+#[derive(Default)]
+struct Handles {
+    hooks: RwLock<hashbrown::HashMap<HookKey, (Counter, Histogram)>>,
+    evaluations: RwLock<hashbrown::HashMap<(String, String), Histogram>>,
+}
+
 /// Every metric hookgate exports.
 pub(crate) struct Metrics {
     registry: Registry,
@@ -72,6 +119,18 @@ pub(crate) struct Metrics {
     connections_refused: Family<ListenerLabels, Counter>,
     /// The shared state backend's health at the last scrape (in a fleet only).
     state_health: Arc<Mutex<Option<BackendHealth>>>,
+    /// Series handles of the hook path, by their labels.
+    handles: Handles,
+}
+
+/// Reads `lock`, whether or not a writer panicked (the maps only ever gain entries).
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Writes `lock`, whether or not a writer panicked.
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn latency_histogram() -> Histogram {
@@ -134,28 +193,53 @@ impl Metrics {
             seen_reloads: Mutex::new(HashMap::new()),
             decision_log_dropped,
             state_health,
+            handles: Handles::default(),
         }
     }
 
     /// Records one answered hook. `method` is the canonical name, or `other` for methods
     /// outside the catalogue (so a client cannot create label values at will).
-    pub(crate) fn record(&self, decision: &Decision, method: &str, seconds: f64) {
+    pub(crate) fn record(&self, decision: &Decision, method: &'static str, seconds: f64) {
         let tenant = if decision.tenant.is_empty() { "none" } else { decision.tenant.as_str() };
-        let labels = HookLabels {
-            tenant: tenant.to_owned(),
-            method: method.to_owned(),
-            verdict: decision.outcome().as_str().to_owned(),
-            fallback: decision.fallback.map_or("", Cause::as_str).to_owned(),
+        let key = HookKeyRef {
+            tenant,
+            method,
+            verdict: decision.outcome().as_str(),
+            fallback: decision.fallback.map_or("", Cause::as_str),
         };
-        self.hooks.get_or_create(&labels).inc();
+        let found = read(&self.handles.hooks).get(&key).map(|(hooks, seconds)| (hooks.clone(), seconds.clone()));
+        let (hooks, hook_seconds) = found.unwrap_or_else(|| {
+            let labels = HookLabels {
+                tenant: tenant.to_owned(),
+                method: method.to_owned(),
+                verdict: key.verdict.to_owned(),
+                fallback: key.fallback.to_owned(),
+            };
+            let handles = (
+                self.hooks.get_or_create(&labels).clone(),
+                self.hook_seconds.get_or_create(&TenantLabels { tenant: tenant.to_owned() }).clone(),
+            );
+            let owned = HookKey { tenant: tenant.to_owned(), method, verdict: key.verdict, fallback: key.fallback };
+            write(&self.handles.hooks).entry(owned).or_insert(handles).clone()
+        });
+        hooks.inc();
+        hook_seconds.observe(seconds);
         self.foreign_send_data.inc_by(decision.dropped_send_data.into());
-        self.hook_seconds.get_or_create(&TenantLabels { tenant: tenant.to_owned() }).observe(seconds);
         for run in &decision.runs {
-            let policy = PolicyLabels { tenant: tenant.to_owned(), policy: run.policy.clone() };
-            self.evaluation_seconds.get_or_create(&policy).observe(run.micros as f64 / 1e6);
+            let key = PolicyKeyRef { tenant, policy: &run.policy };
+            let found = read(&self.handles.evaluations).get(&key).cloned();
+            let evaluation_seconds = found.unwrap_or_else(|| {
+                let labels = PolicyLabels { tenant: tenant.to_owned(), policy: run.policy.clone() };
+                let handle = self.evaluation_seconds.get_or_create(&labels).clone();
+                write(&self.handles.evaluations).entry((labels.tenant, labels.policy)).or_insert(handle).clone()
+            });
+            evaluation_seconds.observe(run.micros as f64 / 1e6);
             if let RunOutcome::Failed(cause) = run.outcome {
-                let cause =
-                    FailureLabels { tenant: policy.tenant, policy: policy.policy, cause: cause.as_str().to_owned() };
+                let cause = FailureLabels {
+                    tenant: tenant.to_owned(),
+                    policy: run.policy.clone(),
+                    cause: cause.as_str().to_owned(),
+                };
                 self.failures.get_or_create(&cause).inc();
             }
         }

@@ -52,9 +52,15 @@ settings = { deny = ["forbidden_*"], status = 451 }
 chain = ["guard"]
 "#;
 
-/// A server on a temporary tree: `guarded` (stream-guard on publishStream) and one tenant per
-/// failure × `on_error`; its hook router, with a body limit of 4 KiB.
+/// The hook router of [`server`].
 async fn router() -> (axum::Router, tempfile::TempDir) {
+    let (server, dir) = server().await;
+    (server.router(), dir)
+}
+
+/// A server on a temporary tree: `guarded` (stream-guard on publishStream) and one tenant per
+/// failure × `on_error`, with a body limit of 4 KiB.
+async fn server() -> (Server, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let tree = dir.path().join("policies");
     let tenant = |name: &str, manifest: &str, module: (&str, &Path)| {
@@ -77,8 +83,7 @@ async fn router() -> (axum::Router, tempfile::TempDir) {
         ..Overrides::default()
     };
     let config = ServerConfig::resolve(None, &overrides).unwrap();
-    let server = Server::from_config(config).await.unwrap();
-    (server.router(), dir)
+    (Server::from_config(config).await.unwrap(), dir)
 }
 
 /// Sends one request: status and body.
@@ -148,6 +153,37 @@ async fn health_malformed_requests_echo_and_deny() {
     let (status, body) = hook(&router, "publishStream", &sent).await;
     assert_eq!(status.as_u16(), 451, "{}", String::from_utf8_lossy(&body));
     assert_eq!(json_of(&body)["policy"], "guard");
+}
+
+#[tokio::test]
+async fn every_hook_is_counted_in_its_series() {
+    let (server, _tree) = server().await;
+    let router = server.router();
+    let mut sent = payload("publishStream.json");
+    sent["appKey"] = json!("guarded");
+    for _ in 0..3 {
+        assert_eq!(hook(&router, "publishStream", &sent).await.0, StatusCode::OK);
+    }
+    sent["name"] = json!("forbidden_stream");
+    assert_eq!(hook(&router, "publishStream", &sent).await.0.as_u16(), 451);
+    assert_eq!(hook(&router, "trickPlay", &sent).await.0, StatusCode::OK);
+
+    let admin = hookgate_server::admin_router(server.state().clone(), hookgate_server::AdminAccess::default());
+    let request = Request::get("/metrics").header("host", "localhost").body(Body::empty()).unwrap();
+    let response = admin.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let text =
+        String::from_utf8(axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap().to_vec()).unwrap();
+    let series = |line: &str| text.lines().find_map(|l| l.strip_prefix(line)?.strip_prefix(' ')).unwrap_or("absent");
+    let hooks = |method: &str, verdict: &str| {
+        series(&format!(
+            r#"hookgate_hooks_total{{tenant="guarded",method="{method}",verdict="{verdict}",fallback=""}}"#
+        ))
+    };
+    assert_eq!((hooks("publishStream", "allow"), hooks("publishStream", "deny")), ("3", "1"), "{text}");
+    assert_eq!(hooks("other", "allow"), "1", "{text}");
+    assert_eq!(series(r#"hookgate_hook_duration_seconds_count{tenant="guarded"}"#), "5", "{text}");
+    assert_eq!(series(r#"hookgate_evaluation_duration_seconds_count{tenant="guarded",policy="guard"}"#), "4", "{text}");
 }
 
 #[tokio::test]

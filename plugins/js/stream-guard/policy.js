@@ -14,11 +14,15 @@ const KEYS = ["deny", "normalize", "status"];
 
 /** Decides one hook: `{tag: "allow"}`, `{tag: "deny", val: {status, reason}}` or `{tag: "override", val: patch}`. */
 export function evaluate(hook) {
-  const { deny, normalize, status } = settings(hook.settings);
+  const { patterns, normalize, status } = cachedSettings(hook.settings);
   const name = strField(hook.payload, "name");
   if (name === undefined) return { tag: "allow" };
-  const lower = normalize === "lowercase" && [...name].some(isUppercase) ? lowercase(name) : undefined;
-  if (deny.some((p) => globMatch(p, name) || (lower !== undefined && globMatch(p, lower)))) {
+  // A name its own lowercase has no uppercase character: the per-character test is for the rest.
+  const lower =
+    normalize === "lowercase" && name.toLowerCase() !== name && [...name].some(isUppercase) ? lowercase(name) : undefined;
+  const chars = [...name];
+  const lowerChars = lower === undefined ? undefined : [...lower];
+  if (patterns.some((p) => globMatch(p, chars) || (lowerChars !== undefined && globMatch(p, lowerChars)))) {
     return { tag: "deny", val: { status, reason: `stream name '${name}' is forbidden` } };
   }
   if (lower !== undefined && lower !== name) return { tag: "override", val: JSON.stringify({ name: lower }) };
@@ -27,7 +31,21 @@ export function evaluate(hook) {
 
 /** Checks the settings at load time (throws the reason). */
 export function validateSettings(raw) {
-  settings(raw);
+  cachedSettings(raw);
+}
+
+// The settings of the last call that accepted them. A reused instance (`reuse = true`) gets the
+// same settings string at every hook: parsing and checking them again was a third of the work.
+// Only settings that passed are kept, so a refusal is computed (and thrown) every time.
+let lastRaw;
+let lastSettings;
+
+function cachedSettings(raw) {
+  if (raw !== lastRaw) {
+    lastSettings = settings(raw);
+    lastRaw = raw;
+  }
+  return lastSettings;
 }
 
 function settings(raw) {
@@ -63,7 +81,8 @@ function settings(raw) {
     const problem = patternProblem(p);
     if (problem) fail(`deny pattern ${JSON.stringify(p)}: ${problem}`);
   }
-  return { deny, normalize, status };
+  // Each pattern as code points (not UTF-16 units), the form globMatch walks.
+  return { patterns: deny.map((p) => [...p]), normalize, status };
 }
 
 function patternProblem(p) {
@@ -107,7 +126,7 @@ function utf8Length(s) {
  */
 function strField(payload, key) {
   // The interpreter is slow at the character loop: run it only when the depth is possible.
-  if ((payload.match(/[[{]/g)?.length ?? 0) > MAX_DEPTH && tooDeep(payload)) return undefined;
+  if (bracketsExceed(payload, MAX_DEPTH) && tooDeep(payload)) return undefined;
   let doc;
   try {
     doc = JSON.parse(payload);
@@ -117,6 +136,17 @@ function strField(payload, key) {
   const value = doc !== null && typeof doc === "object" && !Array.isArray(doc) ? doc[key] : undefined;
   // Lone surrogates cannot cross the component boundary.
   return typeof value === "string" && value.isWellFormed() ? value : undefined;
+}
+
+/** Whether `text` holds more than `limit` opening brackets (`[` and `{`), counted with indexOf. */
+function bracketsExceed(text, limit) {
+  let n = 0;
+  for (const bracket of ["[", "{"]) {
+    for (let i = text.indexOf(bracket); i !== -1; i = text.indexOf(bracket, i + 1)) {
+      if (++n > limit) return true;
+    }
+  }
+  return false;
 }
 
 /** Whether arrays/objects nest deeper than MAX_DEPTH (brackets inside strings do not count). */
@@ -140,9 +170,8 @@ function tooDeep(text) {
 }
 
 /** `*` matches any run of characters (also none), `?` exactly one; backtracks only to the last `*`. */
-function globMatch(pattern, text) {
-  const p = [...pattern];
-  const t = [...text]; // code points, not UTF-16 units
+function globMatch(p, t) {
+  // p and t are arrays of code points, not UTF-16 units.
   let pi = 0;
   let ti = 0;
   let star = null; // [pattern index after '*', text index]

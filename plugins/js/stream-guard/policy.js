@@ -16,7 +16,7 @@ const KEYS = ["deny", "normalize", "status"];
 export function evaluate(hook) {
   // The hot path calls no self-hosted builtin (iterators, spread, some/every/map): in this
   // interpreter each such call costs microseconds, where indexed loops and native string methods
-  // (indexOf, charCodeAt, toLowerCase, JSON.parse) cost next to nothing.
+  // (indexOf, codePointAt, toLowerCase, JSON.parse) cost next to nothing.
   const { patterns, normalize, status } = cachedSettings(hook.settings);
   const name = strField(hook.payload, "name");
   if (name === undefined) return { tag: "allow" };
@@ -40,7 +40,7 @@ export function validateSettings(raw) {
 }
 
 // The settings of the last call that accepted them. A reused instance (`reuse = true`) gets the
-// same settings string at every hook: parsing and checking them again was a third of the work.
+// same settings string at every hook, and parsing and checking them again cost more than the rule.
 // Only settings that passed are kept, so a refusal is computed (and thrown) every time.
 let lastRaw;
 let lastSettings;

@@ -14,12 +14,21 @@ const KEYS = ["deny", "normalize", "status"];
 
 /** Decides one hook: `{tag: "allow"}`, `{tag: "deny", val: {status, reason}}` or `{tag: "override", val: patch}`. */
 export function evaluate(hook) {
-  const { deny, normalize, status } = settings(hook.settings);
+  // The hot path calls no self-hosted builtin (iterators, spread, some/every/map): in this
+  // interpreter each such call costs microseconds, where indexed loops and native string methods
+  // (indexOf, codePointAt, toLowerCase, JSON.parse) cost next to nothing.
+  const { patterns, normalize, status } = cachedSettings(hook.settings);
   const name = strField(hook.payload, "name");
   if (name === undefined) return { tag: "allow" };
-  const lower = normalize === "lowercase" && [...name].some(isUppercase) ? lowercase(name) : undefined;
-  if (deny.some((p) => globMatch(p, name) || (lower !== undefined && globMatch(p, lower)))) {
-    return { tag: "deny", val: { status, reason: `stream name '${name}' is forbidden` } };
+  // A name its own lowercase has no uppercase character: the per-character test is for the rest.
+  const lower =
+    normalize === "lowercase" && name.toLowerCase() !== name && [...name].some(isUppercase) ? lowercase(name) : undefined;
+  const chars = codePoints(name);
+  const lowerChars = lower === undefined ? undefined : codePoints(lower);
+  for (let i = 0; i < patterns.length; i++) {
+    if (globMatch(patterns[i], chars) || (lowerChars !== undefined && globMatch(patterns[i], lowerChars))) {
+      return { tag: "deny", val: { status, reason: `stream name '${name}' is forbidden` } };
+    }
   }
   if (lower !== undefined && lower !== name) return { tag: "override", val: JSON.stringify({ name: lower }) };
   return { tag: "allow" };
@@ -27,7 +36,21 @@ export function evaluate(hook) {
 
 /** Checks the settings at load time (throws the reason). */
 export function validateSettings(raw) {
-  settings(raw);
+  cachedSettings(raw);
+}
+
+// The settings of the last call that accepted them. A reused instance (`reuse = true`) gets the
+// same settings string at every hook, and parsing and checking them again cost more than the rule.
+// Only settings that passed are kept, so a refusal is computed (and thrown) every time.
+let lastRaw;
+let lastSettings;
+
+function cachedSettings(raw) {
+  if (raw !== lastRaw) {
+    lastSettings = settings(raw);
+    lastRaw = raw;
+  }
+  return lastSettings;
 }
 
 function settings(raw) {
@@ -63,7 +86,8 @@ function settings(raw) {
     const problem = patternProblem(p);
     if (problem) fail(`deny pattern ${JSON.stringify(p)}: ${problem}`);
   }
-  return { deny, normalize, status };
+  // Each pattern as code points (not UTF-16 units), the form globMatch walks.
+  return { patterns: deny.map((p) => [...p]), normalize, status };
 }
 
 function patternProblem(p) {
@@ -107,7 +131,7 @@ function utf8Length(s) {
  */
 function strField(payload, key) {
   // The interpreter is slow at the character loop: run it only when the depth is possible.
-  if ((payload.match(/[[{]/g)?.length ?? 0) > MAX_DEPTH && tooDeep(payload)) return undefined;
+  if (bracketsExceed(payload, MAX_DEPTH) && tooDeep(payload)) return undefined;
   let doc;
   try {
     doc = JSON.parse(payload);
@@ -117,6 +141,32 @@ function strField(payload, key) {
   const value = doc !== null && typeof doc === "object" && !Array.isArray(doc) ? doc[key] : undefined;
   // Lone surrogates cannot cross the component boundary.
   return typeof value === "string" && value.isWellFormed() ? value : undefined;
+}
+
+/** Whether `text` holds more than `limit` opening brackets (`[` and `{`), counted with indexOf. */
+function bracketsExceed(text, limit) {
+  let n = 0;
+  for (let i = text.indexOf("["); i !== -1; i = text.indexOf("[", i + 1)) {
+    if (++n > limit) return true;
+  }
+  for (let i = text.indexOf("{"); i !== -1; i = text.indexOf("{", i + 1)) {
+    if (++n > limit) return true;
+  }
+  return false;
+}
+
+/** The code points of `s` as one-character strings, as `[...s]` gives them (an indexed loop). */
+function codePoints(s) {
+  const out = [];
+  for (let i = 0; i < s.length; i++) {
+    if (s.codePointAt(i) > 0xffff) {
+      out.push(s.slice(i, i + 2));
+      i++;
+    } else {
+      out.push(s[i]);
+    }
+  }
+  return out;
 }
 
 /** Whether arrays/objects nest deeper than MAX_DEPTH (brackets inside strings do not count). */
@@ -140,26 +190,27 @@ function tooDeep(text) {
 }
 
 /** `*` matches any run of characters (also none), `?` exactly one; backtracks only to the last `*`. */
-function globMatch(pattern, text) {
-  const p = [...pattern];
-  const t = [...text]; // code points, not UTF-16 units
+function globMatch(p, t) {
+  // p and t are arrays of code points, not UTF-16 units.
   let pi = 0;
   let ti = 0;
-  let star = null; // [pattern index after '*', text index]
+  let starPi = -1; // pattern index after the last '*' (-1: none yet)
+  let starTi = 0; // the text index that '*' is matched up to
   while (ti < t.length) {
     if (pi < p.length && (p[pi] === "?" || p[pi] === t[ti])) {
       pi++;
       ti++;
     } else if (pi < p.length && p[pi] === "*") {
-      star = [pi + 1, ti];
+      starPi = pi + 1;
+      starTi = ti;
       pi++;
-    } else if (star !== null) {
-      pi = star[0];
-      ti = star[1] + 1;
-      star = [star[0], ti];
+    } else if (starPi !== -1) {
+      pi = starPi;
+      ti = ++starTi;
     } else {
       return false;
     }
   }
-  return p.slice(pi).every((c) => c === "*");
+  while (pi < p.length && p[pi] === "*") pi++;
+  return pi === p.length;
 }

@@ -5,6 +5,8 @@
 //! and the journal record are one atomic step, and two processes that get deliveries of the
 //! same hook apply its updates once. Nothing reads, computes and writes back from the host. The
 //! clock is Redis's (`TIME`), so processes agree on expiries whatever their own clocks say.
+//! `claim` and `release` are that script too: a claim looks up, counts and writes the claims
+//! and notes of its pool in one step, so a decision is one round trip (and one script).
 //!
 //! # Key layout
 //!
@@ -49,7 +51,9 @@ use redis::{Client, ErrorKind, FromRedisValue, RedisResult, Script, ScriptInvoca
 
 #[cfg(doc)]
 use hookgate_state::MemoryState;
-use hookgate_state::{BackendHealth, OpId, Scope, StateBackend, StateError, StateLimits, UpdateKind};
+use hookgate_state::{
+    BackendHealth, ClaimOutcome, ClaimPool, OpId, Scope, StateBackend, StateError, StateLimits, UpdateKind,
+};
 
 /// The script of every call but `get`.
 static SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("state.lua")));
@@ -325,6 +329,23 @@ impl Replayed for bool {
     }
 }
 
+impl Replayed for u32 {
+    fn parse(reply: &str) -> Option<Self> {
+        reply.strip_prefix("o:")?.parse().ok()
+    }
+}
+
+impl Replayed for ClaimOutcome {
+    fn parse(reply: &str) -> Option<Self> {
+        match reply {
+            "o:held" => Some(ClaimOutcome::Held),
+            "o:taken" => Some(ClaimOutcome::Taken),
+            "o:full" => Some(ClaimOutcome::Full),
+            _ => None,
+        }
+    }
+}
+
 impl Replayed for i64 {
     fn parse(reply: &str) -> Option<Self> {
         reply.strip_prefix("o:")?.parse().ok()
@@ -338,6 +359,8 @@ fn script_op(kind: UpdateKind) -> &'static str {
         UpdateKind::Delete => "delete",
         UpdateKind::Incr => "incr",
         UpdateKind::CompareAndSet => "cas",
+        UpdateKind::Claim => "claim",
+        UpdateKind::Release => "release",
     }
 }
 
@@ -348,6 +371,8 @@ fn recorded_kind(letter: &str) -> Option<UpdateKind> {
         "d" => Some(UpdateKind::Delete),
         "i" => Some(UpdateKind::Incr),
         "c" => Some(UpdateKind::CompareAndSet),
+        "q" => Some(UpdateKind::Claim),
+        "r" => Some(UpdateKind::Release),
         _ => None,
     }
 }
@@ -516,6 +541,54 @@ impl StateBackend for RedisState {
         .await
     }
 
+    async fn claim(
+        &self,
+        tenant: &str,
+        pool: ClaimPool<'_>,
+        name: &str,
+        session: &str,
+        max: u32,
+        op: OpId,
+    ) -> Result<ClaimOutcome, StateError> {
+        let (claim, own) = (pool.claim_key(name), Scope::Session(session.to_owned()));
+        self.limits.check_key(&Scope::Tenant, &claim)?;
+        self.limits.check_key(&own, &pool.note_key(name))?;
+        let note_lifetime = millis(self.limits.lifetime(&own, None));
+        self.update(tenant, &Scope::Tenant, &claim, UpdateKind::Claim, op, |invocation| {
+            invocation.arg(session).arg(pool.claims).arg(pool.notes).arg(name).arg(max).arg(note_lifetime);
+        })
+        .await
+    }
+
+    async fn release(
+        &self,
+        tenant: &str,
+        pool: ClaimPool<'_>,
+        session: &str,
+        name: Option<&str>,
+        op: OpId,
+    ) -> Result<u32, StateError> {
+        let own = Scope::Session(session.to_owned());
+        // The update's key, which the journal knows it by: the claim, or the session's notes.
+        let (scope, key) = match name {
+            Some(name) => {
+                self.limits.check_key(&own, &pool.note_key(name))?;
+                (Scope::Tenant, pool.claim_key(name))
+            }
+            None => (own, pool.notes.to_owned()),
+        };
+        self.limits.check_key(&scope, &key)?;
+        self.update(tenant, &scope, &key, UpdateKind::Release, op, |invocation| {
+            invocation
+                .arg(session)
+                .arg(pool.claims)
+                .arg(pool.notes)
+                .arg(if name.is_some() { "1" } else { "0" })
+                .arg(name.unwrap_or_default());
+        })
+        .await
+    }
+
     async fn keys(&self, tenant: &str, scope: &Scope, prefix: &str) -> Result<Vec<String>, StateError> {
         self.limits.check_scope(scope)?;
         self.run("a keys listing", Names::new(tenant, scope).invocation("keys", prefix)).await
@@ -523,11 +596,15 @@ impl StateBackend for RedisState {
 
     async fn end_session(&self, tenant: &str, session: &str) -> Result<usize, StateError> {
         let scope = Scope::Session(session.to_owned());
-        let deleted = self.run("an end_session", Names::new(tenant, &scope).invocation("end", "")).await?;
         let mut end_owner = END_OWNER.prepare_invoke();
         end_owner.key(owner_key(session)).arg(tenant);
-        self.run::<u64>("an end_session", end_owner).await?;
-        Ok(deleted)
+        // Both at once: they share the connection, so the second rides the first's round trip.
+        let (deleted, owner) = tokio::join!(
+            self.run("an end_session", Names::new(tenant, &scope).invocation("end", "")),
+            self.run::<u64>("an end_session", end_owner)
+        );
+        owner?;
+        deleted
     }
 
     async fn bind_session(&self, tenant: &str, session: &str) -> Result<(), StateError> {

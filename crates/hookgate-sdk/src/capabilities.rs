@@ -348,7 +348,10 @@ mod imp {
     pub(super) fn release(pool: ClaimPool<'_>, session: &str, name: Option<&str>) -> Result<u32, StateError> {
         let names = match name {
             Some(name) => vec![name.to_owned()],
-            None => keys(Scope::Session(session), pool.notes)?.iter().map(|key| key[pool.notes.len()..].to_owned()).collect(),
+            None => keys(Scope::Session(session), pool.notes)?
+                .iter()
+                .map(|key| key[pool.notes.len()..].to_owned())
+                .collect(),
         };
         let mut given_back = 0;
         for name in names {

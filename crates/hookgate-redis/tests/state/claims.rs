@@ -84,7 +84,8 @@ async fn a_claim_that_would_pass_the_key_quota_is_invalid_and_changes_nothing(ba
     assert_eq!(claim(&**state, "s1", "a", 5).await, ClaimOutcome::Held);
     state.set("t", &T, "other", "x", None, fresh()).await.unwrap();
     let refused = state.claim("t", POOL, "b", "s2", 5, fresh()).await;
-    let quota = "tenant \"t\" holds 3 keys, the limit is 3: cannot add key \"stream:b\" (delete keys or give them a TTL)";
+    let quota =
+        "tenant \"t\" holds 3 keys, the limit is 3: cannot add key \"stream:b\" (delete keys or give them a TTL)";
     assert_eq!(refused, Err(StateError::Invalid(quota.into())));
     assert_eq!(state.keys("t", &T, "").await.unwrap(), ["other", "stream:a"]);
     assert_eq!(state.keys("t", &session("s2"), "").await.unwrap(), Vec::<String>::new());
@@ -102,4 +103,3 @@ on_each_backend!(
         a_claim_that_would_pass_the_key_quota_is_invalid_and_changes_nothing,
     ]
 );
-

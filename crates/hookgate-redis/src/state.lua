@@ -23,7 +23,8 @@
 -- An update replies "o:<result>" (applied or replayed), "e:<error>" (Invalid, recorded too) or
 -- "m:<kind>" (the journal holds another call at this position; <kind> is the recorded one's).
 -- claim replies "o:held", "o:taken" or "o:full"; release "o:<claims given back>".
--- keys replies the live keys, sorted; end replies how many live keys the session had.
+-- keys replies the live keys, sorted; end (ARGV[5]: the session id) replies how many live keys
+-- the session had, and gives back the claims its notes name that still hold it.
 
 local SWEEP_BUDGET = 64
 
@@ -75,36 +76,6 @@ local function live_keys(sc, prefix)
   return live
 end
 
-if op == 'keys' then
-  return live_keys(scope, key)
-end
-
-if op == 'end' then
-  local keys = redis.call('ZRANGE', index, 0, -1)
-  local live = 0
-  for _, k in ipairs(keys) do
-    live = live + redis.call('DEL', base .. 'v:' .. scope .. ':' .. k)
-    redis.call('ZREM', expiries, scope .. ':' .. k)
-  end
-  if #keys > 0 then
-    redis.call('DEL', index)
-    redis.call('DECRBY', count_key, #keys)
-  end
-  return live
-end
-
-local value_key, journal = KEYS[4], KEYS[5]
-local seq, journal_ttl, max_keys = ARGV[5], ARGV[6], tonumber(ARGV[7])
-local member = scope .. ':' .. key
-
--- Refuses a key the tenant does not hold yet when it holds the most it may.
-local function quota()
-  local held = tonumber(redis.call('GET', count_key) or '0')
-  if held >= max_keys then
-    return 'e:quota:' .. held .. ':' .. max_keys
-  end
-end
-
 -- Stores `value` at `k` of scope `sc` with an expiry `lifetime` ms from now (0: none), indexed
 -- and counted.
 local function store_at(sc, k, value, lifetime)
@@ -130,6 +101,47 @@ local function remove_at(sc, k)
   end
   redis.call('ZREM', expiries, sc .. ':' .. k)
   return existed
+end
+
+if op == 'keys' then
+  return live_keys(scope, key)
+end
+
+-- A note (claim and release) holds NOTE_MARK and its claim's key.
+local NOTE_MARK = '\1'
+
+if op == 'end' then
+  -- ARGV[5]: the session id. Its notes' claims that still hold it are given back.
+  local keys = redis.call('ZRANGE', index, 0, -1)
+  local live = 0
+  for _, k in ipairs(keys) do
+    local value = redis.call('GET', value_of(scope, k))
+    if value and string.sub(value, 1, 1) == NOTE_MARK then
+      local claim = string.sub(value, 2)
+      if redis.call('GET', value_of('t', claim)) == ARGV[5] then
+        remove_at('t', claim)
+      end
+    end
+    live = live + redis.call('DEL', value_of(scope, k))
+    redis.call('ZREM', expiries, scope .. ':' .. k)
+  end
+  if #keys > 0 then
+    redis.call('DEL', index)
+    redis.call('DECRBY', count_key, #keys)
+  end
+  return live
+end
+
+local value_key, journal = KEYS[4], KEYS[5]
+local seq, journal_ttl, max_keys = ARGV[5], ARGV[6], tonumber(ARGV[7])
+local member = scope .. ':' .. key
+
+-- Refuses a key the tenant does not hold yet when it holds the most it may.
+local function quota()
+  local held = tonumber(redis.call('GET', count_key) or '0')
+  if held >= max_keys then
+    return 'e:quota:' .. held .. ':' .. max_keys
+  end
 end
 
 -- The update's own key.
@@ -309,7 +321,7 @@ local function claim()
   if owner ~= session then
     store(session, 0)
   end
-  store_at(own, note, '1', note_lifetime)
+  store_at(own, note, NOTE_MARK .. key, note_lifetime)
   return 'o:held'
 end
 

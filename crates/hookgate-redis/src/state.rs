@@ -600,7 +600,11 @@ impl StateBackend for RedisState {
         end_owner.key(owner_key(session)).arg(tenant);
         // Both at once: they share the connection, so the second rides the first's round trip.
         let (deleted, owner) = tokio::join!(
-            self.run("an end_session", Names::new(tenant, &scope).invocation("end", "")),
+            self.run("an end_session", {
+                let mut end = Names::new(tenant, &scope).invocation("end", "");
+                end.arg(session);
+                end
+            }),
             self.run::<u64>("an end_session", end_owner)
         );
         owner?;

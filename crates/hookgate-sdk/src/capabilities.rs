@@ -136,6 +136,24 @@ pub fn take_sent() -> Vec<(String, String)> {
     imp::with(|stand_in| std::mem::take(&mut stand_in.sent))
 }
 
+/// Natively: what hookgate does once the chain of a session's `ConnectionStatusEvent`
+/// DISCONNECTED or FAILED has run: gives back the claims the session's notes name that still
+/// hold its id, then deletes the session's keys.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn end_session(session: &str) {
+    imp::with(|stand_in| {
+        let ended = |(owner, _): &(Option<String>, String)| owner.as_deref() == Some(session);
+        let notes: Vec<String> = stand_in.keys.iter().filter(|(at, _)| ended(at)).map(|(_, v)| v.clone()).collect();
+        for claim in notes.iter().filter_map(|value| value.strip_prefix('\u{1}')) {
+            let at = (None, claim.to_owned());
+            if stand_in.keys.get(&at).map(String::as_str) == Some(session) {
+                stand_in.keys.remove(&at);
+            }
+        }
+        stand_in.keys.retain(|at, _| !ended(at));
+    });
+}
+
 /// Natively: forgets this thread's state keys, notifications and messages.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn reset() {
@@ -225,7 +243,7 @@ mod imp {
     /// This thread's stand-in for the host.
     #[derive(Default)]
     pub(super) struct StandIn {
-        keys: BTreeMap<(Option<String>, String), String>,
+        pub(super) keys: BTreeMap<(Option<String>, String), String>,
         pub(super) notified: Vec<(String, String, String)>,
         pub(super) sent: Vec<(String, String)>,
     }
@@ -340,7 +358,7 @@ mod imp {
             }
         }
         set(Scope::Tenant, &claim, session, 0)?;
-        set(Scope::Session(session), &note, "1", 0)?;
+        set(Scope::Session(session), &note, &format!("\u{1}{claim}"), 0)?;
         Ok(ClaimOutcome::Held)
     }
 

@@ -4,10 +4,14 @@
 //!
 //! A pool is two key prefixes: the claim of `name` is the tenant key `claims + name`, which
 //! holds the id of the session that claimed it, and that session notes it in its own scope as
-//! `notes + name` (value `"1"`). A claim is *live* while its session still notes it; one whose
-//! note is gone (the session ended, its keys deleted) is *orphaned*: not counted, cleared by a
-//! claim that meets it while counting, taken over by the next claim of its name. Nothing is a
-//! counter, so nothing drifts: a session's end drops its notes, and with them its claims' weight.
+//! `notes + name`, whose value is [`NOTE_MARK`] and the claim's key. A claim is *live* while its
+//! session still notes it. When a session ends ([`StateBackend::end_session`]), the claims its
+//! notes name that still hold its id are deleted with its keys: a session's end gives its claims
+//! back without a release. A claim whose note is gone otherwise (the session TTL) is *orphaned*:
+//! not counted, cleared by a claim that meets it while counting, taken over by the next claim of
+//! its name. Nothing is a counter, so nothing drifts.
+//!
+//! [`StateBackend::end_session`]: crate::StateBackend::end_session
 //!
 //! [`StateBackend::claim`]: crate::StateBackend::claim
 //! [`StateBackend::release`]: crate::StateBackend::release
@@ -16,6 +20,9 @@ use tokio::time::Instant;
 
 use crate::keyspace::Keyspace;
 use crate::{Scope, StateError};
+
+/// What a note's value starts with; its claim's key follows.
+pub const NOTE_MARK: char = '\u{1}';
 
 /// The two key prefixes of a pool of claims (see the module doc).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,7 +101,7 @@ impl Claims<'_> {
         if owner.as_deref() != Some(session) {
             self.keys.put(&tenant, &claim, session.to_owned(), None);
         }
-        self.keys.put(&own, &note, "1".to_owned(), self.note_expiry);
+        self.keys.put(&own, &note, format!("{NOTE_MARK}{claim}"), self.note_expiry);
         Ok(ClaimOutcome::Held)
     }
 
@@ -118,6 +125,19 @@ impl Claims<'_> {
             self.keys.remove(&own, &pool.note_key(&name), self.now);
         }
         given_back
+    }
+
+    /// Gives back the claims that the notes of `session` name and that still hold its id, before
+    /// the session's keys are deleted.
+    pub(crate) fn end(&mut self, session: &str) {
+        let own = Scope::Session(session.to_owned());
+        for key in self.keys.keys(&own, "", self.now) {
+            let noted = self.keys.get(&own, &key, self.now).and_then(|entry| entry.value.strip_prefix(NOTE_MARK));
+            let Some(claim) = noted.map(str::to_owned) else { continue };
+            if self.keys.get(&Scope::Tenant, &claim, self.now).is_some_and(|entry| entry.value == session) {
+                self.keys.remove(&Scope::Tenant, &claim, self.now);
+            }
+        }
     }
 
     /// Whether `session` notes `name`.

@@ -63,7 +63,7 @@ mod limits;
 mod memory;
 mod owners;
 
-pub use self::claims::{ClaimOutcome, ClaimPool};
+pub use self::claims::{ClaimOutcome, ClaimPool, NOTE_MARK};
 pub use self::journal::UpdateKind;
 pub use self::limits::StateLimits;
 pub use self::memory::MemoryState;
@@ -193,7 +193,8 @@ pub trait StateBackend: Send + Sync {
     /// The keys of `scope` starting with `prefix`, sorted.
     async fn keys(&self, tenant: &str, scope: &Scope, prefix: &str) -> Result<Vec<String>, StateError>;
     /// Deletes every key of a session, and the record that it connected under `tenant` (see
-    /// [`StateBackend::bind_session`]) if it did; returns how many keys there were.
+    /// [`StateBackend::bind_session`]) if it did; returns how many keys there were. The claims
+    /// its notes name that still hold its id are deleted too (see [`ClaimPool`]).
     async fn end_session(&self, tenant: &str, session: &str) -> Result<usize, StateError>;
     /// Records that WCS session `session` connected under `tenant` (its `connect` was allowed,
     /// or WCS reported it `ESTABLISHED`), replacing any earlier record. The record goes with

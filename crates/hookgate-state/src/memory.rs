@@ -310,8 +310,12 @@ impl StateBackend for MemoryState {
 
     async fn end_session(&self, tenant: &str, session: &str) -> Result<usize, StateError> {
         self.owners.lock().unwrap_or_else(PoisonError::into_inner).end(tenant, session, Instant::now());
-        let session = Scope::Session(session.to_owned());
-        Ok(self.with_keys(tenant, |keys, now| keys.clear(&session, now)).unwrap_or(0))
+        let scope = Scope::Session(session.to_owned());
+        let cleared = self.with_keys(tenant, |keys, now| {
+            Claims { keys: &mut *keys, now, note_expiry: None }.end(session);
+            keys.clear(&scope, now)
+        });
+        Ok(cleared.unwrap_or(0))
     }
 
     async fn bind_session(&self, tenant: &str, session: &str) -> Result<(), StateError> {

@@ -12,7 +12,7 @@ async fn a_claim_holds_a_name_per_session_within_the_cap(backend: Backend) {
     let state = backend.store().await;
     assert_eq!(claim(&**state, "s1", "a", 2).await, ClaimOutcome::Held);
     assert_eq!(state.get("t", &T, "stream:a").await.unwrap().as_deref(), Some("s1"));
-    assert_eq!(state.get("t", &session("s1"), "pub:a").await.unwrap().as_deref(), Some("1"));
+    assert_eq!(state.get("t", &session("s1"), "pub:a").await.unwrap().as_deref(), Some("\u{1}stream:a"));
     assert_eq!(claim(&**state, "s1", "a", 2).await, ClaimOutcome::Held, "the same session again");
     assert_eq!(claim(&**state, "s2", "a", 2).await, ClaimOutcome::Taken);
     assert_eq!(state.get("t", &session("s2"), "pub:a").await.unwrap(), None, "no note left behind");
@@ -43,26 +43,52 @@ async fn release_gives_back_one_name_or_all_a_session_notes(backend: Backend) {
     assert_eq!(state.release("t", POOL, "s1", None, fresh()).await, Ok(0));
 }
 
-async fn a_claim_whose_session_ended_is_not_counted_and_is_cleared_or_taken_over(backend: Backend) {
+async fn an_orphaned_claim_is_not_counted_and_is_cleared_or_taken_over(backend: Backend) {
     let state = backend.store().await;
+    // A claim is orphaned when its note is gone without the session's end (the session TTL).
+    let orphan = |s: &'static str, name: &'static str| {
+        let state = &state;
+        async move { assert!(state.delete("t", &session(s), &format!("pub:{name}"), fresh()).await.unwrap()) }
+    };
     assert_eq!(claim(&**state, "s1", "a", 2).await, ClaimOutcome::Held);
     assert_eq!(claim(&**state, "s2", "b", 2).await, ClaimOutcome::Held);
-    // s1 ended without releasing (its chain failed): its note went with its keys.
-    state.end_session("t", "s1").await.unwrap();
+    orphan("s1", "a").await;
     assert_eq!(claim(&**state, "s3", "c", 2).await, ClaimOutcome::Held, "s1's orphaned claim does not count");
     assert_eq!(state.get("t", &T, "stream:a").await.unwrap(), None, "and was cleared");
     assert_eq!(claim(&**state, "s4", "d", 2).await, ClaimOutcome::Full);
     // An orphaned name is taken over by the next claim of it.
-    state.end_session("t", "s2").await.unwrap();
+    orphan("s2", "b").await;
     assert_eq!(claim(&**state, "s5", "b", 2).await, ClaimOutcome::Held);
     assert_eq!(state.get("t", &T, "stream:b").await.unwrap().as_deref(), Some("s5"));
     // A full pool deletes the orphaned claim of the name it refused.
     assert_eq!(claim(&**state, "s6", "e", 3).await, ClaimOutcome::Held, "3 claims: none looked at");
-    state.end_session("t", "s5").await.unwrap();
+    orphan("s5", "b").await;
     state.set("t", &session("s7"), "pub:b", "1", None, fresh()).await.unwrap();
     assert_eq!(claim(&**state, "s7", "b", 2).await, ClaimOutcome::Full);
     assert_eq!(state.keys("t", &T, "").await.unwrap(), ["stream:c", "stream:e"]);
     assert_eq!(state.get("t", &session("s7"), "pub:b").await.unwrap(), None);
+}
+
+async fn a_sessions_end_gives_back_the_claims_it_still_holds(backend: Backend) {
+    let state = backend.store().await;
+    assert_eq!(claim(&**state, "s1", "a", 3).await, ClaimOutcome::Held);
+    assert_eq!(claim(&**state, "s1", "b", 3).await, ClaimOutcome::Held);
+    assert_eq!(state.get("t", &session("s1"), "pub:a").await.unwrap().as_deref(), Some("\u{1}stream:a"));
+    // b's note is lost and b taken over by s2: the end of s1 must leave s2's claim alone.
+    state.delete("t", &session("s1"), "pub:b", fresh()).await.unwrap();
+    assert_eq!(claim(&**state, "s2", "b", 3).await, ClaimOutcome::Held);
+    // Values that are not notes name nothing to give back, even a key holding the session id.
+    state.set("t", &T, "owner", "s1", None, fresh()).await.unwrap();
+    state.set("t", &session("s1"), "k", "owner", None, fresh()).await.unwrap();
+    assert_eq!(state.end_session("t", "s1").await, Ok(2));
+    assert_eq!(state.keys("t", &T, "").await.unwrap(), ["owner", "stream:b"]);
+    assert_eq!(state.get("t", &T, "stream:b").await.unwrap().as_deref(), Some("s2"));
+    // The end of s2 frees the pool.
+    state.end_session("t", "s2").await.unwrap();
+    assert_eq!(state.keys("t", &T, "stream:").await.unwrap(), Vec::<String>::new());
+    for n in ["x", "y", "z"] {
+        assert_eq!(claim(&**state, "s3", n, 3).await, ClaimOutcome::Held);
+    }
 }
 
 async fn a_retried_claim_or_release_gets_the_first_answer(backend: Backend) {
@@ -98,7 +124,8 @@ on_each_backend!(
     tests: [
         a_claim_holds_a_name_per_session_within_the_cap,
         release_gives_back_one_name_or_all_a_session_notes,
-        a_claim_whose_session_ended_is_not_counted_and_is_cleared_or_taken_over,
+        an_orphaned_claim_is_not_counted_and_is_cleared_or_taken_over,
+        a_sessions_end_gives_back_the_claims_it_still_holds,
         a_retried_claim_or_release_gets_the_first_answer,
         a_claim_that_would_pass_the_key_quota_is_invalid_and_changes_nothing,
     ]

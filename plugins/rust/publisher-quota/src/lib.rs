@@ -3,22 +3,22 @@
 //!
 //! Settings: `{"max_publishers": 3, "status": 403}` (`status` optional, 403 by default).
 //!
-//! Methods (chain it on all three):
+//! Methods (chain it on `publishStream` and `StreamStatusEvent`):
 //! * `publishStream` — claims the stream name for the session in the pool of the tenant's
 //!   publishers (`state::claim`: the claim `stream:<name>` holds the session id, the session
 //!   notes it as `pub:<name>`), refusing when another live session publishes the name or the
 //!   live claims are at the quota. One state call, one Redis round trip.
 //! * `StreamStatusEvent` with status `UNPUBLISHED` or `FAILED` for a publisher — releases the
 //!   name (`state::release`).
-//! * `ConnectionStatusEvent` with status `DISCONNECTED` or `FAILED` — releases every stream the
-//!   session still notes, in one call (hookgate then deletes the session's keys).
+//!
+//! A session's end needs no call: when WCS reports it DISCONNECTED or FAILED, hookgate deletes
+//! the session's keys and gives back the claims its notes name, whatever this chain did.
 //!
 //! Nothing is a counter, so nothing can drift: the slots in use are the claims whose session
-//! still notes them. A claim and a release are each one atomic update, and a session's end
-//! (which deletes its keys even if this chain fails) always leaves what it claimed orphaned at
-//! worst: an orphaned claim (its session gone, its note with it) is not counted and is cleared
-//! by the next publish that finds the quota full, or taken over by the next publish of that
-//! name. The quota is never exceeded. Every update is applied once per hook delivery, so a
+//! still notes them. A claim and a release are each one atomic update; a claim whose note is
+//! gone otherwise (the session TTL) is not counted and is cleared by the next publish that finds
+//! the quota full, or taken over by the next publish of that name. The quota is never exceeded.
+//! Every update is applied once per hook delivery, so a
 //! hook WCS retries never claims twice: the retry gets the first delivery's answer.
 
 #![forbid(unsafe_code)]
@@ -70,10 +70,6 @@ pub fn evaluate(hook: &Hook) -> Result<Verdict, String> {
             {
                 state::release(PUBLISHERS, session, Some(&name)).map_err(|e| e.to_string())?;
             }
-            Ok(Verdict::Allow)
-        }
-        "ConnectionStatusEvent" if matches!(status.as_deref(), Some("DISCONNECTED" | "FAILED")) => {
-            state::release(PUBLISHERS, session, None).map_err(|e| e.to_string())?;
             Ok(Verdict::Allow)
         }
         _ => Ok(Verdict::Allow),
@@ -131,6 +127,7 @@ mod tests {
         assert_eq!(publish("s3", "c"), Verdict::Allow, "slot released on UNPUBLISHED");
         let gone = serde_json::json!({"status": "DISCONNECTED"});
         assert_eq!(evaluate(&hook("ConnectionStatusEvent", "s2", gone)).unwrap(), Verdict::Allow);
+        hookgate_sdk::capabilities::end_session("s2"); // what hookgate does after that chain
         assert_eq!(publish("s4", "b"), Verdict::Allow, "slot and name released on DISCONNECTED");
     }
 

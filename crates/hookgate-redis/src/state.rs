@@ -49,6 +49,7 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, ErrorKind, FromRedisValue, RedisResult, Script, ScriptInvocation};
 
+use crate::io::IoThread;
 #[cfg(doc)]
 use hookgate_state::MemoryState;
 use hookgate_state::{
@@ -127,6 +128,8 @@ pub struct RedisState {
     limits: StateLimits,
     call_timeout: Duration,
     client: Client,
+    /// Where the connection's tasks and the calls' requests run.
+    io: IoThread,
     /// Made by the first call (it needs a runtime, `new` does not), then shared: one
     /// multiplexed connection that reconnects by itself after I/O failures. Dropped after an
     /// authentication failure, which it would repeat forever, so that the next call starts
@@ -153,18 +156,22 @@ impl fmt::Debug for RedisState {
 }
 
 impl RedisState {
-    /// A backend for the Redis at `config.url`. Fails only if the URL is malformed: it does not
-    /// connect (the first call does), so it succeeds while Redis is down.
+    /// A backend for the Redis at `config.url`, with its I/O thread. Fails only if the URL is
+    /// malformed (or the thread cannot start): it does not connect (the first call does), so it
+    /// succeeds while Redis is down.
     pub fn new(config: RedisStateConfig) -> Result<Arc<Self>, StateError> {
         let client = crate::redis_client(&config.url, config.tls_ca.as_deref())
             .map_err(|e| StateError::Invalid(format!("cannot use the Redis URL: {e}")))?;
         let info = client.get_connection_info();
         let server = format!("{}/{}", info.addr(), info.redis_settings().db());
         let password = info.redis_settings().password().filter(|p| !p.is_empty()).map(str::to_owned);
+        let io = IoThread::start("hookgate-redis")
+            .map_err(|e| StateError::Unavailable(format!("cannot start the Redis I/O thread: {e}")))?;
         Ok(Arc::new(RedisState {
             limits: config.limits,
             call_timeout: config.call_timeout,
             client,
+            io,
             connection: Mutex::new(None),
             server,
             password,
@@ -185,31 +192,61 @@ impl RedisState {
             .set_number_of_retries(0)
             .set_connection_timeout(Some(self.call_timeout))
             .set_response_timeout(Some(self.call_timeout));
+        // Its tasks live on the I/O thread (see `io`).
+        let _io = self.io.enter();
         let connection = ConnectionManager::new_lazy_with_config(self.client.clone(), config)?;
         *slot = Some(connection.clone());
         Ok(connection)
     }
 
     /// Runs the script as `invocation`; `what`: the call, for messages ("a get").
-    async fn run<T: FromRedisValue>(&self, what: &str, invocation: ScriptInvocation<'_>) -> Result<T, StateError> {
-        let invocation = &invocation;
-        self.call(what, move |mut connection| async move { invocation.invoke_async(&mut connection).await }).await
+    async fn run<T: FromRedisValue + Send + 'static>(
+        &self,
+        what: &str,
+        invocation: ScriptInvocation<'static>,
+    ) -> Result<T, StateError> {
+        let invocation = Arc::new(invocation);
+        self.call(what, move |mut connection| {
+            let invocation = Arc::clone(&invocation);
+            async move { invocation.invoke_async(&mut connection).await }
+        })
+        .await
+    }
+
+    /// Sends `command`; `what`: the call, for messages.
+    async fn query<T: FromRedisValue + Send + 'static>(
+        &self,
+        what: &str,
+        command: redis::Cmd,
+    ) -> Result<T, StateError> {
+        let command = Arc::new(command);
+        self.call(what, move |mut connection| {
+            let command = Arc::clone(&command);
+            async move { command.query_async(&mut connection).await }
+        })
+        .await
     }
 
     /// Makes one `attempt` on the connection, and one more if the first failed to reach Redis
     /// (the failure has started a reconnection, which the second attempt waits for), all within
     /// the call timeout; counts a failure. A second attempt of an update is safe: the journal
-    /// replays it if the first was applied.
-    async fn call<T, F: Future<Output = RedisResult<T>>>(
+    /// replays it if the first was applied. The attempts run on the I/O thread.
+    async fn call<T: Send + 'static, F: Future<Output = RedisResult<T>> + Send + 'static>(
         &self,
         what: &str,
-        attempt: impl Fn(ConnectionManager) -> F,
+        attempt: impl Fn(ConnectionManager) -> F + Send + 'static,
     ) -> Result<T, StateError> {
         let attempts = async {
-            let result = match attempt(self.connection()?).await {
-                Err(e) if e.is_io_error() || e.is_connection_dropped() => attempt(self.connection()?).await,
-                result => result,
-            };
+            let connection = self.connection()?;
+            let result = self
+                .io
+                .run(async move {
+                    match attempt(connection.clone()).await {
+                        Err(e) if e.is_io_error() || e.is_connection_dropped() => attempt(connection).await,
+                        result => result,
+                    }
+                })
+                .await;
             if let Err(e) = &result
                 && e.kind() == ErrorKind::AuthenticationFailed
             {
@@ -467,8 +504,7 @@ fn journal_millis(window: Duration) -> u64 {
 impl StateBackend for RedisState {
     async fn get(&self, tenant: &str, scope: &Scope, key: &str) -> Result<Option<String>, StateError> {
         self.limits.check_key(scope, key)?;
-        let get = &redis::cmd("GET").arg(Names::new(tenant, scope).value(key)).clone();
-        self.call("a get", move |mut connection| async move { get.query_async(&mut connection).await }).await
+        self.query("a get", redis::cmd("GET").arg(Names::new(tenant, scope).value(key)).clone()).await
     }
 
     async fn set(
@@ -618,20 +654,18 @@ impl StateBackend for RedisState {
         if let ttl @ 1.. = millis(self.limits.session_ttl) {
             set.arg("PX").arg(ttl);
         }
-        let set = &set;
-        self.call("a bind_session", move |mut connection| async move { set.query_async(&mut connection).await }).await
+        self.query("a bind_session", set).await
     }
 
     async fn session_tenant(&self, session: &str) -> Result<Option<String>, StateError> {
-        let get = &redis::cmd("GET").arg(owner_key(session)).clone();
-        self.call("a session lookup", move |mut connection| async move { get.query_async(&mut connection).await }).await
+        self.query("a session lookup", redis::cmd("GET").arg(owner_key(session)).clone()).await
     }
 
     /// Probes Redis with a `PING` within the call timeout.
     async fn health(&self) -> BackendHealth {
         let probe = async {
             let mut connection = self.connection()?;
-            redis::cmd("PING").query_async::<String>(&mut connection).await
+            self.io.run(async move { redis::cmd("PING").query_async::<String>(&mut connection).await }).await
         };
         let up = match self.bounded("a health probe", probe).await {
             Ok(_) => true,

@@ -3,13 +3,11 @@
 //! with Redis (`--redis-url`, a `redis-server` this command starts), loaded by the same wrk
 //! script in the same run.
 //!
-//! Every wrk connection plays publishers: a `publishStream` of a session of its own (notes the
-//! stream name in the session, claims it, checks the claim, counts the claims: `set`,
-//! compare-and-set, `get`, `keys`; past 3 claims it also reads the sessions of up to 3 other
-//! claims, and if they are live gives back what it claimed), then
-//! that session's `ConnectionStatusEvent` DISCONNECTED (releases it: `keys`, compare-and-set,
-//! `delete`, then the session's keys are deleted). Bodies are unique, so no
-//! hook is a retried delivery answered from the journal.
+//! Every wrk connection plays publishers: a `publishStream` of a session of its own (one
+//! `state.claim`: claims the stream name and notes it in the session, refused past 3 live
+//! claims), then that session's `ConnectionStatusEvent` DISCONNECTED (one `state.release`, then
+//! chat-relay's `keys`, then the session's keys are deleted). Bodies are unique, so no hook is a
+//! retried delivery answered from the journal.
 
 use crate::load::{self, LoadShape, WrkReport};
 use crate::process::{self, ServerProcess};

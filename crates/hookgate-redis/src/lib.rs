@@ -10,7 +10,8 @@
 //!   [`RedisStateConfig`]. It implements `hookgate-state`'s [`StateBackend`] with the semantics,
 //!   limits and messages of the in-process [`MemoryState`]. Every update is one Lua script
 //!   (`state.lua`) that looks up the idempotency journal, applies the update and records it
-//!   atomically inside Redis; the module doc describes the key layout.
+//!   atomically inside Redis; the module doc describes the key layout. Its connection and
+//!   requests run on a thread of their own (`io`), not behind the evaluations on the workers.
 //!
 //! The integration tests (`tests/state`) run every test against both backends, the in-process
 //! one and this one on a real `redis-server`, so that the two cannot drift apart.
@@ -19,6 +20,7 @@
 //! [`MemoryState`]: hookgate_state::MemoryState
 
 mod client;
+mod io;
 mod state;
 
 pub use self::client::redis_client;

@@ -5,6 +5,8 @@
 //! and the journal record are one atomic step, and two processes that get deliveries of the
 //! same hook apply its updates once. Nothing reads, computes and writes back from the host. The
 //! clock is Redis's (`TIME`), so processes agree on expiries whatever their own clocks say.
+//! `claim` and `release` are that script too: a claim looks up, counts and writes the claims
+//! and notes of its pool in one step, so a decision is one round trip (and one script).
 //!
 //! # Key layout
 //!
@@ -47,9 +49,12 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, ErrorKind, FromRedisValue, RedisResult, Script, ScriptInvocation};
 
+use crate::io::IoThread;
 #[cfg(doc)]
 use hookgate_state::MemoryState;
-use hookgate_state::{BackendHealth, OpId, Scope, StateBackend, StateError, StateLimits, UpdateKind};
+use hookgate_state::{
+    BackendHealth, ClaimOutcome, ClaimPool, OpId, Scope, StateBackend, StateError, StateLimits, UpdateKind,
+};
 
 /// The script of every call but `get`.
 static SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("state.lua")));
@@ -123,6 +128,8 @@ pub struct RedisState {
     limits: StateLimits,
     call_timeout: Duration,
     client: Client,
+    /// Where the connection's tasks and the calls' requests run.
+    io: IoThread,
     /// Made by the first call (it needs a runtime, `new` does not), then shared: one
     /// multiplexed connection that reconnects by itself after I/O failures. Dropped after an
     /// authentication failure, which it would repeat forever, so that the next call starts
@@ -149,18 +156,22 @@ impl fmt::Debug for RedisState {
 }
 
 impl RedisState {
-    /// A backend for the Redis at `config.url`. Fails only if the URL is malformed: it does not
-    /// connect (the first call does), so it succeeds while Redis is down.
+    /// A backend for the Redis at `config.url`, with its I/O thread. Fails only if the URL is
+    /// malformed (or the thread cannot start): it does not connect (the first call does), so it
+    /// succeeds while Redis is down.
     pub fn new(config: RedisStateConfig) -> Result<Arc<Self>, StateError> {
         let client = crate::redis_client(&config.url, config.tls_ca.as_deref())
             .map_err(|e| StateError::Invalid(format!("cannot use the Redis URL: {e}")))?;
         let info = client.get_connection_info();
         let server = format!("{}/{}", info.addr(), info.redis_settings().db());
         let password = info.redis_settings().password().filter(|p| !p.is_empty()).map(str::to_owned);
+        let io = IoThread::start("hookgate-redis")
+            .map_err(|e| StateError::Unavailable(format!("cannot start the Redis I/O thread: {e}")))?;
         Ok(Arc::new(RedisState {
             limits: config.limits,
             call_timeout: config.call_timeout,
             client,
+            io,
             connection: Mutex::new(None),
             server,
             password,
@@ -181,31 +192,61 @@ impl RedisState {
             .set_number_of_retries(0)
             .set_connection_timeout(Some(self.call_timeout))
             .set_response_timeout(Some(self.call_timeout));
+        // Its tasks live on the I/O thread (see `io`).
+        let _io = self.io.enter();
         let connection = ConnectionManager::new_lazy_with_config(self.client.clone(), config)?;
         *slot = Some(connection.clone());
         Ok(connection)
     }
 
     /// Runs the script as `invocation`; `what`: the call, for messages ("a get").
-    async fn run<T: FromRedisValue>(&self, what: &str, invocation: ScriptInvocation<'_>) -> Result<T, StateError> {
-        let invocation = &invocation;
-        self.call(what, move |mut connection| async move { invocation.invoke_async(&mut connection).await }).await
+    async fn run<T: FromRedisValue + Send + 'static>(
+        &self,
+        what: &str,
+        invocation: ScriptInvocation<'static>,
+    ) -> Result<T, StateError> {
+        let invocation = Arc::new(invocation);
+        self.call(what, move |mut connection| {
+            let invocation = Arc::clone(&invocation);
+            async move { invocation.invoke_async(&mut connection).await }
+        })
+        .await
+    }
+
+    /// Sends `command`; `what`: the call, for messages.
+    async fn query<T: FromRedisValue + Send + 'static>(
+        &self,
+        what: &str,
+        command: redis::Cmd,
+    ) -> Result<T, StateError> {
+        let command = Arc::new(command);
+        self.call(what, move |mut connection| {
+            let command = Arc::clone(&command);
+            async move { command.query_async(&mut connection).await }
+        })
+        .await
     }
 
     /// Makes one `attempt` on the connection, and one more if the first failed to reach Redis
     /// (the failure has started a reconnection, which the second attempt waits for), all within
     /// the call timeout; counts a failure. A second attempt of an update is safe: the journal
-    /// replays it if the first was applied.
-    async fn call<T, F: Future<Output = RedisResult<T>>>(
+    /// replays it if the first was applied. The attempts run on the I/O thread.
+    async fn call<T: Send + 'static, F: Future<Output = RedisResult<T>> + Send + 'static>(
         &self,
         what: &str,
-        attempt: impl Fn(ConnectionManager) -> F,
+        attempt: impl Fn(ConnectionManager) -> F + Send + 'static,
     ) -> Result<T, StateError> {
         let attempts = async {
-            let result = match attempt(self.connection()?).await {
-                Err(e) if e.is_io_error() || e.is_connection_dropped() => attempt(self.connection()?).await,
-                result => result,
-            };
+            let connection = self.connection()?;
+            let result = self
+                .io
+                .run(async move {
+                    match attempt(connection.clone()).await {
+                        Err(e) if e.is_io_error() || e.is_connection_dropped() => attempt(connection).await,
+                        result => result,
+                    }
+                })
+                .await;
             if let Err(e) = &result
                 && e.kind() == ErrorKind::AuthenticationFailed
             {
@@ -325,6 +366,23 @@ impl Replayed for bool {
     }
 }
 
+impl Replayed for u32 {
+    fn parse(reply: &str) -> Option<Self> {
+        reply.strip_prefix("o:")?.parse().ok()
+    }
+}
+
+impl Replayed for ClaimOutcome {
+    fn parse(reply: &str) -> Option<Self> {
+        match reply {
+            "o:held" => Some(ClaimOutcome::Held),
+            "o:taken" => Some(ClaimOutcome::Taken),
+            "o:full" => Some(ClaimOutcome::Full),
+            _ => None,
+        }
+    }
+}
+
 impl Replayed for i64 {
     fn parse(reply: &str) -> Option<Self> {
         reply.strip_prefix("o:")?.parse().ok()
@@ -338,6 +396,8 @@ fn script_op(kind: UpdateKind) -> &'static str {
         UpdateKind::Delete => "delete",
         UpdateKind::Incr => "incr",
         UpdateKind::CompareAndSet => "cas",
+        UpdateKind::Claim => "claim",
+        UpdateKind::Release => "release",
     }
 }
 
@@ -348,6 +408,8 @@ fn recorded_kind(letter: &str) -> Option<UpdateKind> {
         "d" => Some(UpdateKind::Delete),
         "i" => Some(UpdateKind::Incr),
         "c" => Some(UpdateKind::CompareAndSet),
+        "q" => Some(UpdateKind::Claim),
+        "r" => Some(UpdateKind::Release),
         _ => None,
     }
 }
@@ -442,8 +504,7 @@ fn journal_millis(window: Duration) -> u64 {
 impl StateBackend for RedisState {
     async fn get(&self, tenant: &str, scope: &Scope, key: &str) -> Result<Option<String>, StateError> {
         self.limits.check_key(scope, key)?;
-        let get = &redis::cmd("GET").arg(Names::new(tenant, scope).value(key)).clone();
-        self.call("a get", move |mut connection| async move { get.query_async(&mut connection).await }).await
+        self.query("a get", redis::cmd("GET").arg(Names::new(tenant, scope).value(key)).clone()).await
     }
 
     async fn set(
@@ -516,6 +577,54 @@ impl StateBackend for RedisState {
         .await
     }
 
+    async fn claim(
+        &self,
+        tenant: &str,
+        pool: ClaimPool<'_>,
+        name: &str,
+        session: &str,
+        max: u32,
+        op: OpId,
+    ) -> Result<ClaimOutcome, StateError> {
+        let (claim, own) = (pool.claim_key(name), Scope::Session(session.to_owned()));
+        self.limits.check_key(&Scope::Tenant, &claim)?;
+        self.limits.check_key(&own, &pool.note_key(name))?;
+        let note_lifetime = millis(self.limits.lifetime(&own, None));
+        self.update(tenant, &Scope::Tenant, &claim, UpdateKind::Claim, op, |invocation| {
+            invocation.arg(session).arg(pool.claims).arg(pool.notes).arg(name).arg(max).arg(note_lifetime);
+        })
+        .await
+    }
+
+    async fn release(
+        &self,
+        tenant: &str,
+        pool: ClaimPool<'_>,
+        session: &str,
+        name: Option<&str>,
+        op: OpId,
+    ) -> Result<u32, StateError> {
+        let own = Scope::Session(session.to_owned());
+        // The update's key, which the journal knows it by: the claim, or the session's notes.
+        let (scope, key) = match name {
+            Some(name) => {
+                self.limits.check_key(&own, &pool.note_key(name))?;
+                (Scope::Tenant, pool.claim_key(name))
+            }
+            None => (own, pool.notes.to_owned()),
+        };
+        self.limits.check_key(&scope, &key)?;
+        self.update(tenant, &scope, &key, UpdateKind::Release, op, |invocation| {
+            invocation
+                .arg(session)
+                .arg(pool.claims)
+                .arg(pool.notes)
+                .arg(if name.is_some() { "1" } else { "0" })
+                .arg(name.unwrap_or_default());
+        })
+        .await
+    }
+
     async fn keys(&self, tenant: &str, scope: &Scope, prefix: &str) -> Result<Vec<String>, StateError> {
         self.limits.check_scope(scope)?;
         self.run("a keys listing", Names::new(tenant, scope).invocation("keys", prefix)).await
@@ -523,11 +632,19 @@ impl StateBackend for RedisState {
 
     async fn end_session(&self, tenant: &str, session: &str) -> Result<usize, StateError> {
         let scope = Scope::Session(session.to_owned());
-        let deleted = self.run("an end_session", Names::new(tenant, &scope).invocation("end", "")).await?;
         let mut end_owner = END_OWNER.prepare_invoke();
         end_owner.key(owner_key(session)).arg(tenant);
-        self.run::<u64>("an end_session", end_owner).await?;
-        Ok(deleted)
+        // Both at once: they share the connection, so the second rides the first's round trip.
+        let (deleted, owner) = tokio::join!(
+            self.run("an end_session", {
+                let mut end = Names::new(tenant, &scope).invocation("end", "");
+                end.arg(session);
+                end
+            }),
+            self.run::<u64>("an end_session", end_owner)
+        );
+        owner?;
+        deleted
     }
 
     async fn bind_session(&self, tenant: &str, session: &str) -> Result<(), StateError> {
@@ -537,20 +654,18 @@ impl StateBackend for RedisState {
         if let ttl @ 1.. = millis(self.limits.session_ttl) {
             set.arg("PX").arg(ttl);
         }
-        let set = &set;
-        self.call("a bind_session", move |mut connection| async move { set.query_async(&mut connection).await }).await
+        self.query("a bind_session", set).await
     }
 
     async fn session_tenant(&self, session: &str) -> Result<Option<String>, StateError> {
-        let get = &redis::cmd("GET").arg(owner_key(session)).clone();
-        self.call("a session lookup", move |mut connection| async move { get.query_async(&mut connection).await }).await
+        self.query("a session lookup", redis::cmd("GET").arg(owner_key(session)).clone()).await
     }
 
     /// Probes Redis with a `PING` within the call timeout.
     async fn health(&self) -> BackendHealth {
         let probe = async {
             let mut connection = self.connection()?;
-            redis::cmd("PING").query_async::<String>(&mut connection).await
+            self.io.run(async move { redis::cmd("PING").query_async::<String>(&mut connection).await }).await
         };
         let up = match self.bounded("a health probe", probe).await {
             Ok(_) => true,

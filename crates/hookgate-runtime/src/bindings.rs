@@ -13,6 +13,8 @@ wasmtime::component::bindgen!({
         "hookgate:policy/state.incr": async | trappable,
         "hookgate:policy/state.compare-and-set": async | trappable,
         "hookgate:policy/state.keys": async | trappable,
+        "hookgate:policy/state.claim": async | trappable,
+        "hookgate:policy/state.release": async | trappable,
         default: trappable,
     },
     exports: { default: async },

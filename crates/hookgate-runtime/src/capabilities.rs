@@ -9,7 +9,7 @@
 use crate::bindings::hookgate::policy::{notify, send_data, state};
 use crate::host::HostState;
 use hookgate_protocol::{Capability, Effect};
-use hookgate_state::{OpId, Scope, StateBackend, StateError};
+use hookgate_state::{ClaimOutcome, ClaimPool, OpId, Scope, StateBackend, StateError};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -75,6 +75,18 @@ fn scope(scope: state::Scope) -> Scope {
     match scope {
         state::Scope::Tenant => Scope::Tenant,
         state::Scope::Session(session) => Scope::Session(session),
+    }
+}
+
+fn pool(pool: &state::ClaimPool) -> ClaimPool<'_> {
+    ClaimPool { claims: &pool.claims, notes: &pool.notes }
+}
+
+fn outcome(outcome: ClaimOutcome) -> state::ClaimOutcome {
+    match outcome {
+        ClaimOutcome::Held => state::ClaimOutcome::Held,
+        ClaimOutcome::Taken => state::ClaimOutcome::Taken,
+        ClaimOutcome::Full => state::ClaimOutcome::Full,
     }
 }
 
@@ -151,6 +163,23 @@ impl state::Host for HostState {
             op,
         ))
         .await
+    }
+
+    async fn claim(
+        &mut self,
+        pool_: state::ClaimPool,
+        name: String,
+        session: String,
+        max: u32,
+    ) -> StateResult<state::ClaimOutcome> {
+        let (access, op) = self.state_access()?;
+        let claimed = self.await_state(access.backend.claim(&access.tenant, pool(&pool_), &name, &session, max, op));
+        Ok(claimed.await?.map(outcome))
+    }
+
+    async fn release(&mut self, pool_: state::ClaimPool, session: String, name: Option<String>) -> StateResult<u32> {
+        let (access, op) = self.state_access()?;
+        self.await_state(access.backend.release(&access.tenant, pool(&pool_), &session, name.as_deref(), op)).await
     }
 
     async fn keys(&mut self, scope_: state::Scope, prefix: String) -> StateResult<Vec<String>> {

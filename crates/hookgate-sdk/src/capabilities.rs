@@ -16,6 +16,28 @@ pub enum Scope<'a> {
     Session(&'a str),
 }
 
+/// A pool of claims (`state::claim`): the claim of a name is the tenant key `claims` + name,
+/// holding the id of the session that claimed it, noted by that session as its key `notes` +
+/// name. A claim is live while its session notes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClaimPool<'a> {
+    /// Prefix of the claims (tenant keys).
+    pub claims: &'a str,
+    /// Prefix of the notes (keys of the claiming session).
+    pub notes: &'a str,
+}
+
+/// How a `state::claim` went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    /// The session holds the claim: it claimed it now, or held it already.
+    Held,
+    /// Another session holds it and still notes it: nothing was claimed.
+    Taken,
+    /// The pool already has `max` live claims: nothing was claimed.
+    Full,
+}
+
 /// Why a state call failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StateError {
@@ -37,7 +59,7 @@ impl fmt::Display for StateError {
 /// The `state` capability: a tenant-scoped key/value store. Updates are applied once per hook
 /// delivery, even when WCS retries the hook.
 pub mod state {
-    use super::{Scope, StateError, imp};
+    use super::{ClaimOutcome, ClaimPool, Scope, StateError, imp};
 
     /// The value of `key`, if set and not expired.
     pub fn get(scope: Scope<'_>, key: &str) -> Result<Option<String>, StateError> {
@@ -74,6 +96,20 @@ pub mod state {
     pub fn keys(scope: Scope<'_>, prefix: &str) -> Result<Vec<String>, StateError> {
         imp::keys(scope, prefix)
     }
+
+    /// Claims `name` of `pool` for `session` if the pool has fewer than `max` live claims, in
+    /// one atomic update (one round trip to Redis). Taken or full, the session's note of `name`
+    /// is deleted, and full, an orphaned claim of `name`.
+    pub fn claim(pool: ClaimPool<'_>, name: &str, session: &str, max: u32) -> Result<ClaimOutcome, StateError> {
+        imp::claim(pool, name, session, max)
+    }
+
+    /// Gives back `name`'s claim, or with none every claim `session` notes, in one atomic
+    /// update: deletes each claim that holds `session`, and the notes; how many claims it
+    /// deleted.
+    pub fn release(pool: ClaimPool<'_>, session: &str, name: Option<&str>) -> Result<u32, StateError> {
+        imp::release(pool, session, name)
+    }
 }
 
 /// The `notify` capability: publishes `{"type", "id", "data"}` to the tenant's WebSocket
@@ -100,6 +136,24 @@ pub fn take_sent() -> Vec<(String, String)> {
     imp::with(|stand_in| std::mem::take(&mut stand_in.sent))
 }
 
+/// Natively: what hookgate does once the chain of a session's `ConnectionStatusEvent`
+/// DISCONNECTED or FAILED has run: gives back the claims the session's notes name that still
+/// hold its id, then deletes the session's keys.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn end_session(session: &str) {
+    imp::with(|stand_in| {
+        let ended = |(owner, _): &(Option<String>, String)| owner.as_deref() == Some(session);
+        let notes: Vec<String> = stand_in.keys.iter().filter(|(at, _)| ended(at)).map(|(_, v)| v.clone()).collect();
+        for claim in notes.iter().filter_map(|value| value.strip_prefix('\u{1}')) {
+            let at = (None, claim.to_owned());
+            if stand_in.keys.get(&at).map(String::as_str) == Some(session) {
+                stand_in.keys.remove(&at);
+            }
+        }
+        stand_in.keys.retain(|at, _| !ended(at));
+    });
+}
+
 /// Natively: forgets this thread's state keys, notifications and messages.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn reset() {
@@ -108,7 +162,7 @@ pub fn reset() {
 
 #[cfg(target_arch = "wasm32")]
 mod imp {
-    use super::{Scope, StateError};
+    use super::{ClaimOutcome, ClaimPool, Scope, StateError};
     use crate::guest::bindings::hookgate::policy::{notify as n, send_data as s, state as st};
 
     fn scope(scope: Scope<'_>) -> st::Scope {
@@ -155,6 +209,22 @@ mod imp {
         st::keys(&scope(sc), prefix).map_err(error)
     }
 
+    fn pool(pool: ClaimPool<'_>) -> st::ClaimPool {
+        st::ClaimPool { claims: pool.claims.to_owned(), notes: pool.notes.to_owned() }
+    }
+
+    pub(super) fn claim(p: ClaimPool<'_>, name: &str, session: &str, max: u32) -> Result<ClaimOutcome, StateError> {
+        Ok(match st::claim(&pool(p), name, session, max).map_err(error)? {
+            st::ClaimOutcome::Held => ClaimOutcome::Held,
+            st::ClaimOutcome::Taken => ClaimOutcome::Taken,
+            st::ClaimOutcome::Full => ClaimOutcome::Full,
+        })
+    }
+
+    pub(super) fn release(p: ClaimPool<'_>, session: &str, name: Option<&str>) -> Result<u32, StateError> {
+        st::release(&pool(p), session, name).map_err(error)
+    }
+
     pub(super) fn notify(event_type: &str, id: &str, data: &str) -> Result<(), String> {
         n::publish(event_type, id, data)
     }
@@ -166,14 +236,14 @@ mod imp {
 
 #[cfg(not(target_arch = "wasm32"))]
 mod imp {
-    use super::{Scope, StateError};
+    use super::{ClaimOutcome, ClaimPool, Scope, StateError};
     use std::cell::RefCell;
     use std::collections::BTreeMap;
 
     /// This thread's stand-in for the host.
     #[derive(Default)]
     pub(super) struct StandIn {
-        keys: BTreeMap<(Option<String>, String), String>,
+        pub(super) keys: BTreeMap<(Option<String>, String), String>,
         pub(super) notified: Vec<(String, String, String)>,
         pub(super) sent: Vec<(String, String)>,
     }
@@ -248,6 +318,68 @@ mod imp {
                 .map(|(_, key)| key.clone())
                 .collect()
         }))
+    }
+
+    /// As the host's claim, without the key quota: built on the calls above.
+    pub(super) fn claim(pool: ClaimPool<'_>, name: &str, session: &str, max: u32) -> Result<ClaimOutcome, StateError> {
+        let (claim, note) = (format!("{}{name}", pool.claims), format!("{}{name}", pool.notes));
+        let owner = get(Scope::Tenant, &claim)?;
+        let noted = |owner: &str, name: &str| get(Scope::Session(owner), &format!("{}{name}", pool.notes));
+        if let Some(owner) = owner.as_deref()
+            && owner != session
+            && noted(owner, name)?.is_some()
+        {
+            delete(Scope::Session(session), &note)?;
+            return Ok(ClaimOutcome::Taken);
+        }
+        if owner.as_deref() != Some(session) {
+            let listed = keys(Scope::Tenant, pool.claims)?;
+            let max = usize::try_from(max).unwrap_or(usize::MAX);
+            let mut live = 1;
+            if listed.len() + usize::from(owner.is_none()) > max {
+                for other in listed.iter().filter(|other| **other != claim) {
+                    if live > max {
+                        break;
+                    }
+                    let Some(holder) = get(Scope::Tenant, other)? else { continue };
+                    if holder == session || noted(&holder, &other[pool.claims.len()..])?.is_some() {
+                        live += 1;
+                    } else {
+                        delete(Scope::Tenant, other)?;
+                    }
+                }
+            }
+            if live > max {
+                if owner.is_some() {
+                    delete(Scope::Tenant, &claim)?;
+                }
+                delete(Scope::Session(session), &note)?;
+                return Ok(ClaimOutcome::Full);
+            }
+        }
+        set(Scope::Tenant, &claim, session, 0)?;
+        set(Scope::Session(session), &note, &format!("\u{1}{claim}"), 0)?;
+        Ok(ClaimOutcome::Held)
+    }
+
+    /// As the host's release, built on the calls above.
+    pub(super) fn release(pool: ClaimPool<'_>, session: &str, name: Option<&str>) -> Result<u32, StateError> {
+        let names = match name {
+            Some(name) => vec![name.to_owned()],
+            None => keys(Scope::Session(session), pool.notes)?
+                .iter()
+                .map(|key| key[pool.notes.len()..].to_owned())
+                .collect(),
+        };
+        let mut given_back = 0;
+        for name in names {
+            let claim = format!("{}{name}", pool.claims);
+            if compare_and_set(Scope::Tenant, &claim, Some(session), None, 0)? {
+                given_back += 1;
+            }
+            delete(Scope::Session(session), &format!("{}{name}", pool.notes))?;
+        }
+        Ok(given_back)
     }
 
     pub(super) fn notify(event_type: &str, id: &str, data: &str) -> Result<(), String> {

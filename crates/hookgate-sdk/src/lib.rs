@@ -54,7 +54,7 @@ pub mod testing;
 #[cfg(target_arch = "wasm32")]
 mod guest;
 
-pub use capabilities::{Scope, StateError, notify, send_data, state};
+pub use capabilities::{ClaimOutcome, ClaimPool, Scope, StateError, notify, send_data, state};
 pub use json::RawValue;
 
 /// The kind of a WCS REST method; it decides what a denial or a failure means.

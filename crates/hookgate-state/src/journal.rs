@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::{OpId, Scope, StateError};
+use crate::{ClaimOutcome, OpId, Scope, StateError};
 
 /// Which update an [`OpId`] was recorded for: every backend's journal tells them apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +28,10 @@ pub enum UpdateKind {
     Incr,
     /// [`StateBackend::compare_and_set`](crate::StateBackend::compare_and_set).
     CompareAndSet,
+    /// [`StateBackend::claim`](crate::StateBackend::claim).
+    Claim,
+    /// [`StateBackend::release`](crate::StateBackend::release).
+    Release,
 }
 
 impl UpdateKind {
@@ -38,6 +42,8 @@ impl UpdateKind {
             UpdateKind::Delete => "a delete",
             UpdateKind::Incr => "an incr",
             UpdateKind::CompareAndSet => "a compare-and-set",
+            UpdateKind::Claim => "a claim",
+            UpdateKind::Release => "a release",
         }
     }
 }
@@ -81,6 +87,7 @@ pub(crate) enum Value {
     Unit,
     Bool(bool),
     Int(i64),
+    Claim(ClaimOutcome),
 }
 
 /// A result type an update can record and replay.
@@ -117,6 +124,30 @@ impl Outcome for i64 {
     fn from_value(value: Value) -> Option<Self> {
         match value {
             Value::Int(n) => Some(n),
+            _ => None,
+        }
+    }
+}
+
+impl Outcome for u32 {
+    fn into_value(self) -> Value {
+        Value::Int(self.into())
+    }
+    fn from_value(value: Value) -> Option<Self> {
+        match value {
+            Value::Int(n) => n.try_into().ok(),
+            _ => None,
+        }
+    }
+}
+
+impl Outcome for ClaimOutcome {
+    fn into_value(self) -> Value {
+        Value::Claim(self)
+    }
+    fn from_value(value: Value) -> Option<Self> {
+        match value {
+            Value::Claim(outcome) => Some(outcome),
             _ => None,
         }
     }

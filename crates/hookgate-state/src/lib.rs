@@ -14,6 +14,8 @@
 //! - [`StateLimits`] (`limits`): the lifetimes and limits every backend holds tenants to, and
 //!   the checks and errors every backend shares.
 //! - [`BackendHealth`] (here): what a backend reports for readiness and metrics.
+//! - [`ClaimPool`], [`ClaimOutcome`] (`claims`): claims a session holds while it notes them,
+//!   counted against a cap in one update, and their in-process implementation.
 //! - [`MemoryState`] (`memory`): the in-process backend, the default for one process; its
 //!   config, [`MemoryStateConfig`], is its [`StateLimits`].
 //!   - `keyspace`: one tenant's keys by scope, with a time-ordered index of expiries.
@@ -36,6 +38,8 @@
 //! - `seq` is the update's position among the updates of that evaluation (0, 1, …), so the
 //!   n-th update of a retry is matched with the n-th update of the first delivery.
 //!
+//! `claim` and `release` are updates too, each one journaled as a whole.
+//!
 //! The backend keeps a journal of (tenant, hook, seq) → result. If it already holds a result
 //! for an update's [`OpId`], it returns that result and does not apply the update again;
 //! otherwise it applies the update and records the result, atomically with the lookup, so even
@@ -52,12 +56,14 @@
 //! hooks with byte-identical bodies share a digest; WCS bodies carry session ids and
 //! timestamps, so in practice they do not.
 
+mod claims;
 mod journal;
 mod keyspace;
 mod limits;
 mod memory;
 mod owners;
 
+pub use self::claims::{ClaimOutcome, ClaimPool, NOTE_MARK};
 pub use self::journal::UpdateKind;
 pub use self::limits::StateLimits;
 pub use self::memory::MemoryState;
@@ -153,10 +159,42 @@ pub trait StateBackend: Send + Sync {
         ttl: Option<Duration>,
         op: OpId,
     ) -> Result<bool, StateError>;
+    /// Claims `name` of `pool` for `session`, if the pool has fewer than `max` live claims
+    /// (see [`ClaimPool`]), as one atomic update: looks the claim up; if another session holds
+    /// it and notes it, answers [`ClaimOutcome::Taken`]; unless `session` holds it already,
+    /// counts the pool's live claims with its own (only if there are more than `max` claims at
+    /// all does it look at their sessions, in key order, clearing the orphaned claims it meets)
+    /// and answers [`ClaimOutcome::Full`] when they are over `max`; else stores the claim (the
+    /// tenant key holds `session`, no expiry) and the session's note (`"1"`, the session TTL)
+    /// and answers [`ClaimOutcome::Held`]. Taken or full, the session's note of `name` is
+    /// deleted, and full, an orphaned claim of `name` too. Fails with the key quota's error,
+    /// naming the claim's key, if the keys it would add do not fit.
+    #[allow(clippy::too_many_arguments)]
+    async fn claim(
+        &self,
+        tenant: &str,
+        pool: ClaimPool<'_>,
+        name: &str,
+        session: &str,
+        max: u32,
+        op: OpId,
+    ) -> Result<ClaimOutcome, StateError>;
+    /// Gives back the claims of `pool` that `session` holds, as one atomic update: `name`'s, or
+    /// with none every name the session notes. For each name, deletes the claim if it holds
+    /// `session`, then the session's note; returns how many claims it deleted.
+    async fn release(
+        &self,
+        tenant: &str,
+        pool: ClaimPool<'_>,
+        session: &str,
+        name: Option<&str>,
+        op: OpId,
+    ) -> Result<u32, StateError>;
     /// The keys of `scope` starting with `prefix`, sorted.
     async fn keys(&self, tenant: &str, scope: &Scope, prefix: &str) -> Result<Vec<String>, StateError>;
     /// Deletes every key of a session, and the record that it connected under `tenant` (see
-    /// [`StateBackend::bind_session`]) if it did; returns how many keys there were.
+    /// [`StateBackend::bind_session`]) if it did; returns how many keys there were. The claims
+    /// its notes name that still hold its id are deleted too (see [`ClaimPool`]).
     async fn end_session(&self, tenant: &str, session: &str) -> Result<usize, StateError>;
     /// Records that WCS session `session` connected under `tenant` (its `connect` was allowed,
     /// or WCS reported it `ESTABLISHED`), replacing any earlier record. The record goes with

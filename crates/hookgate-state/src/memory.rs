@@ -18,10 +18,11 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::claims::Claims;
 use crate::journal::{Call, Journal, Outcome};
 use crate::keyspace::Keyspace;
 use crate::owners::Owners;
-use crate::{MemoryStateConfig, OpId, Scope, StateBackend, StateError, UpdateKind};
+use crate::{ClaimOutcome, ClaimPool, MemoryStateConfig, OpId, Scope, StateBackend, StateError, UpdateKind};
 
 /// How many expired keys, and how many expired journal hooks, one call removes at most.
 const SWEEP_BUDGET: usize = 64;
@@ -124,13 +125,14 @@ impl MemoryState {
         Arc::clone(shared)
     }
 
-    /// Checks that the tenant may add `key`, which it does not hold yet. Expired keys not yet
+    /// Checks that a tenant holding `held` keys may add `adding` more, `key` among them, which it
+    /// does not hold yet. Expired keys not yet
     /// swept never cause a refusal: the call's sweep removed some if any were left, and a tenant
     /// at the limit less one removed key is below it.
-    fn check_quota(&self, tenant: &str, keys: &Keyspace, key: &str) -> Result<(), StateError> {
+    fn check_quota(&self, tenant: &str, held: usize, adding: usize, key: &str) -> Result<(), StateError> {
         let max = self.config.max_keys_per_tenant;
-        if keys.len() >= max {
-            return Err(StateError::quota_exceeded(tenant, keys.len(), max, key));
+        if held + adding > max {
+            return Err(StateError::quota_exceeded(tenant, held, max, key));
         }
         Ok(())
     }
@@ -176,7 +178,7 @@ impl StateBackend for MemoryState {
         self.config.check_value(key, value)?;
         self.update(tenant, op, Call::new(UpdateKind::Set, scope, key), |keys, now| {
             if keys.get(scope, key, now).is_none() {
-                self.check_quota(tenant, keys, key)?;
+                self.check_quota(tenant, keys.len(), 1, key)?;
             }
             keys.put(scope, key, value.to_owned(), self.expiry(now, scope, ttl));
             Ok(())
@@ -207,7 +209,7 @@ impl StateBackend for MemoryState {
                     (current, entry.expires_at)
                 }
                 None => {
-                    self.check_quota(tenant, keys, key)?;
+                    self.check_quota(tenant, keys.len(), 1, key)?;
                     (0, self.expiry(now, scope, None))
                 }
             };
@@ -244,7 +246,7 @@ impl StateBackend for MemoryState {
             match value {
                 Some(value) => {
                     if !exists {
-                        self.check_quota(tenant, keys, key)?;
+                        self.check_quota(tenant, keys.len(), 1, key)?;
                     }
                     keys.put(scope, key, value.to_owned(), self.expiry(now, scope, ttl));
                 }
@@ -256,6 +258,51 @@ impl StateBackend for MemoryState {
         })
     }
 
+    async fn claim(
+        &self,
+        tenant: &str,
+        pool: ClaimPool<'_>,
+        name: &str,
+        session: &str,
+        max: u32,
+        op: OpId,
+    ) -> Result<ClaimOutcome, StateError> {
+        let (claim, own) = (pool.claim_key(name), Scope::Session(session.to_owned()));
+        self.config.check_key(&Scope::Tenant, &claim)?;
+        self.config.check_key(&own, &pool.note_key(name))?;
+        self.update(tenant, op, Call::new(UpdateKind::Claim, &Scope::Tenant, &claim), |keys, now| {
+            let note_expiry = self.expiry(now, &own, None);
+            let check_quota = |held, adding, key: &str| self.check_quota(tenant, held, adding, key);
+            Claims { keys, now, note_expiry }.claim(pool, name, session, max, check_quota)
+        })
+    }
+
+    async fn release(
+        &self,
+        tenant: &str,
+        pool: ClaimPool<'_>,
+        session: &str,
+        name: Option<&str>,
+        op: OpId,
+    ) -> Result<u32, StateError> {
+        let own = Scope::Session(session.to_owned());
+        let call = match name {
+            Some(name) => {
+                self.config.check_key(&own, &pool.note_key(name))?;
+                let claim = pool.claim_key(name);
+                self.config.check_key(&Scope::Tenant, &claim)?;
+                Call::new(UpdateKind::Release, &Scope::Tenant, &claim)
+            }
+            None => {
+                self.config.check_key(&own, pool.notes)?;
+                Call::new(UpdateKind::Release, &own, pool.notes)
+            }
+        };
+        self.update(tenant, op, call, |keys, now| {
+            Ok(Claims { keys, now, note_expiry: None }.release(pool, session, name))
+        })
+    }
+
     async fn keys(&self, tenant: &str, scope: &Scope, prefix: &str) -> Result<Vec<String>, StateError> {
         self.config.check_scope(scope)?;
         Ok(self.with_keys(tenant, |keys, now| keys.keys(scope, prefix, now)).unwrap_or_default())
@@ -263,8 +310,12 @@ impl StateBackend for MemoryState {
 
     async fn end_session(&self, tenant: &str, session: &str) -> Result<usize, StateError> {
         self.owners.lock().unwrap_or_else(PoisonError::into_inner).end(tenant, session, Instant::now());
-        let session = Scope::Session(session.to_owned());
-        Ok(self.with_keys(tenant, |keys, now| keys.clear(&session, now)).unwrap_or(0))
+        let scope = Scope::Session(session.to_owned());
+        let cleared = self.with_keys(tenant, |keys, now| {
+            Claims { keys: &mut *keys, now, note_expiry: None }.end(session);
+            keys.clear(&scope, now)
+        });
+        Ok(cleared.unwrap_or(0))
     }
 
     async fn bind_session(&self, tenant: &str, session: &str) -> Result<(), StateError> {

@@ -1,9 +1,9 @@
 use std::sync::Arc;
 
-use hookgate_state::StateBackend;
+use hookgate_state::{ClaimOutcome, ClaimPool, StateBackend};
 use tokio::task::JoinSet;
 
-use crate::common::{Backend, T, op};
+use crate::common::{Backend, T, fresh, op};
 
 const TASKS: u64 = 64;
 const PER_TASK: u64 = 500;
@@ -104,6 +104,20 @@ async fn a_compare_and_set_chain_loses_no_update(backend: Backend) {
     assert_eq!(state.get("t", &T, "n").await.unwrap().as_deref(), Some("800"));
 }
 
+async fn concurrent_claims_fill_the_cap_and_never_pass_it(backend: Backend) {
+    let state = backend.store().await;
+    let pool = ClaimPool { claims: "stream:", notes: "pub:" };
+    let mut tasks = JoinSet::new();
+    for n in 0..12 {
+        let state = Arc::clone(&state);
+        tasks.spawn(async move { state.claim("t", pool, &format!("n{n}"), &format!("s{n}"), 3, fresh()).await });
+    }
+    let outcomes = tasks.join_all().await;
+    let count = |outcome| outcomes.iter().filter(|o| **o == Ok(outcome)).count();
+    assert_eq!((count(ClaimOutcome::Held), count(ClaimOutcome::Full)), (3, 9), "{outcomes:?}");
+    assert_eq!(state.keys("t", &T, "stream:").await.unwrap().len(), 3);
+}
+
 on_each_backend! {
     memory: #[tokio::test(flavor = "multi_thread", worker_threads = 2)],
     redis: #[tokio::test(flavor = "multi_thread", worker_threads = 2)],
@@ -113,5 +127,6 @@ on_each_backend! {
         concurrent_deliveries_of_one_hook_apply_it_once,
         a_compare_and_set_race_has_exactly_one_winner,
         a_compare_and_set_chain_loses_no_update,
+        concurrent_claims_fill_the_cap_and_never_pass_it,
     ]
 }

@@ -5,6 +5,8 @@
 /// Backends under test, a `redis-server` per test, `OpId` helpers.
 #[macro_use]
 mod common;
+/// `claim` and `release`: the cap, orphaned claims, retries, the key quota, concurrent claims.
+mod claims;
 /// Atomicity under concurrency: `incr` totals, `compare_and_set` winners.
 mod concurrency;
 /// Several hookgate processes on one Redis: retries apply once, sessions end fleet-wide.

@@ -3,29 +3,31 @@
 //!
 //! Settings: `{"max_publishers": 3, "status": 403}` (`status` optional, 403 by default).
 //!
-//! Methods (chain it on all three):
-//! * `publishStream` — notes the name in the session (`pub:<name>`), claims it for the
-//!   tenant (`stream:<name>` = the session id, by compare-and-set), then counts the claims;
-//!   refuses when the name belongs to another live session or the claims are over the quota,
-//!   giving back what it claimed.
-//! * `StreamStatusEvent` with status `UNPUBLISHED` or `FAILED` for a publisher — releases.
-//! * `ConnectionStatusEvent` with status `DISCONNECTED` or `FAILED` — releases every stream the
-//!   session still holds (hookgate then deletes the session's keys).
+//! Methods (chain it on `publishStream` and `StreamStatusEvent`):
+//! * `publishStream` — claims the stream name for the session in the pool of the tenant's
+//!   publishers (`state::claim`: the claim `stream:<name>` holds the session id, the session
+//!   notes it as `pub:<name>`), refusing when another live session publishes the name or the
+//!   live claims are at the quota. One state call, one Redis round trip.
+//! * `StreamStatusEvent` with status `UNPUBLISHED` or `FAILED` for a publisher — releases the
+//!   name (`state::release`).
+//!
+//! A session's end needs no call: when WCS reports it DISCONNECTED or FAILED, hookgate deletes
+//! the session's keys and gives back the claims its notes name, whatever this chain did.
 //!
 //! Nothing is a counter, so nothing can drift: the slots in use are the claims whose session
-//! still notes them. Every step leaves a state that the session's end repairs, whatever stops
-//! an evaluation halfway (an unreachable backend, the deadline): the note is written before the
-//! claim, so a session's end (which deletes its keys even if this chain fails) always finds or
-//! orphans what it claimed, and an orphaned claim (its session gone, its note with it) is not
-//! counted and is cleared by the next publish that finds the quota full, or taken over by the
-//! next publish of that name. Two publishes racing for the last slot may both be refused; the
-//! quota is never exceeded. Every update is applied once per hook delivery, so a hook WCS
-//! retries never claims twice.
+//! still notes them. A claim and a release are each one atomic update; a claim whose note is
+//! gone otherwise (the session TTL) is not counted and is cleared by the next publish that finds
+//! the quota full, or taken over by the next publish of that name. The quota is never exceeded.
+//! Every update is applied once per hook delivery, so a
+//! hook WCS retries never claims twice: the retry gets the first delivery's answer.
 
 #![forbid(unsafe_code)]
 
-use hookgate_sdk::{Hook, Scope, Verdict, state};
+use hookgate_sdk::{ClaimOutcome, ClaimPool, Hook, Verdict, state};
 use serde::Deserialize;
+
+/// The tenant's publishers: claims `stream:<name>`, noted by their sessions as `pub:<name>`.
+const PUBLISHERS: ClaimPool<'static> = ClaimPool { claims: "stream:", notes: "pub:" };
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -66,13 +68,7 @@ pub fn evaluate(hook: &Hook) -> Result<Verdict, String> {
             if hook.json()?["published"] == true
                 && let Some(name) = hook.str_field("name")
             {
-                release(session, &name)?;
-            }
-            Ok(Verdict::Allow)
-        }
-        "ConnectionStatusEvent" if matches!(status.as_deref(), Some("DISCONNECTED" | "FAILED")) => {
-            for key in state::keys(Scope::Session(session), "pub:").map_err(|e| e.to_string())? {
-                release(session, &key["pub:".len()..])?;
+                state::release(PUBLISHERS, session, Some(&name)).map_err(|e| e.to_string())?;
             }
             Ok(Verdict::Allow)
         }
@@ -84,82 +80,16 @@ fn publish(hook: &Hook, s: &Settings, session: &str) -> Result<Verdict, String> 
     let Some(name) = hook.str_field("name") else {
         return Ok(Verdict::Allow);
     };
-    // The note first: from here on, the session's end releases whatever this evaluation claims.
-    state::set(Scope::Session(session), &note(&name), "1", 0).map_err(|e| e.to_string())?;
-    let claim = format!("stream:{name}");
-    if !state::compare_and_set(Scope::Tenant, &claim, None, Some(session), 0).map_err(|e| e.to_string())? {
-        let owner = state::get(Scope::Tenant, &claim).map_err(|e| e.to_string())?;
-        let taken = match owner.as_deref() {
-            // The same session publishing the same name again holds its slot already.
-            Some(owner) if owner == session => return Ok(Verdict::Allow),
-            Some(owner) if notes(owner, &name)? => true,
-            // An orphaned claim (or one released meanwhile): take it over.
-            owner => {
-                !state::compare_and_set(Scope::Tenant, &claim, owner, Some(session), 0).map_err(|e| e.to_string())?
-            }
-        };
-        if taken {
-            state::delete(Scope::Session(session), &note(&name)).map_err(|e| e.to_string())?;
-            return Ok(Verdict::deny(s.status, format!("stream name '{name}' is already being published")));
+    // At least 1 (checked with the settings); a quota past u32::MAX is as good as none.
+    let max = u32::try_from(s.max_publishers).unwrap_or(u32::MAX);
+    Ok(match state::claim(PUBLISHERS, &name, session, max).map_err(|e| e.to_string())? {
+        ClaimOutcome::Held => Verdict::Allow,
+        ClaimOutcome::Taken => Verdict::deny(s.status, format!("stream name '{name}' is already being published")),
+        ClaimOutcome::Full => {
+            let reason = format!("publisher quota reached: {} of {} publishers", s.max_publishers, s.max_publishers);
+            Verdict::deny(s.status, reason)
         }
-    }
-    let quota_reached = || {
-        let reason = format!("publisher quota reached: {} of {} publishers", s.max_publishers, s.max_publishers);
-        Ok(Verdict::deny(s.status, reason))
-    };
-    // A retried delivery gets the first delivery's claim (the journal), not a new one: if that
-    // delivery was refused, it gave the claim back, and the retry is refused again.
-    if state::get(Scope::Tenant, &claim).map_err(|e| e.to_string())?.as_deref() != Some(session) {
-        return quota_reached();
-    }
-    if over_quota(s.max_publishers, session, &claim)? {
-        release(session, &name)?;
-        return quota_reached();
-    }
-    Ok(Verdict::Allow)
-}
-
-/// Whether the live claims, `session`'s claim `claim` among them, are more than `max`. Only
-/// when there are more claims than that does it look at their sessions, up to the first
-/// `max` live ones besides its own, clearing the orphaned claims it meets.
-fn over_quota(max: i64, session: &str, claim: &str) -> Result<bool, String> {
-    let claims = state::keys(Scope::Tenant, "stream:").map_err(|e| e.to_string())?;
-    if i64::try_from(claims.len()).unwrap_or(i64::MAX) <= max {
-        return Ok(false);
-    }
-    let mut live = 1;
-    for other in claims.iter().filter(|other| *other != claim) {
-        let Some(owner) = state::get(Scope::Tenant, other).map_err(|e| e.to_string())? else {
-            continue;
-        };
-        if owner == session || notes(&owner, &other["stream:".len()..])? {
-            live += 1;
-            if live > max {
-                return Ok(true);
-            }
-        } else {
-            state::compare_and_set(Scope::Tenant, other, Some(&owner), None, 0).map_err(|e| e.to_string())?;
-        }
-    }
-    Ok(false)
-}
-
-/// The session key that notes a stream name the session publishes.
-fn note(name: &str) -> String {
-    format!("pub:{name}")
-}
-
-/// Whether `session` still notes stream `name` (its claim is live).
-fn notes(session: &str, name: &str) -> Result<bool, String> {
-    Ok(state::get(Scope::Session(session), &note(name)).map_err(|e| e.to_string())?.is_some())
-}
-
-/// Gives back the name `session` claimed for stream `name`, if it holds it, then its note.
-fn release(session: &str, name: &str) -> Result<(), String> {
-    state::compare_and_set(Scope::Tenant, &format!("stream:{name}"), Some(session), None, 0)
-        .map_err(|e| e.to_string())?;
-    state::delete(Scope::Session(session), &note(name)).map_err(|e| e.to_string())?;
-    Ok(())
+    })
 }
 
 hookgate_sdk::policy!(evaluate, validate_settings = validate_settings);
@@ -167,7 +97,7 @@ hookgate_sdk::policy!(evaluate, validate_settings = validate_settings);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hookgate_sdk::MethodKind;
+    use hookgate_sdk::{MethodKind, Scope};
 
     fn hook(method: &str, session: &str, payload: serde_json::Value) -> Hook {
         Hook {
@@ -197,6 +127,7 @@ mod tests {
         assert_eq!(publish("s3", "c"), Verdict::Allow, "slot released on UNPUBLISHED");
         let gone = serde_json::json!({"status": "DISCONNECTED"});
         assert_eq!(evaluate(&hook("ConnectionStatusEvent", "s2", gone)).unwrap(), Verdict::Allow);
+        hookgate_sdk::capabilities::end_session("s2"); // what hookgate does after that chain
         assert_eq!(publish("s4", "b"), Verdict::Allow, "slot and name released on DISCONNECTED");
     }
 

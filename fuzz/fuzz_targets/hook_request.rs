@@ -154,7 +154,10 @@ fuzz_target!(|data: &[u8]| {
         if decision.status == 200 {
             assert!(authorization.unwrap_or_default().starts_with(expected_scheme), "{app_key} let a hook in");
         } else {
-            assert!(decision.status == 403 && !expected_scheme.is_empty(), "{app_key} answered {}", decision.status);
+            // No credentials of the tenant's scheme: 401; credentials of it that do not match: 403.
+            let expected = if authorization.unwrap_or_default().starts_with(expected_scheme) { 403 } else { 401 };
+            assert!(!expected_scheme.is_empty(), "{app_key} answered {} without [auth]", decision.status);
+            assert_eq!(decision.status, expected, "{app_key} answered {}", decision.status);
         }
     } else {
         let cause = if app_key == PENDING { Cause::NotLoaded } else { Cause::NoTenant };

@@ -586,9 +586,7 @@ impl StateBackend for RedisState {
         max: u32,
         op: OpId,
     ) -> Result<ClaimOutcome, StateError> {
-        let (claim, own) = (pool.claim_key(name), Scope::Session(session.to_owned()));
-        self.limits.check_key(&Scope::Tenant, &claim)?;
-        self.limits.check_key(&own, &pool.note_key(name))?;
+        let (claim, own) = self.limits.check_claim(pool, name, session)?;
         let note_lifetime = millis(self.limits.lifetime(&own, None));
         self.update(tenant, &Scope::Tenant, &claim, UpdateKind::Claim, op, |invocation| {
             invocation.arg(session).arg(pool.claims).arg(pool.notes).arg(name).arg(max).arg(note_lifetime);

@@ -27,6 +27,20 @@ pub struct ClaimPool<'a> {
     pub notes: &'a str,
 }
 
+impl ClaimPool<'_> {
+    /// The tenant key of the claim of `name`.
+    #[cfg(not(target_arch = "wasm32"))]
+    fn claim_key(&self, name: &str) -> String {
+        format!("{}{name}", self.claims)
+    }
+
+    /// The session key of the note of `name`.
+    #[cfg(not(target_arch = "wasm32"))]
+    fn note_key(&self, name: &str) -> String {
+        format!("{}{name}", self.notes)
+    }
+}
+
 /// How a `state::claim` went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClaimOutcome {
@@ -322,9 +336,9 @@ mod imp {
 
     /// As the host's claim, without the key quota: built on the calls above.
     pub(super) fn claim(pool: ClaimPool<'_>, name: &str, session: &str, max: u32) -> Result<ClaimOutcome, StateError> {
-        let (claim, note) = (format!("{}{name}", pool.claims), format!("{}{name}", pool.notes));
+        let (claim, note) = (pool.claim_key(name), pool.note_key(name));
         let owner = get(Scope::Tenant, &claim)?;
-        let noted = |owner: &str, name: &str| get(Scope::Session(owner), &format!("{}{name}", pool.notes));
+        let noted = |owner: &str, name: &str| get(Scope::Session(owner), &pool.note_key(name));
         if let Some(owner) = owner.as_deref()
             && owner != session
             && noted(owner, name)?.is_some()
@@ -373,11 +387,11 @@ mod imp {
         };
         let mut given_back = 0;
         for name in names {
-            let claim = format!("{}{name}", pool.claims);
+            let claim = pool.claim_key(&name);
             if compare_and_set(Scope::Tenant, &claim, Some(session), None, 0)? {
                 given_back += 1;
             }
-            delete(Scope::Session(session), &format!("{}{name}", pool.notes))?;
+            delete(Scope::Session(session), &pool.note_key(&name))?;
         }
         Ok(given_back)
     }

@@ -40,6 +40,20 @@ impl Default for StateLimits {
 }
 
 impl StateLimits {
+    /// Checks the keys a claim of `name` by `session` writes (the tenant's claim key and the
+    /// session's note key); gives back the claim's key and the session's scope.
+    pub fn check_claim(
+        &self,
+        pool: crate::ClaimPool<'_>,
+        name: &str,
+        session: &str,
+    ) -> Result<(String, Scope), StateError> {
+        let (claim, own) = (pool.claim_key(name), Scope::Session(session.to_owned()));
+        self.check_key(&Scope::Tenant, &claim)?;
+        self.check_key(&own, &pool.note_key(name))?;
+        Ok((claim, own))
+    }
+
     /// Checks the sizes of `key` and of the session id of `scope`.
     pub fn check_key(&self, scope: &Scope, key: &str) -> Result<(), StateError> {
         self.check_scope(scope)?;

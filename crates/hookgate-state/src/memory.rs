@@ -267,9 +267,7 @@ impl StateBackend for MemoryState {
         max: u32,
         op: OpId,
     ) -> Result<ClaimOutcome, StateError> {
-        let (claim, own) = (pool.claim_key(name), Scope::Session(session.to_owned()));
-        self.config.check_key(&Scope::Tenant, &claim)?;
-        self.config.check_key(&own, &pool.note_key(name))?;
+        let (claim, own) = self.config.check_claim(pool, name, session)?;
         self.update(tenant, op, Call::new(UpdateKind::Claim, &Scope::Tenant, &claim), |keys, now| {
             let note_expiry = self.expiry(now, &own, None);
             let check_quota = |held, adding, key: &str| self.check_quota(tenant, held, adding, key);

@@ -1,13 +1,15 @@
 //! The decision log: one JSON line per hook, written by its own thread so that a slow disk
 //! never slows a hook. Lines carry no payload and no header, so no token or `Authorization`
 //! value can reach it. [`DecisionLog::close`] writes what is queued and joins the thread, so
-//! a shutdown loses no line.
+//! a shutdown loses no line. [`DecisionLog::reopen`] (SIGHUP, for logrotate) makes the writer
+//! open its file again between two lines, so a rotation loses and splits none.
 
 use hookgate_engine::{Cause, Decision, bounded_text};
 use serde::Serialize;
 use std::borrow::Cow;
-use std::io::Write;
-use std::path::PathBuf;
+use std::io::{BufWriter, Write};
+use std::os::unix::fs::OpenOptionsExt as _;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
@@ -52,6 +54,8 @@ enum Entry {
     Line(String),
     /// Write what is queued, flush, and stop.
     Close,
+    /// Flush, then append to a file newly opened at the log's path (after a rotation).
+    Reopen,
 }
 
 #[derive(Serialize)]
@@ -80,23 +84,33 @@ struct Run<'a> {
 impl DecisionLog {
     /// Starts the writer for `target`; `None` for [`DecisionTarget::Off`].
     pub fn start(target: &DecisionTarget) -> std::io::Result<Option<DecisionLog>> {
-        let out: Box<dyn Write + Send> = match target {
+        let out = match target {
             DecisionTarget::Off => return Ok(None),
-            DecisionTarget::Stdout => Box::new(std::io::stdout()),
-            DecisionTarget::File(path) => Box::new(std::fs::OpenOptions::new().create(true).append(true).open(path)?),
+            DecisionTarget::Stdout => Output { out: BufWriter::new(Box::new(std::io::stdout())), path: None },
+            DecisionTarget::File(path) => Output { out: BufWriter::new(append(path)?), path: Some(path.clone()) },
         };
         DecisionLog::spawn(out).map(Some)
     }
 
     /// Starts the writer thread writing to `out`.
-    fn spawn(out: Box<dyn Write + Send>) -> std::io::Result<DecisionLog> {
+    fn spawn(out: Output) -> std::io::Result<DecisionLog> {
         let (lines, queue) = sync_channel::<Entry>(QUEUE);
         let queued = Arc::new(AtomicUsize::new(0));
         let written_bytes = Arc::clone(&queued);
         let writer = std::thread::Builder::new()
             .name("hookgate-decisions".into())
-            .spawn(move || write_lines(&queue, &written_bytes, std::io::BufWriter::new(out)))?;
+            .spawn(move || write_lines(&queue, &written_bytes, out))?;
         Ok(DecisionLog { lines, queued, writer: Arc::new(Mutex::new(Some(writer))) })
+    }
+
+    /// Makes the writer append to a file newly opened at the log's path, once the lines queued
+    /// before this call are written to the old one (logrotate renames the file, then sends
+    /// SIGHUP). Every line goes whole to one file or the other. If the path cannot be opened,
+    /// the error is logged and lines go on to the old file. Nothing for standard output.
+    /// Waits for room in a full queue: call it from a thread that may block.
+    pub fn reopen(&self) {
+        // Fails only once the writer is gone (after close): nothing left to reopen.
+        let _ = self.lines.send(Entry::Reopen);
     }
 
     /// Writes every line queued so far, flushes, stops the writer thread and waits for it;
@@ -151,9 +165,38 @@ impl DecisionLog {
     }
 }
 
+/// Where the writer thread writes, and the path it reopens, if any.
+struct Output {
+    out: BufWriter<Box<dyn Write + Send>>,
+    path: Option<PathBuf>,
+}
+
+impl Output {
+    /// Flushes, then swaps in a file newly opened at the path; keeps the old one on failure.
+    fn reopen(&mut self) -> std::io::Result<()> {
+        self.out.flush()?;
+        let Some(path) = &self.path else { return Ok(()) };
+        match append(path) {
+            Ok(file) => {
+                self.out = BufWriter::new(file);
+                tracing::info!(path = %path.display(), "decision log reopened");
+            }
+            Err(err) => {
+                tracing::error!(path = %path.display(), "cannot reopen the decision log, writing on to the old file: {err}")
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `path` opened to append, created `0640` if missing (lines name tenants and sessions).
+fn append(path: &Path) -> std::io::Result<Box<dyn Write + Send>> {
+    Ok(Box::new(std::fs::OpenOptions::new().create(true).append(true).mode(0o640).open(path)?))
+}
+
 /// The writer thread: writes what is queued, flushes once the queue is empty (prompt when
 /// idle, batched under load), until [`Entry::Close`] or every handle is gone.
-fn write_lines(queue: &Receiver<Entry>, queued: &AtomicUsize, mut out: impl Write) {
+fn write_lines(queue: &Receiver<Entry>, queued: &AtomicUsize, mut output: Output) {
     while let Ok(first) = queue.recv() {
         let mut closing = false;
         let written = std::iter::once(first)
@@ -161,14 +204,15 @@ fn write_lines(queue: &Receiver<Entry>, queued: &AtomicUsize, mut out: impl Writ
             .try_for_each(|entry| match entry {
                 Entry::Line(line) => {
                     queued.fetch_sub(line.len(), Ordering::Relaxed);
-                    out.write_all(line.as_bytes())
+                    output.out.write_all(line.as_bytes())
                 }
                 Entry::Close => {
                     closing = true;
                     Ok(())
                 }
+                Entry::Reopen => output.reopen(),
             })
-            .and_then(|()| out.flush());
+            .and_then(|()| output.out.flush());
         if let Err(err) = written {
             tracing::error!("decision log write failed: {err}");
         }
@@ -220,7 +264,7 @@ mod tests {
 
     #[test]
     fn lines_are_cut_and_the_queue_is_bounded_in_bytes() {
-        let log = DecisionLog::spawn(Box::new(Stalled)).unwrap();
+        let log = DecisionLog::spawn(Output { out: BufWriter::new(Box::new(Stalled)), path: None }).unwrap();
         let huge = "x".repeat(1 << 20);
         let (line, queue) = sync_channel::<Entry>(1);
         let probe = DecisionLog { lines: line, queued: Arc::new(AtomicUsize::new(0)), writer: Arc::default() };
@@ -264,7 +308,7 @@ mod tests {
     #[test]
     fn close_writes_every_queued_line_and_joins_the_writer() {
         let memory = Memory::default();
-        let log = DecisionLog::spawn(Box::new(memory.clone())).unwrap();
+        let log = DecisionLog::spawn(Output { out: BufWriter::new(Box::new(memory.clone())), path: None }).unwrap();
         let copies: Vec<_> = (0..4).map(|_| log.clone()).collect();
         for i in 0..5_000 {
             assert!(copies[i % 4].write(&decision("n", &format!("s{i}")), "publishStream", 1));
@@ -278,5 +322,53 @@ mod tests {
         assert!(log.writer.lock().unwrap().is_none());
         assert!(!copies[0].write(&decision("n", "late"), "publishStream", 1));
         copies[1].close();
+    }
+
+    #[test]
+    fn reopen_after_a_rename_puts_every_line_whole_in_one_file_or_the_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("decisions.jsonl");
+        let log = DecisionLog::start(&DecisionTarget::File(path.clone())).unwrap().unwrap();
+        let writers: Vec<_> = (0..4)
+            .map(|w| {
+                let log = log.clone();
+                std::thread::spawn(move || {
+                    for i in 0..2_000 {
+                        while !log.write(&decision("n", &format!("w{w}-{i}")), "publishStream", 1) {
+                            std::thread::yield_now();
+                        }
+                    }
+                })
+            })
+            .collect();
+        for rotation in 0..20 {
+            // The writer reopens once the lines queued before `reopen` are written.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while !path.exists() {
+                assert!(std::time::Instant::now() < deadline, "rotation {rotation}: never reopened");
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            std::fs::rename(&path, dir.path().join(format!("decisions.jsonl.{rotation}"))).unwrap();
+            log.reopen();
+        }
+        writers.into_iter().for_each(|writer| writer.join().unwrap());
+        log.close();
+        let (mut sessions, mut files_written) = (Vec::new(), 0);
+        for entry in std::fs::read_dir(dir.path()).unwrap() {
+            let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            assert!(text.is_empty() || text.ends_with('\n'));
+            files_written += usize::from(!text.is_empty());
+            for line in text.lines() {
+                let line: serde_json::Value = serde_json::from_str(line).expect("a whole JSON line");
+                sessions.push(line["session_id"].as_str().unwrap().to_owned());
+            }
+        }
+        assert_eq!(sessions.len(), 8_000);
+        sessions.sort();
+        sessions.dedup();
+        assert_eq!(sessions.len(), 8_000, "a line written twice");
+        assert!(files_written > 1, "the writer never reopened");
+        let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&path).unwrap().permissions());
+        assert_eq!(mode & 0o077 & !0o040, 0, "{mode:o}");
     }
 }

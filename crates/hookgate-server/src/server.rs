@@ -125,6 +125,12 @@ impl Server {
         router(self.state.clone())
     }
 
+    /// A handle to the decision log, when there is one, to [`DecisionLog::reopen`] it after a
+    /// rotation while the server runs.
+    pub fn decision_log(&self) -> Option<DecisionLog> {
+        self.decisions.clone()
+    }
+
     /// What the handlers share.
     pub fn state(&self) -> &AppState {
         &self.state

@@ -30,7 +30,9 @@ pub(crate) fn init_logging(default: &str, json: bool) {
     let builder =
         tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false).with_writer(|| OneLine(std::io::stderr()));
     if json {
-        builder.json().init();
+        // One flat object a line: `timestamp`, `level`, `target`, `message` and the event's own
+        // fields beside them (docs/operating/logs.md lists them); no span context.
+        builder.json().flatten_event(true).with_current_span(false).with_span_list(false).init();
     } else {
         builder.init();
     }

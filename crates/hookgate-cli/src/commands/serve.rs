@@ -1,8 +1,8 @@
 //! `hookgate serve`: parses its flags, resolves the configuration, and runs a
-//! [`hookgate_server::Server`] until SIGTERM or Ctrl-C.
+//! [`hookgate_server::Server`] until SIGTERM or Ctrl-C; SIGHUP reopens the decision log.
 
 use anyhow::{Context as _, Result};
-use hookgate_server::{Overrides, Server, ServerConfig};
+use hookgate_server::{DecisionLog, Overrides, Server, ServerConfig};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -89,9 +89,27 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         if let Some(address) = server.events_address() {
             println!("hookgate listening: events=ws://{address}/ws");
         }
+        reopen_on_sighup(server.decision_log())?;
         server.run(shutdown_signal()).await;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Reopens the decision log at each SIGHUP (logrotate's `postrotate`), for as long as the
+/// process runs. SIGHUP is watched even without a decision log file, so it never kills the server.
+fn reopen_on_sighup(log: Option<DecisionLog>) -> Result<()> {
+    let mut hangups =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).context("cannot watch SIGHUP")?;
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            tracing::info!("SIGHUP: reopening the decision log");
+            if let Some(log) = log.clone() {
+                // Waits for room in a full queue: off the async workers.
+                let _ = tokio::task::spawn_blocking(move || log.reopen()).await;
+            }
+        }
+    });
+    Ok(())
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

@@ -487,3 +487,45 @@ fn refused_requests_and_policy_lines_cannot_flood_or_forge_the_log() {
         assert!(!line.contains('\r'), "a raw carriage return: {line:?}");
     }
 }
+
+/// `[log] format = "json"`: one flat JSON object a line, with the field names
+/// docs/operating/logs.md promises, and a client's line break kept inside its string.
+#[test]
+fn json_logs_are_one_flat_object_a_line_with_the_documented_fields() {
+    let tree = Tree::shipped();
+    let server = Hookgate::start(&tree, "[log]\nformat = \"json\"\n", &[], "info");
+    let plain = b"POST /rest/publishStream HTTP/1.1\r\nHost: t\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}";
+    let (answer, _) = exchange(&server.hooks, plain, Duration::from_secs(5));
+    assert_eq!(split(&answer).0, 415);
+    let mut event: serde_json::Value = serde_json::from_slice(&payload("StreamStatusEvent.json")).unwrap();
+    event["name"] = "cam1\n{\"level\":\"ERROR\",\"message\":\"forged\"}".into();
+    let request = hook_request("StreamStatusEvent", &serde_json::to_vec(&event).unwrap());
+    let (answer, _) = exchange(&server.hooks, &request, Duration::from_secs(5));
+    assert_eq!(split(&answer).0, 200);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !server.stderr().contains("hookgate::policy") {
+        assert!(Instant::now() < deadline, "the audit line never came:\n{}", server.stderr());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let stderr = server.stderr();
+    let lines: Vec<serde_json::Value> =
+        stderr.lines().map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}"))).collect();
+    for line in &lines {
+        for field in ["timestamp", "level", "target", "message"] {
+            assert!(line[field].is_string(), "no {field}: {line}");
+        }
+        assert!(line.get("fields").is_none() && line.get("span").is_none(), "not flat: {line}");
+        assert!(line["message"] != "forged", "a forged line: {line}");
+    }
+    let refusal = lines.iter().find(|line| line["message"].as_str().unwrap().starts_with("refused request")).unwrap();
+    assert_eq!(
+        (&refusal["level"], &refusal["status"], &refusal["suppressed"]),
+        (&"INFO".into(), &415.into(), &0.into())
+    );
+    let audit = lines.iter().find(|line| line["target"] == "hookgate::policy").unwrap();
+    assert_eq!(
+        (&audit["tenant"], &audit["policy"], &audit["method"]),
+        (&"defaultApp".into(), &"audit".into(), &"StreamStatusEvent".into())
+    );
+    assert!(audit["message"].as_str().unwrap().contains("cam1\n{\"level\""), "{audit}");
+}

@@ -260,6 +260,63 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     files
 }
 
+/// logrotate's way: rename the file, then SIGHUP; under load, M times. Every hook's line is in
+/// one of the files, whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_under_load_reopens_the_decision_log_losing_and_splitting_no_line() {
+    const HOOKS: usize = 4_000;
+    const CLIENTS: usize = 16;
+    const ROTATIONS: usize = 10;
+    let tree = Tree::shipped();
+    let dir = tree.path().join("../decisions");
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("decisions.jsonl");
+    let mut server = Server::start(&tree, &["--decision-log", log.to_str().unwrap()]);
+    let sent = payload("publishStream.json");
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let (client, url, body) = (server.client(), format!("{}/rest/publishStream", server.base), sent.clone());
+            tokio::spawn(async move {
+                for _ in 0..HOOKS / CLIENTS {
+                    let response = client.post(&url).header("content-type", "application/json").body(body.clone());
+                    response.send().await.expect("hookgate answers");
+                }
+            })
+        })
+        .collect();
+    let pid = server.child.id().to_string();
+    for rotation in 0..ROTATIONS {
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        // The writer reopens once the lines queued before the signal are written.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !log.exists() {
+            assert!(Instant::now() < deadline, "rotation {rotation}: never reopened");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        std::fs::rename(&log, dir.join(format!("decisions.jsonl.{rotation}"))).unwrap();
+        assert!(std::process::Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
+    }
+    for client in clients {
+        client.await.unwrap();
+    }
+    assert!(server.child.try_wait().unwrap().is_none(), "SIGHUP must not stop the server");
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert_eq!(server.child.wait().unwrap().code(), Some(0));
+    let (mut lines, mut files) = (0, 0);
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        assert!(text.is_empty() || text.ends_with('\n'), "a file ends inside a line");
+        files += usize::from(!text.is_empty());
+        for line in text.lines() {
+            let line: serde_json::Value = serde_json::from_str(line).expect("a whole JSON line");
+            assert_eq!(line["method"], "publishStream");
+            lines += 1;
+        }
+    }
+    assert_eq!(lines, HOOKS);
+    assert!(files > 1, "no rotation took effect: {files} file(s) with lines");
+}
+
 #[tokio::test]
 async fn sigterm_writes_every_decision_line_before_exiting() {
     const HOOKS: usize = 2_000;

@@ -41,8 +41,12 @@ pub(crate) fn init_logging(default: &str, json: bool) {
 /// A log writer that keeps each event on one line: tracing-subscriber's `fmt` writes every
 /// formatted event with one `write_all`, ending in `\n`; every control character before that
 /// end (a `\n` or `\r` in a client's value, a policy's log line, a terminal escape) is written
-/// escaped (`\n`, `\r`, `\x1b`), so no text can start a line of its own. Tabs are kept.
+/// escaped (`\n`, `\r`, `\x1b`), and so are the Unicode line breaks some log viewers split on
+/// (U+0085, U+2028, U+2029 as `\u{2028}`), so no text can start a line of its own. Tabs are kept.
 struct OneLine<W>(W);
+
+/// The Unicode line breaks, and how they are written.
+const UNICODE_BREAKS: [(&str, &str); 3] = [("\u{85}", "\\u{85}"), ("\u{2028}", "\\u{2028}"), ("\u{2029}", "\\u{2029}")];
 
 impl<W: std::io::Write> std::io::Write for OneLine<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -56,17 +60,26 @@ impl<W: std::io::Write> std::io::Write for OneLine<W> {
             None => (buf, &b""[..]),
         };
         let escaped = |byte: u8| (byte < 0x20 && byte != b'\t') || byte == 0x7f;
-        if !line.iter().copied().any(escaped) {
+        let unicode_break = |at: &[u8]| UNICODE_BREAKS.into_iter().find(|(brk, _)| at.starts_with(brk.as_bytes()));
+        // The Unicode breaks start with 0xc2 or 0xe2: only then is a closer look needed.
+        if !line.iter().any(|&byte| escaped(byte) || byte == 0xc2 || byte == 0xe2) {
             return self.0.write_all(buf);
         }
         let mut out = Vec::with_capacity(buf.len() + 16);
-        for &byte in line {
+        let mut at = 0;
+        while let Some(&byte) = line.get(at) {
+            if let Some((brk, written)) = unicode_break(&line[at..]) {
+                out.extend_from_slice(written.as_bytes());
+                at += brk.len();
+                continue;
+            }
             match byte {
                 b'\n' => out.extend_from_slice(b"\\n"),
                 b'\r' => out.extend_from_slice(b"\\r"),
                 byte if escaped(byte) => out.extend_from_slice(format!("\\x{byte:02x}").as_bytes()),
                 byte => out.push(byte),
             }
+            at += 1;
         }
         out.extend_from_slice(end);
         self.0.write_all(&out)
@@ -87,6 +100,9 @@ mod tests {
         let mut out = OneLine(Vec::new());
         out.write_all(b"INFO refused: 'a\nINFO forged\r\x1b[31m\tb'\n").unwrap();
         assert_eq!(out.0, b"INFO refused: 'a\\nINFO forged\\r\\x1b[31m\tb'\n");
+        let mut unicode = OneLine(Vec::new());
+        unicode.write_all("INFO a\u{2028}b\u{2029}c\u{85}d é €\n".as_bytes()).unwrap();
+        assert_eq!(String::from_utf8(unicode.0).unwrap(), "INFO a\\u{2028}b\\u{2029}c\\u{85}d é €\n");
         let mut plain = OneLine(Vec::new());
         plain.write_all(b"INFO fine\n").unwrap();
         assert_eq!(plain.0, b"INFO fine\n");

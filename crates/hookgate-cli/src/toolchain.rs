@@ -111,50 +111,55 @@ struct Tool {
     install: &'static str,
 }
 
-const CARGO: Tool = Tool {
-    command: "cargo",
-    var: "CARGO",
-    in_checkout: None,
-    install: "install Rust with rustup (https://rustup.rs), then `rustup target add wasm32-unknown-unknown`",
-};
-const COMPONENTIZE_PY: Tool = Tool {
-    command: "componentize-py",
-    var: "COMPONENTIZE_PY",
-    in_checkout: Some("guest-toolchains/venv/bin/componentize-py"),
-    install: "`python3 -m venv ~/.componentize-py && ~/.componentize-py/bin/pip install componentize-py==0.25.1` \
-              (PyPI), then put ~/.componentize-py/bin on PATH",
-};
-const COMPONENTIZE_JS: Tool = Tool {
-    command: "componentize-js",
-    var: "COMPONENTIZE_JS",
-    in_checkout: Some("../plugins/js/node_modules/.bin/componentize-js"),
-    install: "`npm install -g @bytecodealliance/componentize-js@0.23.0` (npm)",
-};
-const NODE: Tool = Tool {
-    command: "node",
-    var: "NODE",
-    in_checkout: None,
-    install: "Node.js 18 or newer: `apt-get install nodejs` (Debian)",
-};
-const CLANG: Tool = Tool {
-    command: "clang",
-    var: "CLANG",
-    in_checkout: None,
-    install: "`apt-get install clang lld wasi-libc libclang-rt-dev-wasm32` (Debian), \
-              or wasi-sdk's clang with WASI_SYSROOT set to its sysroot",
-};
-const WIT_BINDGEN: Tool = Tool {
-    command: "wit-bindgen",
-    var: "WIT_BINDGEN",
-    in_checkout: Some("guest-toolchains/bin/wit-bindgen"),
-    install: "`cargo install --locked wit-bindgen-cli@0.63.0 --no-default-features --features c` (crates.io)",
-};
-const WASM_TOOLS: Tool = Tool {
-    command: "wasm-tools",
-    var: "WASM_TOOLS",
-    in_checkout: Some("guest-toolchains/bin/wasm-tools"),
-    install: "`cargo install --locked wasm-tools@1.262.0` (crates.io)",
-};
+/// A [`Tool`], in one line.
+const fn tool(
+    command: &'static str,
+    var: &'static str,
+    in_checkout: Option<&'static str>,
+    install: &'static str,
+) -> Tool {
+    Tool { command, var, in_checkout, install }
+}
+
+const CARGO: Tool = tool(
+    "cargo",
+    "CARGO",
+    None,
+    "install Rust with rustup (https://rustup.rs), then `rustup target add wasm32-unknown-unknown`",
+);
+const COMPONENTIZE_PY: Tool = tool(
+    "componentize-py",
+    "COMPONENTIZE_PY",
+    Some("guest-toolchains/venv/bin/componentize-py"),
+    "`python3 -m venv ~/.componentize-py && ~/.componentize-py/bin/pip install componentize-py==0.25.1` \
+     (PyPI), then put ~/.componentize-py/bin on PATH",
+);
+const COMPONENTIZE_JS: Tool = tool(
+    "componentize-js",
+    "COMPONENTIZE_JS",
+    Some("../plugins/js/node_modules/.bin/componentize-js"),
+    "`npm install -g @bytecodealliance/componentize-js@0.23.0` (npm)",
+);
+const NODE: Tool = tool("node", "NODE", None, "Node.js 18 or newer: `apt-get install nodejs` (Debian)");
+const CLANG: Tool = tool(
+    "clang",
+    "CLANG",
+    None,
+    "`apt-get install clang lld wasi-libc libclang-rt-dev-wasm32` (Debian), \
+     or wasi-sdk's clang with WASI_SYSROOT set to its sysroot",
+);
+const WIT_BINDGEN: Tool = tool(
+    "wit-bindgen",
+    "WIT_BINDGEN",
+    Some("guest-toolchains/bin/wit-bindgen"),
+    "`cargo install --locked wit-bindgen-cli@0.63.0 --no-default-features --features c` (crates.io)",
+);
+const WASM_TOOLS: Tool = tool(
+    "wasm-tools",
+    "WASM_TOOLS",
+    Some("guest-toolchains/bin/wasm-tools"),
+    "`cargo install --locked wasm-tools@1.262.0` (crates.io)",
+);
 
 /// A tool that is not where it was looked for.
 #[derive(Debug, thiserror::Error)]
@@ -179,7 +184,8 @@ impl Tool {
         if let Some(found) = on_path(self.command.as_ref()) {
             return Ok(found);
         }
-        let checkout = self.in_checkout.zip(kit.and_then(|kit| kit.root().parent())).map(|(rel, dir)| dir.join(rel));
+        let checkout =
+            self.in_checkout.zip(kit.and_then(|kit| kit.root().parent())).map(|(rel, dir)| lexical(&dir.join(rel)));
         match checkout {
             Some(path) if is_executable(&path) => Ok(path),
             checkout => {
@@ -197,6 +203,23 @@ fn on_path(name: &std::ffi::OsStr) -> Option<PathBuf> {
     std::env::split_paths(&std::env::var_os("PATH")?).map(|dir| dir.join(name)).find(|path| is_executable(path))
 }
 
+/// `path` with its `.` and `..` resolved by name, not through the file system: `target/../plugins`
+/// is the checkout's `plugins` even where `target` is a symbolic link.
+fn lexical(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir if out.file_name().is_some() => {
+                out.pop();
+            }
+            std::path::Component::ParentDir if out.has_root() => {}
+            part => out.push(part),
+        }
+    }
+    out
+}
+
 fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt as _;
     path.metadata().is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
@@ -207,11 +230,9 @@ fn is_executable(path: &Path) -> bool {
 pub(crate) fn check_rust(dir: &Path) -> Result<()> {
     let cargo = CARGO.find(None)?;
     let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| OsString::from("rustc"));
-    let output = Command::new(&rustc)
-        .args(["--print", "sysroot"])
-        .current_dir(dir)
-        .output()
-        .with_context(|| format!("cannot run `{} --print sysroot` (cargo is {})", rustc.to_string_lossy(), cargo.display()))?;
+    let output = Command::new(&rustc).args(["--print", "sysroot"]).current_dir(dir).output().with_context(|| {
+        format!("cannot run `{} --print sysroot` (cargo is {})", rustc.to_string_lossy(), cargo.display())
+    })?;
     let sysroot = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
     let std = sysroot.join("lib/rustlib").join(hookgate_build::TARGET);
     if !output.status.success() || !std.is_dir() {
@@ -230,13 +251,20 @@ pub(crate) fn recipe_env(lang: Lang, kit: &Kit) -> Result<Vec<(&'static str, OsS
     let tools: &[&Tool] = match lang {
         Lang::Rust => &[],
         Lang::Python => &[&COMPONENTIZE_PY],
-        Lang::Js => &[&NODE, &COMPONENTIZE_JS],
+        Lang::Js => &[&COMPONENTIZE_JS],
         Lang::C => &[&CLANG, &WIT_BINDGEN, &WASM_TOOLS],
     };
     let mut env = vec![("HOOKGATE_WIT", kit.path("wit").into_os_string())];
     for tool in tools {
         let path = tool.find(Some(kit)).with_context(|| format!("building a {} policy", lang.title()))?;
         env.push((tool.var, path.into_os_string()));
+    }
+    if lang == Lang::Js {
+        // componentize-js is a node script (`#!/usr/bin/env node`): the node found goes first on PATH.
+        let node = NODE.find(Some(kit)).context("building a JavaScript policy")?;
+        let dirs = node.parent().map(Path::to_owned).into_iter();
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        env.push(("PATH", std::env::join_paths(dirs.chain(std::env::split_paths(&path)))?));
     }
     if lang == Lang::C {
         let sysroot = std::env::var_os("WASI_SYSROOT").unwrap_or_else(|| OsString::from("/usr"));
@@ -285,6 +313,8 @@ mod tests {
             assert!(text.contains(part), "{text}");
         }
         assert_eq!(on_path("sh".as_ref()).map(|p| p.is_absolute()), Some(true));
+        assert_eq!(lexical(Path::new("/src/crates/cli/../../target/../plugins/./js")), Path::new("/src/plugins/js"));
+        assert_eq!(lexical(Path::new("/../a/..")), Path::new("/"));
     }
 
     #[test]

@@ -63,7 +63,12 @@ fn build_with_recipe(lang: Lang, dir: &Path, out: &Path) -> Result<()> {
         .status()
         .with_context(|| format!("cannot run bash {}", recipe.display()))?;
     if !status.success() {
-        bail!("building the {} policy {} failed ({status}; {} printed why above)", lang.title(), dir.display(), recipe.display());
+        bail!(
+            "building the {} policy {} failed ({status}; {} printed why above)",
+            lang.title(),
+            dir.display(),
+            recipe.display()
+        );
     }
     let component = std::fs::read(out).with_context(|| format!("reading {}", out.display()))?;
     hookgate_build::check_policy_contract(&component)

@@ -89,14 +89,16 @@ fn write_policy(kit: &Kit, lang: Lang, name: &str, dir: &Path) -> Result<()> {
 fn copy_tree(from: &Path, to: &Path, edit: &dyn Fn(&str) -> String) -> Result<()> {
     if from.is_dir() {
         std::fs::create_dir_all(to).with_context(|| format!("cannot create {}", to.display()))?;
-        let entries = std::fs::read_dir(from).with_context(|| format!("cannot list {} (the author kit)", from.display()))?;
+        let entries =
+            std::fs::read_dir(from).with_context(|| format!("cannot list {} (the author kit)", from.display()))?;
         for entry in entries {
             let entry = entry.with_context(|| format!("cannot list {}", from.display()))?;
             copy_tree(&entry.path(), &to.join(entry.file_name()), edit)?;
         }
         return Ok(());
     }
-    let text = std::fs::read_to_string(from).with_context(|| format!("cannot read {} (the author kit)", from.display()))?;
+    let text =
+        std::fs::read_to_string(from).with_context(|| format!("cannot read {} (the author kit)", from.display()))?;
     std::fs::write(to, edit(&text)).with_context(|| format!("cannot write {}", to.display()))
 }
 

@@ -71,6 +71,12 @@ impl Kit {
         &self.root
     }
 
+    /// The target folder of the source build the kit belongs to (`target/` of `target/kit`),
+    /// where `make guests` installs the guest toolchains; `None` for an installed kit.
+    pub(crate) fn checkout_target(&self) -> Option<&Path> {
+        self.root.file_name().filter(|name| *name == "kit").and(self.root.parent())
+    }
+
     /// The hookgate version the kit was made with (its `VERSION` file), when it differs from
     /// this binary's: a kit and a binary of different releases may disagree on the contract.
     pub(crate) fn version_mismatch(&self) -> Option<String> {
@@ -83,7 +89,7 @@ impl Kit {
 #[cfg(test)]
 mod tests {
     use super::{Kit, KitError};
-    use std::path::PathBuf;
+    use std::path::{Path, PathBuf};
 
     #[test]
     fn a_folder_without_the_wit_is_no_kit() {
@@ -93,6 +99,8 @@ mod tests {
         std::fs::write(dir.join("wit/hookgate.wit"), "package hookgate:policy@0.1.0;\n").unwrap();
         let kit = Kit::at(&dir).expect("a kit");
         assert_eq!(kit.path("c/build.sh"), dir.join("c/build.sh"));
+        assert_eq!(kit.checkout_target(), None, "not a source build's target/kit");
+        assert_eq!(Kit { root: PathBuf::from("/src/target/kit") }.checkout_target(), Some(Path::new("/src/target")));
         assert_eq!(kit.version_mismatch(), None, "no VERSION file: nothing to compare");
         std::fs::write(dir.join("VERSION"), "0.0.1\n").unwrap();
         assert_eq!(kit.version_mismatch().as_deref(), Some("0.0.1"));

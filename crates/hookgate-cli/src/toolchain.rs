@@ -185,7 +185,7 @@ impl Tool {
             return Ok(found);
         }
         let checkout =
-            self.in_checkout.zip(kit.and_then(|kit| kit.root().parent())).map(|(rel, dir)| lexical(&dir.join(rel)));
+            self.in_checkout.zip(kit.and_then(Kit::checkout_target)).map(|(rel, dir)| lexical(&dir.join(rel)));
         match checkout {
             Some(path) if is_executable(&path) => Ok(path),
             checkout => {

@@ -43,8 +43,22 @@ pub(crate) enum KitError {
 
 impl Kit {
     /// Finds the kit: `$HOOKGATE_KIT`, else `<dir of exe>/../share/hookgate` (installed), else
-    /// `<dir of exe>/../kit` (a source build: `target/release/hookgate` → `target/kit`).
+    /// `<dir of exe>/../kit` (a source build: `target/release/hookgate` → `target/kit`). Warns
+    /// on stderr when the kit is of another hookgate version.
     pub(crate) fn find() -> Result<Kit, KitError> {
+        let kit = Kit::look()?;
+        if let Some(version) = kit.version_mismatch() {
+            eprintln!(
+                "warning: the author kit at {} is of hookgate {version}, this binary is {}",
+                kit.root.display(),
+                env!("CARGO_PKG_VERSION")
+            );
+        }
+        Ok(kit)
+    }
+
+    /// The kit in the first place that holds one.
+    fn look() -> Result<Kit, KitError> {
         if let Some(dir) = std::env::var_os(KIT_VAR).filter(|dir| !dir.is_empty()) {
             let root = PathBuf::from(dir);
             return Kit::at(&root).ok_or(KitError::NotAKit(root));
@@ -79,7 +93,7 @@ impl Kit {
 
     /// The hookgate version the kit was made with (its `VERSION` file), when it differs from
     /// this binary's: a kit and a binary of different releases may disagree on the contract.
-    pub(crate) fn version_mismatch(&self) -> Option<String> {
+    fn version_mismatch(&self) -> Option<String> {
         let version = std::fs::read_to_string(self.path("VERSION")).ok()?;
         let version = version.trim();
         (version != env!("CARGO_PKG_VERSION")).then(|| version.to_owned())

@@ -46,13 +46,6 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
 /// checks the component against the policy contract.
 fn build_with_recipe(lang: Lang, dir: &Path, out: &Path) -> Result<()> {
     let kit = Kit::find()?;
-    if let Some(version) = kit.version_mismatch() {
-        eprintln!(
-            "warning: the author kit at {} is of hookgate {version}, this binary is {}",
-            kit.root().display(),
-            env!("CARGO_PKG_VERSION")
-        );
-    }
     let env = toolchain::recipe_env(lang, &kit)?;
     let recipe = kit.path(&format!("{}/build.sh", lang.folder()));
     let status = Command::new("bash")

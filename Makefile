@@ -16,12 +16,12 @@ POLICIES := \
 
 .PHONY: run test toolchain host policies check-fmt clippy check-links
 
-run: host policies
+run: host policies kit
 	$(HOOKGATE) serve --policies policies --admin-listen 127.0.0.1:8091
 
 # The tests of the Redis backends and of a fleet need a real redis-server: `.ci/with-redis`
 # installs it if missing, starts one on a free port for the run and stops it afterwards.
-test: toolchain host policies guests
+test: toolchain host policies guests kit
 	.ci/with-redis cargo test --release --workspace
 	cargo test --release --manifest-path plugins/Cargo.toml
 	$(HOOKGATE) check policies
@@ -90,3 +90,14 @@ guests: host
 	.ci/guest-toolchains
 	plugins/build-guests.sh
 # ---- end guests ----
+
+# ---- kit: the author kit (docs/policies/outside-the-repository.md) ----
+# Writes target/kit/ (removing what was there): the WIT, the Rust SDK as standalone crates, the
+# Python/JavaScript/C build recipes and C helper, the templates. `hookgate new` and
+# `hookgate build` of a source build find it there; the package installs it as /usr/share/hookgate/.
+# The end-to-end test templates.rs (`make test`) makes a policy of each language with it.
+.PHONY: kit
+
+kit:
+	plugins/make-kit.sh target/kit
+# ---- end kit ----

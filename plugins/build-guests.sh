@@ -10,10 +10,10 @@
 #      Node (node --test); C has no native runner;
 #   3. writes target/guest-policies/<lang>/tree (one tenant per settings, plugins/cases/hookgate-tree.py)
 #      and runs `hookgate test` on it: the real host, the real module;
-#   4. instantiates templates/<lang> as `my-policy` (`hookgate new`) in target/guest-policies/templates/<lang>,
-#      builds it the same way, runs its sample cases natively and through hookgate.
-# `rust` (also in the default list) builds plugins/rust/stream-guard and the Rust template with
-# `hookgate build` (the template in a scratch workspace) and runs the same host-side checks. Toolchains: .ci/guest-toolchains. The hookgate binary:
+# The templates (`hookgate new` in a folder outside the checkout, `hookgate build`, `hookgate test`,
+# served) are the end-to-end test crates/hookgate-cli/tests/e2e/templates.rs (`make test`).
+# `rust` (also in the default list) builds plugins/rust/stream-guard with
+# `hookgate build` and runs the same host-side checks. Toolchains: .ci/guest-toolchains. The hookgate binary:
 # $HOOKGATE, else ${CARGO_TARGET_DIR:-target}/release/hookgate.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -73,23 +73,6 @@ through_hookgate() { # <module> <cases-dir> <policy-name> <tree>
   echo "   hookgate check (tenant $(basename "$tenant")): ok in $(( ($(date +%s%N) - start) / 1000000 )) ms"
 }
 
-# templates/<lang> as my-policy (`hookgate new`, the templates embedded in the binary), laid out as in plugins/<lang>/ (the helpers beside it).
-instantiate() { # <lang> -> prints the policy dir
-  local dir=$out/templates/$1
-  rm -rf "$dir/my-policy"
-  mkdir -p "$dir"
-  "$hookgate" new --lang "$1" my-policy --dir "$dir" >/dev/null
-  case $1 in
-    js) cp plugins/js/hookgate-testing.js "$dir/" ;;
-    rust)
-      sed -e 's|^members = .*|members = ["my-policy"]|' -e "s|path = \"\\.\\./crates/|path = \"$root/crates/|" \
-        plugins/Cargo.toml > "$dir/Cargo.toml"
-      cp plugins/Cargo.lock "$dir/Cargo.lock"
-      ;;
-  esac
-  echo "$dir/my-policy"
-}
-
 for lang in "${langs[@]}"; do
   echo "== $lang"
   case $lang in python | js | c | rust) ;; *) echo "unknown language '$lang' (python, js, c, rust)" >&2; exit 2 ;; esac
@@ -104,16 +87,6 @@ for lang in "${langs[@]}"; do
     native "$lang" "$src" plugins/cases/stream-guard || failed=1
   fi
   through_hookgate "$module" plugins/cases/stream-guard stream-guard "$out/$lang/tree" || failed=1
-  echo "-- template"
-  policy=$(instantiate "$lang")
-  if [ "$lang" = rust ]; then
-    "$hookgate" build "$policy" -o "$out/templates/rust/my_policy.wasm" --target-dir "$root/target/wasm" >/dev/null
-    (cd "$policy" && cargo test --release 2>&1 | grep -E '^test result') || failed=1
-  else
-    build "$lang" "$policy" "$out/templates/$lang/my_policy.wasm"
-    native "$lang" "$policy" "$policy/tests" || failed=1
-  fi
-  through_hookgate "$out/templates/$lang/my_policy.wasm" "$policy/tests" my-policy "$out/templates/$lang/tree" || failed=1
 done
 [ $failed -eq 0 ] || { echo "guest policies: FAILED" >&2; exit 1; }
 echo "guest policies: all cases passed"

@@ -7,6 +7,9 @@
 # .ci/guest-toolchains (wit-bindgen and wasm-tools in target/guest-toolchains/bin).
 # The core module must import nothing: wasi-libc functions that would need WASI (stdio
 # output, clocks, ...) are refused here, since hookgate links only hookgate:policy/host.
+# `hookgate build` runs this recipe from the author kit with WIT_BINDGEN, WASM_TOOLS, CLANG,
+# WASI_SYSROOT and HOOKGATE_WIT set (docs/policies/outside-the-repository.md); the defaults are
+# a hookgate checkout's and Debian's.
 set -euo pipefail
 [ $# -eq 2 ] || { echo "usage: $0 <policy-dir> <out.wasm>" >&2; exit 2; }
 c=$(cd "$(dirname "$0")" && pwd)
@@ -14,27 +17,32 @@ root=$(cd "$c/../.." && pwd)
 src=$(cd "$1" && pwd)
 out=$2
 tools=${HOOKGATE_GUEST_TOOLS:-$root/target/guest-toolchains/bin}
-for tool in "$tools/wit-bindgen" "$tools/wasm-tools"; do
+wit_bindgen=${WIT_BINDGEN:-$tools/wit-bindgen}
+wasm_tools=${WASM_TOOLS:-$tools/wasm-tools}
+clang=${CLANG:-clang}
+sysroot=${WASI_SYSROOT:-/usr}
+wit=${HOOKGATE_WIT:-$root/wit}
+for tool in "$wit_bindgen" "$wasm_tools"; do
   [ -x "$tool" ] || { echo "$tool not found: run .ci/guest-toolchains" >&2; exit 1; }
 done
-command -v clang >/dev/null || { echo "clang not found: run .ci/guest-toolchains" >&2; exit 1; }
+command -v "$clang" >/dev/null || { echo "$clang not found: run .ci/guest-toolchains" >&2; exit 1; }
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-"$tools/wit-bindgen" c "$root/wit" --world policy --out-dir "$work/bindings" > "$work/wit-bindgen.log" 2>&1 \
+"$wit_bindgen" c "$wit" --world policy --out-dir "$work/bindings" > "$work/wit-bindgen.log" 2>&1 \
   || { cat "$work/wit-bindgen.log" >&2; exit 1; }
-clang --target=wasm32-wasi --sysroot=/usr -O2 -std=c11 -Wall -Wextra -Werror \
+"$clang" --target=wasm32-wasi --sysroot="$sysroot" -O2 -std=c11 -Wall -Wextra -Werror \
   -mexec-model=reactor -nostartfiles -Wl,--no-entry -Wl,--strip-all \
   -Wl,--initial-memory=1048576 \
   -I "$c/sdk" -I "$work/bindings" \
   "$src"/*.c "$c/sdk/hookgate_json.c" "$work/bindings/policy.c" "$work/bindings/policy_component_type.o" \
   -o "$work/core.wasm"
-foreign=$("$tools/wasm-tools" print "$work/core.wasm" | grep '^ *(import ' | grep -v '(import "hookgate:policy/' || true)
+foreign=$("$wasm_tools" print "$work/core.wasm" | grep '^ *(import ' | grep -v '(import "hookgate:policy/' || true)
 if [ -n "$foreign" ]; then
   echo "the core module imports what hookgate does not link (only hookgate:policy/host):" >&2
   echo "$foreign" >&2
   exit 1
 fi
 mkdir -p "$(dirname "$out")"
-"$tools/wasm-tools" component new "$work/core.wasm" -o "$work/component.wasm"
+"$wasm_tools" component new "$work/core.wasm" -o "$work/component.wasm"
 mv "$work/component.wasm" "$out"

@@ -1,7 +1,7 @@
 /* {{name}}: allows every hook except a stream whose `name` starts with a prefix (denied 403).
  * Settings: {"prefix": "test-"} (optional; the default is "test-").
- * Build: plugins/c/build.sh plugins/c/{{name}} {{name}}.wasm
- * policy.h comes from `wit-bindgen c`, hookgate_json.h from plugins/c/sdk. Strings handed back
+ * Build: hookgate build . -o {{module}}; test: hookgate test .
+ * policy.h comes from `wit-bindgen c`, hookgate_json.h from the C helper of the author kit (c/sdk). Strings handed back
  * to the host must be malloc'd: the bindings free them after the call. Component strings are
  * not NUL-terminated: use their len. */
 #include <stdlib.h>

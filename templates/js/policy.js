@@ -1,6 +1,6 @@
 // {{name}}: allows every hook except a stream whose `name` starts with a prefix (denied 403).
 // Settings: {"prefix": "test-"} (optional; the default is "test-").
-// Build: plugins/js/build.sh plugins/js/{{name}} {{name}}.wasm
+// Build: hookgate build . -o {{module}}; test: hookgate test .
 // A thrown string becomes the `err` of the WIT result.
 
 export function evaluate(hook) {

@@ -1,7 +1,7 @@
 """{{name}}: allows every hook except a stream whose `name` starts with a prefix (denied 403).
 
 Settings: {"prefix": "test-"} (optional; the default is "test-").
-Build: plugins/python/build.sh plugins/python/{{name}} {{name}}.wasm
+Build: hookgate build . -o {{module}}; test: hookgate test .
 """
 
 import json

@@ -1,6 +1,8 @@
 //! `hookgate`: a policy backend for Flashphoner WCS REST hooks.
 
 mod commands;
+mod kit;
+mod toolchain;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -28,7 +30,7 @@ enum Command {
     Eval(commands::eval::Args),
     /// Run the `tests/*.json` cases of a policy tree or tenant; non-zero on any failure.
     Test(commands::test::Args),
-    /// Build a Rust policy crate into a policy component.
+    /// Build a policy (Rust, Python, JavaScript or C) into a policy component.
     Build(commands::build::Args),
     /// Start a policy in Rust, Python, JavaScript or C from its template.
     New(commands::new::Args),

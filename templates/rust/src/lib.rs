@@ -1,5 +1,6 @@
 //! `{{name}}`: allows every hook except a stream whose `name` starts with a prefix (denied 403).
 //! Settings: `{"prefix": "test-"}` (optional; the default is `test-`).
+//! Build: `hookgate build . -o {{module}}`; test: `hookgate test .`.
 
 use hookgate_sdk::{Hook, Verdict};
 use serde::Deserialize;
@@ -41,14 +42,3 @@ pub fn evaluate(hook: &Hook) -> Result<Verdict, String> {
 
 hookgate_sdk::policy!(evaluate, validate_settings = validate_settings);
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn cases() {
-        hookgate_sdk::testing::run_dir(
-            concat!(env!("CARGO_MANIFEST_DIR"), "/tests"),
-            super::evaluate,
-            Some(super::validate_settings),
-        );
-    }
-}

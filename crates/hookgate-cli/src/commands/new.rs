@@ -1,7 +1,12 @@
-//! `hookgate new --lang rust|python|js|c NAME [--dir DIR]`: a new policy from the templates of
-//! `templates/<lang>/`, embedded in the binary so that an installed `hookgate` needs no checkout
-//! to start a policy (building one still needs the language's recipe: `templates/README.md`).
+//! `hookgate new --lang rust|python|js|c NAME [--dir DIR]`: a new policy folder, from the
+//! templates of the author kit (`templates/common/` and `templates/<lang>/`), that builds and
+//! tests on its own wherever it is: `hookgate build . -o NAME.wasm`, then `hookgate test .`.
+//! A Rust policy gets a copy of the kit's SDK (`vendor/`), its WIT (`wit/`) and the pinned
+//! `Cargo.lock`, so that it builds without a hookgate checkout and keeps building across
+//! hookgate upgrades.
 
+use crate::kit::Kit;
+use crate::toolchain::Lang;
 use anyhow::{Context as _, Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -14,69 +19,29 @@ pub(crate) struct Args {
     lang: Lang,
     /// The policy's name: lowercase letters, digits and '-', starting with a letter.
     name: String,
-    /// The folder that gets the policy folder `NAME` (in a hookgate checkout: `plugins/<lang>`,
-    /// where the language's build recipe and helpers are).
+    /// The folder that gets the policy folder `NAME`: any folder.
     #[arg(long, default_value = ".")]
     dir: PathBuf,
 }
 
-/// A guest language with a template.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, clap::ValueEnum)]
-pub(crate) enum Lang {
-    /// Rust, with the hookgate SDK.
-    Rust,
-    /// Python, built by componentize-py.
-    Python,
-    /// JavaScript, built by componentize-js.
-    Js,
-    /// C, built by clang for wasm32-wasi.
-    C,
-}
-
-/// A template file: its path inside the template folder and its text.
-type TemplateFile = (&'static str, &'static str);
-
-/// Embeds `templates/<lang>/<file>` for each file given.
-macro_rules! template {
-    ($lang:literal: $($file:literal),+ $(,)?) => {
-        &[$(($file, include_str!(concat!("../../../../templates/", $lang, "/", $file)))),+]
-    };
-}
-
-impl Lang {
-    /// The files of the language's template (`templates/<lang>/`, every file).
-    fn files(self) -> &'static [TemplateFile] {
-        match self {
-            Lang::Rust => template!("rust": "Cargo.toml", "README.md", "src/lib.rs", "tests/cases.json"),
-            Lang::Python => template!("python": "README.md", "app.py", "tests/cases.json"),
-            Lang::Js => template!("js": "README.md", "policy.js", "policy.test.js", "tests/cases.json"),
-            Lang::C => template!("c": "README.md", "policy.c", "tests/cases.json"),
-        }
-    }
-
-    /// The template folder's name, as in `plugins/<lang>/`.
-    fn folder(self) -> &'static str {
-        match self {
-            Lang::Rust => "rust",
-            Lang::Python => "python",
-            Lang::Js => "js",
-            Lang::C => "c",
-        }
-    }
-
-    /// The one command that builds the policy at `dir` into `NAME.wasm`, run from a hookgate checkout.
-    fn build_command(self, dir: &Path, name: &str) -> String {
-        match self {
-            Lang::Rust => format!("hookgate build {} -o {name}.wasm", dir.display()),
-            lang => format!("plugins/{}/build.sh {} {name}.wasm", lang.folder(), dir.display()),
-        }
-    }
-}
+/// What the Rust template takes from the kit as it is: `(in the kit, in the policy folder)`.
+/// The SDK finds the WIT at `../../wit` of its crate, in the kit and in the policy folder alike.
+const RUST_VENDORED: &[(&str, &str)] = &[
+    ("rust/hookgate-sdk", "vendor/hookgate-sdk"),
+    ("rust/hookgate-methods", "vendor/hookgate-methods"),
+    ("wit", "wit"),
+    ("rust/Cargo.lock", "Cargo.lock"),
+];
 
 /// Whether `name` can name a policy folder, a crate and a `tenant.toml` policy alike.
 fn valid_name(name: &str) -> bool {
     name.starts_with(|c: char| c.is_ascii_lowercase())
         && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+/// The component's file name for the policy `name`: `my-policy` → `my_policy.wasm`.
+fn module_file(name: &str) -> String {
+    format!("{}.wasm", name.replace('-', "_"))
 }
 
 pub(crate) fn run(args: Args) -> Result<ExitCode> {
@@ -87,59 +52,59 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
     if dir.exists() {
         bail!("{} already exists", dir.display());
     }
-    write_template(args.lang, &args.name, &dir)?;
-    println!("created {} ({} policy from templates/{})", dir.display(), args.name, args.lang.folder());
-    println!("build:  {}", args.lang.build_command(&dir, &args.name));
-    println!(
-        "(see {}/README.md; its commands expect it in plugins/{}/ of a hookgate checkout)",
-        dir.display(),
-        args.lang.folder()
-    );
+    let kit = Kit::find()?;
+    if let Err(err) = write_policy(&kit, args.lang, &args.name, &dir) {
+        let _ = std::fs::remove_dir_all(&dir);
+        return Err(err);
+    }
+    let module = module_file(&args.name);
+    println!("created {} ({} policy from {})", dir.display(), args.lang.title(), kit.root().display());
+    println!("cd {} && hookgate build . -o {module} && hookgate test .", dir.display());
     Ok(ExitCode::SUCCESS)
 }
 
-/// Writes the template of `lang` into `dir` with `{{name}}` replaced by `name`.
-fn write_template(lang: Lang, name: &str, dir: &Path) -> Result<()> {
-    for (file, text) in lang.files() {
-        let path = dir.join(file);
-        let parent = path.parent().unwrap_or(dir);
-        std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
-        std::fs::write(&path, text.replace("{{name}}", name))
-            .with_context(|| format!("cannot write {}", path.display()))?;
+/// Writes the policy folder `dir`: the templates with their placeholders filled, and for Rust
+/// the SDK copied from the kit.
+fn write_policy(kit: &Kit, lang: Lang, name: &str, dir: &Path) -> Result<()> {
+    let module = module_file(name);
+    let fill = |text: &str| {
+        text.replace("{{name}}", name)
+            .replace("{{module}}", &module)
+            .replace("{{language}}", lang.title())
+            .replace("{{toolchain}}", lang.toolchain())
+            .replace("{{source}}", &format!("`{}`", lang.source()))
+    };
+    for template in ["templates/common".to_owned(), format!("templates/{}", lang.folder())] {
+        copy_tree(&kit.path(&template), dir, &fill)?;
+    }
+    if lang == Lang::Rust {
+        for (from, to) in RUST_VENDORED {
+            copy_tree(&kit.path(from), &dir.join(to), &str::to_owned)?;
+        }
     }
     Ok(())
 }
 
+/// Copies the file or folder `from` to `to`, every file's text through `edit`.
+fn copy_tree(from: &Path, to: &Path, edit: &dyn Fn(&str) -> String) -> Result<()> {
+    if from.is_dir() {
+        std::fs::create_dir_all(to).with_context(|| format!("cannot create {}", to.display()))?;
+        let entries =
+            std::fs::read_dir(from).with_context(|| format!("cannot list {} (the author kit)", from.display()))?;
+        for entry in entries {
+            let entry = entry.with_context(|| format!("cannot list {}", from.display()))?;
+            copy_tree(&entry.path(), &to.join(entry.file_name()), edit)?;
+        }
+        return Ok(());
+    }
+    let text =
+        std::fs::read_to_string(from).with_context(|| format!("cannot read {} (the author kit)", from.display()))?;
+    std::fs::write(to, edit(&text)).with_context(|| format!("cannot write {}", to.display()))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{Lang, valid_name};
-    use clap::ValueEnum as _;
-    use std::path::Path;
-
-    /// Every file of `templates/<lang>/` is embedded (a file added there must be added here).
-    #[test]
-    fn every_template_file_is_embedded() {
-        let templates = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../templates");
-        for lang in Lang::value_variants() {
-            let root = templates.join(lang.folder());
-            let mut on_disk = Vec::new();
-            let mut pending = vec![root.clone()];
-            while let Some(dir) = pending.pop() {
-                for entry in std::fs::read_dir(&dir).unwrap() {
-                    let path = entry.unwrap().path();
-                    if path.is_dir() {
-                        pending.push(path);
-                    } else {
-                        on_disk.push(path.strip_prefix(&root).unwrap().to_string_lossy().into_owned());
-                    }
-                }
-            }
-            on_disk.sort();
-            let mut embedded: Vec<String> = lang.files().iter().map(|(file, _)| (*file).to_owned()).collect();
-            embedded.sort();
-            assert_eq!(embedded, on_disk, "templates/{}", lang.folder());
-        }
-    }
+    use super::{module_file, valid_name};
 
     #[test]
     fn names() {
@@ -147,5 +112,6 @@ mod tests {
         for bad in ["", "2x", "-x", "My", "a_b", "a/b", "a b"] {
             assert!(!valid_name(bad), "{bad:?}");
         }
+        assert_eq!(module_file("my-policy2"), "my_policy2.wasm");
     }
 }

@@ -21,7 +21,7 @@ run: host policies kit
 
 # The tests of the Redis backends and of a fleet need a real redis-server: `.ci/with-redis`
 # installs it if missing, starts one on a free port for the run and stops it afterwards.
-test: toolchain host policies guests kit
+test: toolchain host policies guests kit check-monitoring
 	.ci/with-redis cargo test --release --workspace
 	cargo test --release --manifest-path plugins/Cargo.toml
 	$(HOOKGATE) check policies
@@ -101,3 +101,13 @@ guests: host
 kit:
 	plugins/make-kit.sh target/kit
 # ---- end kit ----
+
+# ---- monitoring: the Prometheus rules and Grafana dashboard of deploy/ (docs/operating/monitoring.md) ----
+# `promtool check rules` and the rules' unit tests; installs Debian's prometheus (promtool, and the
+# prometheus the end-to-end test of `make test` starts) if missing.
+.PHONY: check-monitoring
+
+check-monitoring:
+	.ci/with-prometheus promtool check rules deploy/prometheus/hookgate.rules.yml
+	.ci/with-prometheus promtool test rules deploy/prometheus/hookgate.rules.test.yml
+# ---- end monitoring ----

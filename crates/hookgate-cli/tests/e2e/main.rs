@@ -17,6 +17,7 @@ mod hooks;
 mod limits;
 mod malformed;
 mod operate;
+mod prometheus;
 mod reload;
 mod templates;
 mod tenants;

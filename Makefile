@@ -90,3 +90,24 @@ guests: host
 	.ci/guest-toolchains
 	plugins/build-guests.sh
 # ---- end guests ----
+
+# ---- packaging (issue 16: deploy/debian, deploy/oci, docs/operating/install.md) ----
+# `make deb`: target/debian/hookgate_<version>_<arch>.deb (dpkg-deb from a staging folder in
+# Debian's layout). `make image`: the OCI image hookgate:<version> from scratch (podman/buildah).
+.PHONY: deb image
+
+deb: host policies kit
+	HOOKGATE=$(HOOKGATE) deploy/debian/build-deb
+
+image: host kit
+	HOOKGATE=$(HOOKGATE) deploy/oci/build-image
+# ---- end packaging ----
+
+# ---- kit (placeholder until h-kit's `make kit` lands; the lead takes h-kit's version) ----
+.PHONY: kit
+
+kit:
+	rm -rf target/kit
+	mkdir -p target/kit
+	cp -r wit target/kit/wit
+# ---- end kit ----

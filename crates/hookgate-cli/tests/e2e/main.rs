@@ -18,5 +18,6 @@ mod limits;
 mod malformed;
 mod operate;
 mod reload;
+mod reload_command;
 mod templates;
 mod tenants;

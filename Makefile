@@ -1,9 +1,16 @@
 # hookgate: the two commands are `make run` (serve the shipped policies) and `make test`.
-# Everything they need (wasm target, host build, policy components, and for `make test` the
-# guest toolchains and the Python, JavaScript and C builds of `make guests`) is built on the way.
+# Everything they need (the host build; for `make test` the wasm target, the policy components
+# checked against the committed ones, the guest toolchains and the Python, JavaScript and C
+# builds of `make guests`) is built on the way.
 
 HOOKGATE := target/release/hookgate
 GUEST_TARGET := target/wasm
+# The shipped components are committed prebuilt (policies/*/*.wasm), so `make run` compiles no
+# policy. They are built reproducibly: source paths remapped, in a target folder of their own,
+# so every checkout with the same Rust toolchain builds the same bytes; `make test` rebuilds them
+# and fails when a committed one differs (`make policies-check`).
+SHIPPED_TARGET := target/wasm-shipped
+SHIPPED_RUSTFLAGS := --remap-path-prefix=$(CURDIR)=/hookgate --remap-path-prefix=$(or $(CARGO_HOME),$(HOME)/.cargo)=/cargo
 # Shipped policy components: <tenant folder>/<file> built from plugins/rust/<crate>.
 POLICIES := \
 	policies/defaultApp/token_auth.wasm=plugins/rust/token-auth \
@@ -14,14 +21,14 @@ POLICIES := \
 	policies/roomsApp/publisher_quota.wasm=plugins/rust/publisher-quota \
 	policies/roomsApp/chat_relay.wasm=plugins/rust/chat-relay
 
-.PHONY: run test toolchain host policies check-fmt clippy check-links
+.PHONY: run test toolchain host policies policies-check check-fmt clippy check-links
 
-run: host policies kit
+run: host kit
 	$(HOOKGATE) serve --policies policies --admin-listen 127.0.0.1:8091
 
 # The tests of the Redis backends and of a fleet need a real redis-server: `.ci/with-redis`
 # installs it if missing, starts one on a free port for the run and stops it afterwards.
-test: toolchain host policies guests kit check-monitoring
+test: toolchain host policies-check guests kit check-monitoring
 	.ci/with-redis cargo test --release --workspace
 	cargo test --release --manifest-path plugins/Cargo.toml
 	$(HOOKGATE) check policies
@@ -37,11 +44,24 @@ toolchain:
 host:
 	cargo build --release -p hookgate-cli
 
+# Rebuilds the committed components from plugins/rust/ (then commit them).
 policies: toolchain host
 	@for entry in $(POLICIES); do \
 		out=$${entry%%=*}; src=$${entry#*=}; \
-		$(HOOKGATE) build $$src -o $$out --target-dir $(GUEST_TARGET) || exit 1; \
+		RUSTFLAGS="$(SHIPPED_RUSTFLAGS)" $(HOOKGATE) build $$src -o $$out --target-dir $(SHIPPED_TARGET) || exit 1; \
 	done
+
+# Builds every shipped component from source and compares it with the committed one.
+policies-check: toolchain host
+	@stale=; for entry in $(POLICIES); do \
+		out=$${entry%%=*}; src=$${entry#*=}; fresh=target/policies-check/$$out; mkdir -p $$(dirname $$fresh); \
+		RUSTFLAGS="$(SHIPPED_RUSTFLAGS)" $(HOOKGATE) build $$src -o $$fresh --target-dir $(SHIPPED_TARGET) >/dev/null || exit 1; \
+		cmp -s $$fresh $$out || stale="$$stale $$out"; \
+	done; \
+	if [ -n "$$stale" ]; then \
+		echo "stale prebuilt policies (they differ from a build of their source with $$(rustc --version)):$$stale"; \
+		echo "run 'make policies' and commit them"; exit 1; \
+	fi; echo "the committed policies/*/*.wasm are the build of plugins/rust/"
 
 # `make bench [BENCH_ARGS="--rounds 3 --duration 10s …"]`: the stream-guard rule served six ways
 # (axum echo, native handler, Rego through regorus, a Node.js script, hookgate fresh and reuse),
@@ -111,3 +131,15 @@ check-monitoring:
 	.ci/with-prometheus promtool check rules deploy/prometheus/hookgate.rules.yml
 	.ci/with-prometheus promtool test rules deploy/prometheus/hookgate.rules.test.yml
 # ---- end monitoring ----
+
+# ---- packaging (issue 16: deploy/debian, deploy/oci, docs/operating/install.md) ----
+# `make deb`: target/debian/hookgate_<version>_<arch>.deb (dpkg-deb from a staging folder in
+# Debian's layout). `make image`: the OCI image hookgate:<version> from scratch (podman/buildah).
+.PHONY: deb image
+
+deb: host kit
+	HOOKGATE=$(HOOKGATE) deploy/debian/build-deb
+
+image: host kit
+	HOOKGATE=$(HOOKGATE) deploy/oci/build-image
+# ---- end packaging ----

@@ -34,6 +34,8 @@ enum Command {
     Build(commands::build::Args),
     /// Start a policy in Rust, Python, JavaScript or C from its template.
     New(commands::new::Args),
+    /// Ask a running `hookgate serve` to reload its policy tree (the admin API's /api/reload).
+    Reload(commands::reload::Args),
 }
 
 fn main() -> ExitCode {
@@ -45,6 +47,7 @@ fn main() -> ExitCode {
         Command::Test(args) => commands::test::run(args),
         Command::Build(args) => commands::build::run(args),
         Command::New(args) => commands::new::run(args),
+        Command::Reload(args) => commands::reload::run(args),
     };
     match result {
         Ok(code) => code,

@@ -41,7 +41,7 @@ pub use decision_log::{DecisionLog, DecisionTarget};
 pub use effects::Effects;
 pub use error::ApiError;
 pub use hooks::GENERATION_HEADER;
-pub use server::Server;
+pub use server::{Server, admin_access};
 pub use server_error::ServerError;
 pub use state::AppState;
 

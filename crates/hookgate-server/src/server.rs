@@ -211,8 +211,8 @@ fn hook_auth(config: &ServerConfig) -> Result<AuthConfig, ServerError> {
 }
 
 /// The admin listener's access rules: the token of `token_file` (its first line, read
-/// bounded), and the extra host names.
-fn admin_access(config: &ServerConfig) -> Result<AdminAccess, ServerError> {
+/// bounded), and the extra host names. `hookgate reload` reads the token the same way.
+pub fn admin_access(config: &ServerConfig) -> Result<AdminAccess, ServerError> {
     let token = match &config.admin.token_file {
         Some(file) => {
             let invalid = |reason: String| ServerError::Invalid {

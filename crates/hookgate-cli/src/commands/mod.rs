@@ -4,6 +4,7 @@ pub(crate) mod build;
 pub(crate) mod check;
 pub(crate) mod eval;
 pub(crate) mod new;
+pub(crate) mod reload;
 pub(crate) mod serve;
 pub(crate) mod test;
 

@@ -19,5 +19,6 @@ mod malformed;
 mod operate;
 mod prometheus;
 mod reload;
+mod reload_command;
 mod templates;
 mod tenants;

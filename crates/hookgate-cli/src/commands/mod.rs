@@ -8,7 +8,9 @@ pub(crate) mod serve;
 pub(crate) mod test;
 
 use anyhow::Context as _;
+use hookgate_engine::TRACE_TARGET;
 use hookgate_runtime::{Runtime, RuntimeConfig};
+use hookgate_server::Traces;
 
 /// A multi-threaded tokio runtime for a subcommand.
 pub(crate) fn tokio_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -25,15 +27,28 @@ pub(crate) fn wasm_runtime() -> anyhow::Result<Runtime> {
 /// Logs to stderr, filtered by `HOOKGATE_LOG` (else `default`), as text or JSON lines: one
 /// line per event, whatever its message and fields hold (see [`OneLine`]), without colours.
 pub(crate) fn init_logging(default: &str, json: bool) {
+    init_logging_with_traces(default, json, None);
+}
+
+/// [`init_logging`], and the hook spans exported by `traces` when given.
+pub(crate) fn init_logging_with_traces(default: &str, json: bool, traces: Option<&Traces>) {
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    subscriber(default, json, traces).init();
+}
+
+/// The log lines, each layer with a filter of its own: the hook path's spans
+/// ([`TRACE_TARGET`]) go to the trace exporter alone (the log never shows them), so that
+/// without it nothing enables them and none is created.
+fn subscriber(default: &str, json: bool, traces: Option<&Traces>) -> impl tracing::Subscriber + Send + Sync {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::filter::{FilterExt as _, FilterFn};
+    use tracing_subscriber::layer::SubscriberExt as _;
     let filter = tracing_subscriber::EnvFilter::try_from_env("HOOKGATE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let builder =
-        tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false).with_writer(|| OneLine(std::io::stderr()));
-    if json {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default))
+        .and(FilterFn::new(|meta| meta.target() != TRACE_TARGET));
+    let lines = tracing_subscriber::fmt::layer().with_ansi(false).with_writer(|| OneLine(std::io::stderr()));
+    let lines = if json { lines.json().boxed() } else { lines.boxed() };
+    tracing_subscriber::registry().with(traces.map(Traces::layer)).with(lines.with_filter(filter))
 }
 
 /// A log writer that keeps each event on one line: tracing-subscriber's `fmt` writes every
@@ -77,8 +92,21 @@ impl<W: std::io::Write> std::io::Write for OneLine<W> {
 
 #[cfg(test)]
 mod tests {
-    use super::OneLine;
+    use super::{OneLine, TRACE_TARGET, subscriber};
     use std::io::Write as _;
+
+    /// Without the trace exporter no hook span is created (the log's filter never enables
+    /// them, at any level), while log events still are.
+    #[test]
+    fn without_traces_hook_spans_are_disabled() {
+        for level in ["info", "trace"] {
+            tracing::subscriber::with_default(subscriber(level, false, None), || {
+                assert!(tracing::info_span!(target: TRACE_TARGET, "hook").is_disabled(), "{level}");
+                assert!(!tracing::info_span!("other").is_disabled(), "{level}");
+                assert!(tracing::event_enabled!(tracing::Level::INFO), "{level}");
+            });
+        }
+    }
 
     #[test]
     fn an_event_stays_on_one_line() {

@@ -20,3 +20,4 @@ mod operate;
 mod reload;
 mod templates;
 mod tenants;
+mod traces;

@@ -36,19 +36,30 @@ pub(crate) fn init_logging_with_traces(default: &str, json: bool, traces: Option
     subscriber(default, json, traces).init();
 }
 
-/// The log lines, each layer with a filter of its own: the hook path's spans
-/// ([`TRACE_TARGET`]) go to the trace exporter alone (the log never shows them), so that
-/// without it nothing enables them and none is created.
-fn subscriber(default: &str, json: bool, traces: Option<&Traces>) -> impl tracing::Subscriber + Send + Sync {
+/// The log lines and, given `traces`, its exporter: each layer with a filter of its own. The hook
+/// path's spans ([`TRACE_TARGET`]) go to the exporter alone (the log never shows them); without
+/// it nothing enables them, so none is created.
+fn subscriber(default: &str, json: bool, traces: Option<&Traces>) -> Box<dyn tracing::Subscriber + Send + Sync> {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    match traces {
+        Some(traces) => Box::new(tracing_subscriber::registry().with(traces.layer()).with(log_lines(default, json))),
+        None => Box::new(tracing_subscriber::registry().with(log_lines(default, json))),
+    }
+}
+
+/// The log's layer: stderr, filtered by `HOOKGATE_LOG` (else `default`), never a hook span.
+fn log_lines<S>(default: &str, json: bool) -> impl tracing_subscriber::Layer<S> + Send + Sync
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
     use tracing_subscriber::Layer as _;
     use tracing_subscriber::filter::{FilterExt as _, FilterFn};
-    use tracing_subscriber::layer::SubscriberExt as _;
     let filter = tracing_subscriber::EnvFilter::try_from_env("HOOKGATE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default))
         .and(FilterFn::new(|meta| meta.target() != TRACE_TARGET));
     let lines = tracing_subscriber::fmt::layer().with_ansi(false).with_writer(|| OneLine(std::io::stderr()));
     let lines = if json { lines.json().boxed() } else { lines.boxed() };
-    tracing_subscriber::registry().with(traces.map(Traces::layer)).with(lines.with_filter(filter))
+    lines.with_filter(filter)
 }
 
 /// A log writer that keeps each event on one line: tracing-subscriber's `fmt` writes every

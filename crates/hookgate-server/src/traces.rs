@@ -157,7 +157,10 @@ impl Traces {
             .with_threads(false)
             .with_target(false)
             .with_tracked_inactivity(false)
-            .with_filter(FilterFn::new(|meta| meta.is_span() && meta.target() == TRACE_TARGET))
+            .with_filter(
+                FilterFn::new(hook_spans as fn(&tracing::Metadata<'_>) -> bool)
+                    .with_max_level_hint(tracing::Level::INFO),
+            )
     }
 
     /// Exports what is queued and stops the batch thread, waiting at most `timeout`.
@@ -166,6 +169,11 @@ impl Traces {
             tracing::warn!("tracing: the last spans were not all exported: {err}");
         }
     }
+}
+
+/// What the exporter sees: the hook path's spans, no other span and no event.
+fn hook_spans(meta: &tracing::Metadata<'_>) -> bool {
+    meta.is_span() && meta.target() == TRACE_TARGET
 }
 
 /// The root span of one hook, `method` classified (its catalogued name, or `other`), joined to

@@ -53,10 +53,12 @@ where
     S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
 {
     use tracing_subscriber::Layer as _;
-    use tracing_subscriber::filter::{FilterExt as _, FilterFn};
+    use tracing_subscriber::filter::{FilterExt as _, FilterFn, LevelFilter};
     let filter = tracing_subscriber::EnvFilter::try_from_env("HOOKGATE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default))
-        .and(FilterFn::new(|meta| meta.target() != TRACE_TARGET));
+        // A hint for the exclusion too: `And` of a hint and none is none (every level), which
+        // would make every disabled event and `log` record reach the filters.
+        .and(FilterFn::new(|meta| meta.target() != TRACE_TARGET).with_max_level_hint(LevelFilter::TRACE));
     let lines = tracing_subscriber::fmt::layer().with_ansi(false).with_writer(|| OneLine(std::io::stderr()));
     let lines = if json { lines.json().boxed() } else { lines.boxed() };
     lines.with_filter(filter)
@@ -116,6 +118,9 @@ mod tests {
                 assert!(!tracing::info_span!("other").is_disabled(), "{level}");
                 assert!(tracing::event_enabled!(tracing::Level::INFO), "{level}");
             });
+            // The log's level bounds what reaches any filter (and the `log` records taken in).
+            let hint = subscriber(level, false, None).max_level_hint();
+            assert_eq!(hint, Some(level.parse().unwrap()), "{level}");
         }
     }
 

@@ -110,16 +110,65 @@ struct Shape {
     policies: Vec<(String, String)>,
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn each_hook_is_one_trace_with_a_span_per_policy_and_no_client_value() {
+/// `hookgate serve` of tenant `acme` (the two-policy chain), exporting to a new receiver with
+/// `sample_ratio`. The tree must outlive the server.
+async fn serve_traced(sample_ratio: &str) -> (Tree, Server, Received) {
     let (endpoint, received) = receiver().await;
     let tree = Tree::new();
     tree.tenant("acme", CHAIN, &[("audit.wasm", "rust/audit"), ("guard.wasm", "rust/stream-guard")]);
     let config = tree.path().join("../hookgate.toml");
-    let toml =
-        format!("[tracing]\notlp_endpoint = \"{endpoint}\"\nsample_ratio = 1.0\nservice_name = \"hookgate-e2e\"\n");
+    let toml = format!(
+        "[tracing]\notlp_endpoint = \"{endpoint}\"\nsample_ratio = {sample_ratio}\nservice_name = \"hookgate-e2e\"\n"
+    );
     std::fs::write(&config, toml).unwrap();
-    let mut server = Server::start(&tree, &["--config", config.to_str().unwrap()]);
+    let server = Server::start(&tree, &["--config", config.to_str().unwrap()]);
+    (tree, server, received)
+}
+
+/// SIGTERM: hookgate exports what its batch processor still holds, then exits 0.
+async fn stop(server: &mut Server) {
+    let pid = server.child.id().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let exit = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "hookgate did not exit after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(exit.code(), Some(0));
+}
+
+/// The trace ids of every exported span.
+fn trace_ids(received: &Received) -> std::collections::BTreeSet<String> {
+    let received = received.lock().unwrap();
+    let resource_spans = received.iter().flat_map(|(_, request)| &request.resource_spans);
+    let spans = resource_spans.flat_map(|spans| &spans.scope_spans).flat_map(|scope| &scope.spans);
+    spans.map(|span| hex::encode(&span.trace_id)).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sampling_keeps_the_ratio_unless_the_traceparent_decided() {
+    let (_tree, mut server, received) = serve_traced("0.0").await;
+    let url = format!("{}/rest/publishStream", server.base);
+    let unsampled = format!("00-{}-{PARENT_ID}-00", "1".repeat(32));
+    for traceparent in [None, None, None, Some(format!("00-{TRACE_ID}-{PARENT_ID}-01")), Some(unsampled)] {
+        let mut request = server.client().post(&url).header("content-type", "application/json");
+        if let Some(traceparent) = traceparent {
+            request = request.header("traceparent", traceparent);
+        }
+        let response = request.body(marked(1, "zqxname1", "acme")).send().await.expect("hookgate answers");
+        assert_eq!(response.status(), 200);
+    }
+    stop(&mut server).await;
+    // Ratio 0 keeps no new trace; the caller's sampled flag keeps its trace, its unsampled one not.
+    assert_eq!(trace_ids(&received), [TRACE_ID.to_owned()].into());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_hook_is_one_trace_with_a_span_per_policy_and_no_client_value() {
+    let (_tree, mut server, received) = serve_traced("1.0").await;
 
     let url = format!("{}/rest/publishStream", server.base);
     let post = |body: Vec<u8>, headers: &[(&str, &str)]| {
@@ -141,18 +190,7 @@ async fn each_hook_is_one_trace_with_a_span_per_policy_and_no_client_value() {
     ];
     assert_eq!(statuses, [200, 200, 200, 451, 403, 400]);
 
-    // SIGTERM: hookgate exports what its batch processor still holds before it exits.
-    let pid = server.child.id().to_string();
-    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let exit = loop {
-        if let Some(status) = server.child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "hookgate did not exit after SIGTERM");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    assert_eq!(exit.code(), Some(0));
+    stop(&mut server).await;
 
     let received = received.lock().unwrap();
     assert!(!received.is_empty(), "no OTLP request reached the receiver");

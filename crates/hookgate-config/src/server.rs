@@ -53,6 +53,10 @@ pub struct ServerFile {
     pub auth: Option<HookAuthSettings>,
     /// Serve hooks on an address other than loopback without `[auth]` (refused otherwise).
     pub allow_unauthenticated_hooks: Option<bool>,
+    /// OpenTelemetry traces of hooks over OTLP (`otlp_endpoint`, `sample_ratio`,
+    /// `service_name`, `max_queue_size`, `export_timeout_ms`); read by
+    /// `hookgate_server::TracingConfig`. Off without the table.
+    pub tracing: Option<toml::Table>,
 }
 
 /// Largest hook-authentication secret file read (`[auth]` key and password files).

@@ -35,6 +35,17 @@ pub enum Answer {
     Refuse(u16),
 }
 
+impl Answer {
+    /// `pass`, `echo` or `refuse`: the `hookgate.answer` attribute of a hook's trace.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Answer::Pass => "pass",
+            Answer::Echo => "echo",
+            Answer::Refuse(_) => "refuse",
+        }
+    }
+}
+
 /// The answer for a hook of `kind` whose method has `on_error`, when the chain `said` so.
 /// A `connect` is never REST-API-initiated, whatever `rest_api` says.
 pub fn answer(kind: MethodKind, on_error: OnError, rest_api: bool, said: Said) -> Answer {

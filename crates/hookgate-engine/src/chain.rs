@@ -9,6 +9,8 @@ use hookgate_runtime::{Effect, Grants, HookInput, StateAccess, StateBackend, Ver
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
+use tracing::field::Empty;
+use tracing::{Instrument as _, Span};
 
 /// How a chain ended.
 #[derive(Debug)]
@@ -70,9 +72,12 @@ pub(crate) async fn run(
     let overwrite: &[String] = if hook.method.kind == MethodKind::Event { &[] } else { &rule.overwrite };
     let mut runner = Runner { tenant, hook, state, overwrite, doc: None, patched: None, delivery: None };
     for link in &rule.chain {
+        let span = tracing::info_span!(target: crate::TRACE_TARGET, "policy", hookgate.policy = link.name.as_str(),
+            hookgate.verdict = Empty, hookgate.failure = Empty, hookgate.duration_us = Empty);
         let started = std::time::Instant::now();
-        let (outcome, end) = runner.step(link, &mut run.effects).await;
+        let (outcome, end) = runner.step(link, &mut run.effects).instrument(span.clone()).await;
         let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        record_run(&span, outcome, micros);
         if let Some(outcome) = outcome {
             run.runs.push(PolicyRun { policy: link.name.clone(), outcome, micros });
         }
@@ -83,6 +88,24 @@ pub(crate) async fn run(
     }
     run.end = End::Allowed(runner.doc);
     run
+}
+
+/// Records what one policy did on its span: `allow`, `deny`, `override`, `fail` (with the
+/// cause), or `malformed` (the body's full parse refused it before the policy's verdict counted).
+fn record_run(span: &Span, outcome: Option<RunOutcome>, micros: u64) {
+    if span.is_disabled() {
+        return;
+    }
+    let verdict = match outcome {
+        Some(RunOutcome::Failed(cause)) => {
+            span.record("hookgate.failure", cause.as_str());
+            "fail"
+        }
+        Some(outcome) => outcome.as_str(),
+        None => "malformed",
+    };
+    span.record("hookgate.verdict", verdict);
+    span.record("hookgate.duration_us", micros);
 }
 
 /// The state of one chain run between its policies.

@@ -19,6 +19,8 @@ use hookgate_protocol::{MethodKind, OnError};
 use hookgate_runtime::{Effect, StateBackend};
 use serde_json::Value;
 use std::sync::Arc;
+use tracing::field::Empty;
+use tracing::{Instrument as _, Span};
 
 /// What every hook goes through and what the capabilities of every tenant's policies reach.
 #[derive(Clone)]
@@ -50,6 +52,13 @@ impl TenantSet {
     /// parsed or routed, then the tenant's own `[auth]`: a hook that fails either is answered
     /// 401/403 and has no effect.
     pub async fn decide(&self, request: HookRequest<'_>, services: &Services) -> Result<Decision, BadHook> {
+        let span = tracing::info_span!(target: crate::TRACE_TARGET, "decide",
+            hookgate.tenant = Empty, hookgate.generation = Empty);
+        self.decide_in(request, services, &span).instrument(span.clone()).await
+    }
+
+    /// [`TenantSet::decide`] within its span, `span`.
+    async fn decide_in(&self, request: HookRequest<'_>, services: &Services, span: &Span) -> Result<Decision, BadHook> {
         let method = hookgate_protocol::Method::classify(request.method);
         if let Err(failure) = crate::auth::check(&services.auth, request.authorization, request.body) {
             return Ok(refusal::unauthenticated(failure, "hookgate.toml [auth]", method));
@@ -66,6 +75,8 @@ impl TenantSet {
                 return Ok(refusal::unrouted(&hook, reason, Cause::NoTenant));
             }
         };
+        span.record("hookgate.tenant", tenant.name.as_str());
+        span.record("hookgate.generation", tenant.generation);
         if let Err(failure) = crate::auth::check(&tenant.manifest.auth, request.authorization, request.body) {
             return Ok(refusal::forged(tenant, hook, failure));
         }
@@ -73,10 +84,15 @@ impl TenantSet {
             return Ok(refusal::mismatch(tenant, &hook, reason));
         }
         let mut decision = decide_by_chain(tenant, &hook, services).await;
-        track_session(tenant, &hook, &decision, services).await;
+        let session = tracing::info_span!(target: crate::TRACE_TARGET, "session",
+            hookgate.session.ended = Empty, hookgate.session.bound = Empty, hookgate.send_data.dropped = Empty);
+        track_session(tenant, &hook, &decision, services, &session).instrument(session.clone()).await;
         // The hook's fields move into the answer's record: nothing reads the hook after this.
         (decision.session_id, decision.node_id, decision.app_key) = (hook.session_id, hook.node_id, hook.app_key);
-        contain_send_data(&tenant.name, &mut decision, services).await;
+        contain_send_data(&tenant.name, &mut decision, services).instrument(session.clone()).await;
+        if decision.dropped_send_data > 0 {
+            session.record("hookgate.send_data.dropped", decision.dropped_send_data);
+        }
         Ok(decision)
     }
 }
@@ -89,6 +105,23 @@ async fn decide_by_chain(tenant: &Tenant, hook: &Hook<'_>, services: &Services) 
     let run = chain::run(tenant, rule, hook, &services.state).await;
     let rest_api = kind != MethodKind::Connect
         && tenant.manifest.rest_api_initiated.iter().any(|matcher| matcher.matches(&hook.matched_fields));
+    let span = tracing::info_span!(target: crate::TRACE_TARGET, "answer",
+        hookgate.answer = Empty, http.response.status_code = Empty);
+    let decision = span.in_scope(|| answer_by_end(tenant, hook, on_error, rest_api, run, &span));
+    span.record("http.response.status_code", decision.status);
+    decision
+}
+
+/// The answer to `hook` once its chain ran (`run`), recording its form on `span`.
+fn answer_by_end(
+    tenant: &Tenant,
+    hook: &Hook<'_>,
+    on_error: OnError,
+    rest_api: bool,
+    run: chain::ChainRun,
+    span: &Span,
+) -> Decision {
+    let kind = hook.method.kind;
     let mut decision = Decision {
         tenant: tenant.name.clone(),
         generation: tenant.generation,
@@ -113,7 +146,9 @@ async fn decide_by_chain(tenant: &Tenant, hook: &Hook<'_>, services: &Services) 
         decision.fallback = Some(cause);
         decision.note = Some(message);
     }
-    match (answer(kind, on_error, rest_api, said), run.end) {
+    let form = answer(kind, on_error, rest_api, said);
+    span.record("hookgate.answer", form.as_str());
+    match (form, run.end) {
         (Answer::Pass, End::Allowed(doc)) => {
             decision.effects = run.effects;
             match allowed_body(tenant, hook, doc) {
@@ -182,25 +217,32 @@ fn malformed(decision: &mut Decision, bad: &BadHook) {
 
 /// After the chain (so that its policies still see the session's keys): a session that ended
 /// loses its keys; one that connected is recorded under its tenant, for `send-data`.
-async fn track_session(tenant: &Tenant, hook: &Hook<'_>, decision: &Decision, services: &Services) {
+async fn track_session(tenant: &Tenant, hook: &Hook<'_>, decision: &Decision, services: &Services, span: &Span) {
     let session = &hook.session_id;
     let status =
         (Checked::of(hook.method) == Some(Checked::ConnectionStatus)).then_some(hook.status.as_deref()).flatten();
-    if matches!(status, Some("DISCONNECTED" | "FAILED"))
-        && let Err(err) = services.state.end_session(&tenant.name, session).await
-    {
-        let session = crate::bounded_text(session, 256);
-        tracing::warn!(tenant = %tenant.name, session = ?session, "session keys not deleted: {err}");
+    if matches!(status, Some("DISCONNECTED" | "FAILED")) {
+        match services.state.end_session(&tenant.name, session).await {
+            Ok(_) => span.record("hookgate.session.ended", true),
+            Err(err) => {
+                let session = crate::bounded_text(session, 256);
+                tracing::warn!(tenant = %tenant.name, session = ?session, "session keys not deleted: {err}");
+                span.record("hookgate.session.ended", false)
+            }
+        };
     }
     // Which tenant the session connected under (an allowed connect, or WCS's word).
     let connected =
         if hook.method.kind == MethodKind::Connect { decision.status == 200 } else { status == Some("ESTABLISHED") };
-    if connected
-        && !session.is_empty()
-        && let Err(err) = services.state.bind_session(&tenant.name, session).await
-    {
-        let session = crate::bounded_text(session, 256);
-        tracing::warn!(tenant = %tenant.name, session = ?session, "session not recorded for send-data: {err}");
+    if connected && !session.is_empty() {
+        match services.state.bind_session(&tenant.name, session).await {
+            Ok(()) => span.record("hookgate.session.bound", true),
+            Err(err) => {
+                let session = crate::bounded_text(session, 256);
+                tracing::warn!(tenant = %tenant.name, session = ?session, "session not recorded for send-data: {err}");
+                span.record("hookgate.session.bound", false)
+            }
+        };
     }
 }
 

@@ -101,6 +101,15 @@ pub struct PolicyRun {
     pub micros: u64,
 }
 
+/// What [`Decision::carry_out`] handed on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Carried {
+    /// Events published: the hook's own and its policies' `notify` events.
+    pub events: u32,
+    /// `send-data` messages handed to delivery.
+    pub send_data: u32,
+}
+
 /// Why a hook was refused before any policy ran. A refused hook has no effect at all: no
 /// chain, no state change, no session end, no WebSocket event, no `send-data`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -207,17 +216,24 @@ impl Decision {
     /// Carries out what this answered hook sets off through `sink`: its own event (`method`,
     /// `body` as received), then the effects its policies queued. A refused hook
     /// (unauthenticated, unrouted, or a body that does not fit its method) has none.
-    pub fn carry_out(&mut self, method: &str, body: &[u8], sink: &dyn EffectSink) {
+    pub fn carry_out(&mut self, method: &str, body: &[u8], sink: &dyn EffectSink) -> Carried {
+        let mut carried = Carried::default();
         if self.app_key.is_empty() || self.refusal.is_some() {
-            return;
+            return carried;
         }
         let origin = Origin { tenant: &self.tenant, app_key: &self.app_key, node_id: &self.node_id };
         if let Ok(text) = std::str::from_utf8(body) {
             sink.hook(&origin, method, text);
+            carried.events += 1;
         }
         for effect in std::mem::take(&mut self.effects) {
+            match effect {
+                Effect::Notify { .. } => carried.events += 1,
+                Effect::SendData { .. } => carried.send_data += 1,
+            }
             sink.effect(&origin, &effect);
         }
+        carried
     }
 
     /// What became of the hook.

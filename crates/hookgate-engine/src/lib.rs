@@ -19,11 +19,17 @@ mod tenant;
 
 pub use answer::{Answer, Body, Said, answer};
 pub use decide::Services;
-pub use decision::{Cause, Decision, Outcome, PolicyRun, Refusal, RunOutcome};
+pub use decision::{Carried, Cause, Decision, Outcome, PolicyRun, Refusal, RunOutcome};
 pub use hook::{BadHook, Hook, HookRequest};
 pub use hookgate_runtime::{Effect, MAX_POLICY_TEXT, bounded_text};
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+/// The `tracing` target of the hook path's spans (`decide`, `policy`, `answer`, `session`, and
+/// the server's `hook` and `effects`): only the trace exporter's layer enables it, so without
+/// it no such span is created. Their fields are names, verdicts, causes, statuses and counts,
+/// never a value of the payload.
+pub const TRACE_TARGET: &str = "hookgate::trace";
 
 /// A budget of log lines per second for one place that clients can make log (refused hooks,
 /// dropped messages): past it, lines are held back and counted, so that a flood of bad

@@ -6,7 +6,7 @@
 //! would.
 
 use crate::connections::{DEFAULT_ADMIN_MAX_CONNECTIONS, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT};
-use crate::{DEFAULT_BODY_LIMIT, DEFAULT_MAX_CONNECTIONS, DecisionTarget};
+use crate::{DEFAULT_BODY_LIMIT, DEFAULT_MAX_CONNECTIONS, DecisionTarget, TracingConfig};
 use hookgate_config::{ClusterSettings, ConfigError, HookAuthSettings, Limits, ServerFile, TenantBounds, from_table};
 use hookgate_events::EventsConfig;
 use hookgate_outbox::SendDataConfig;
@@ -90,6 +90,8 @@ pub struct ServerConfig {
     pub auth: Option<HookAuthSettings>,
     /// Serve hooks on an address other than loopback without `[auth]`.
     pub allow_unauthenticated_hooks: bool,
+    /// OpenTelemetry traces of hooks (`[tracing]`); `None`: off.
+    pub tracing: Option<TracingConfig>,
     /// The config file these came from, for messages (`None`: flags and defaults only).
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -207,6 +209,15 @@ impl ServerConfig {
             }
             None => None,
         };
+        let traces = match settings.tracing {
+            Some(table) => {
+                let mut traces: TracingConfig =
+                    from_table(table).map_err(|(key, reason)| invalid(&section("tracing", &key), reason))?;
+                traces.check().map_err(|(key, reason)| invalid(&section("tracing", key), reason))?;
+                Some(traces)
+            }
+            None => None,
+        };
         let log = LogConfig {
             format: overrides.log_format.clone().or(settings.log.format).unwrap_or_else(|| "text".into()),
             level: settings.log.level.unwrap_or_else(|| "info".into()),
@@ -291,6 +302,7 @@ impl ServerConfig {
             cluster,
             auth: settings.auth,
             allow_unauthenticated_hooks: settings.allow_unauthenticated_hooks.unwrap_or(false),
+            tracing: traces,
             source: file.map(Path::to_owned),
         })
     }
@@ -387,6 +399,25 @@ mod tests {
     }
 
     #[test]
+    fn tracing_is_off_by_default_and_its_table_gets_defaults() {
+        assert_eq!(ServerConfig::resolve(None, &Overrides::default()).unwrap().tracing, None);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("hookgate.toml");
+        std::fs::write(&file, "[tracing]\notlp_endpoint = \"http://127.0.0.1:4318\"\n").unwrap();
+        let traces = ServerConfig::resolve(Some(&file), &Overrides::default()).unwrap().tracing.unwrap();
+        assert_eq!(
+            traces,
+            TracingConfig {
+                otlp_endpoint: "http://127.0.0.1:4318/v1/traces".into(),
+                sample_ratio: 1.0,
+                service_name: "hookgate".into(),
+                max_queue_size: 2048,
+                export_timeout_ms: 10_000,
+            }
+        );
+    }
+
+    #[test]
     fn each_section_refuses_a_bad_value_and_an_unknown_key_by_its_path() {
         let cases: &[(&str, &str)] = &[
             ("bogus = 1\n", "bogus: unknown field `bogus`"),
@@ -422,6 +453,22 @@ mod tests {
             ("[send_data.outbox]\nretries = 1\n", "send_data.outbox.retries: unknown field `retries`"),
             ("[webSocketEvents]\nissuer = \"i\"\n", "webSocketEvents: missing field `keys`"),
             ("[webSocketEvents]\nport = 70000\n", "webSocketEvents.port: invalid value: integer `70000`, expected u16"),
+            ("[tracing]\nsample_ratio = 0.5\n", "tracing: missing field `otlp_endpoint`"),
+            ("[tracing]\notlp_endpoint = \"collector:4318\"\n", "tracing.otlp_endpoint: must be an http:// URL"),
+            ("[tracing]\notlp_endpoint = \"nowhere\"\n", "tracing.otlp_endpoint: is not a URL"),
+            (
+                "[tracing]\notlp_endpoint = \"http://c:4318\"\nsample_ratio = 1.5\n",
+                "tracing.sample_ratio: must be between 0 and 1, got 1.5",
+            ),
+            (
+                "[tracing]\notlp_endpoint = \"http://c:4318\"\nservice_name = \" \"\n",
+                "tracing.service_name: must not be empty",
+            ),
+            (
+                "[tracing]\notlp_endpoint = \"http://c:4318\"\nmax_queue_size = 0\n",
+                "tracing.max_queue_size: must be at least 1",
+            ),
+            ("[tracing]\notlp_endpoint = \"http://c:4318\"\nratio = 1\n", "tracing.ratio: unknown field `ratio`"),
             (
                 "[webSocketEvents.limits]\nmax_conections = 1\n",
                 "webSocketEvents.limits.max_conections: unknown field `max_conections`",

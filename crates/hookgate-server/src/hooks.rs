@@ -2,6 +2,7 @@
 
 use crate::error::{ApiError, json_response};
 use crate::state::AppState;
+use crate::traces;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
@@ -10,6 +11,7 @@ use hookgate_engine::{Body as AnswerBody, Cause, HookRequest, LogBudget, Refusal
 use std::future::Future as _;
 use std::task::Poll;
 use std::time::Instant;
+use tracing::{Instrument as _, Span};
 
 /// Lines a second about hooks that failed authentication; the rest are counted and reported
 /// with the next line written.
@@ -24,21 +26,38 @@ const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10
 /// `<tenant>/<generation>` of the tenant generation that answered.
 pub const GENERATION_HEADER: HeaderName = HeaderName::from_static("x-hookgate-generation");
 
-/// `POST /{prefix…}/{method}`: decides one hook.
+/// `POST /{prefix…}/{method}`: decides one hook, in its trace's root span when traces are on.
 pub(crate) async fn hook(
     State(state): State<AppState>,
     Path(path): Path<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
+    let method = path.rsplit('/').next().unwrap_or_default();
+    let span = traces::hook_span(method, &headers);
+    let answered = decide_hook(&state, method, &headers, body, &span).instrument(span.clone()).await;
+    if !span.is_disabled() {
+        let status = answered.as_ref().map_or_else(ApiError::status, Response::status);
+        span.record("http.response.status_code", status.as_u16());
+    }
+    answered
+}
+
+/// Decides one hook of `method`: the answer, its metrics and logs, then its effects.
+async fn decide_hook(
+    state: &AppState,
+    method: &str,
+    headers: &HeaderMap,
+    body: Body,
+    span: &Span,
+) -> Result<Response, ApiError> {
     let started = Instant::now();
     let received_ms = hookgate_engine::now_ms();
-    let method = path.rsplit('/').next().unwrap_or_default();
     if method.is_empty() {
         return Err(ApiError::NoMethod);
     }
-    check_content_type(&headers)?;
-    let body = read_body(body, &headers, state.body_limit).await?;
+    check_content_type(headers)?;
+    let body = read_body(body, headers, state.body_limit).await?;
     let tenants = state.policies.tenants().load();
     let mut decision = tenants
         .decide(
@@ -52,6 +71,7 @@ pub(crate) async fn hook(
         )
         .await?;
     drop(tenants);
+    traces::record_decision(span, &decision);
     let seconds = started.elapsed().as_secs_f64();
     state.metrics.record(&decision, decision.canonical.unwrap_or("other"), seconds);
     if let Some(log) = &state.decisions
@@ -76,7 +96,12 @@ pub(crate) async fn hook(
             note = ?decision.note.as_deref().unwrap_or(""), "hook answered"
         );
     }
-    decision.carry_out(method, &body, &*state.effects);
+    let effects = traces::effects_span();
+    let carried = effects.in_scope(|| decision.carry_out(method, &body, &*state.effects));
+    if !effects.is_disabled() {
+        effects.record("hookgate.events", carried.events);
+        effects.record("hookgate.send_data.queued", carried.send_data);
+    }
     let status = StatusCode::from_u16(decision.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = match decision.body {
         AnswerBody::Echo => json_response(status, body),

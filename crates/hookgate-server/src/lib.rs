@@ -22,11 +22,13 @@ mod effects;
 mod error;
 mod hooks;
 mod metrics;
+mod otlp_client;
 mod server;
 mod server_error;
 mod service_metrics;
 mod state;
 mod throttle;
+mod traces;
 
 pub use admin::AdminAccess;
 pub use config::{
@@ -44,6 +46,7 @@ pub use hooks::GENERATION_HEADER;
 pub use server::{Server, admin_access};
 pub use server_error::ServerError;
 pub use state::AppState;
+pub use traces::{NO_TENANT, Traces, TracesError, TracesLayer, TracingConfig};
 
 use axum::Router;
 use axum::routing::{get, post};

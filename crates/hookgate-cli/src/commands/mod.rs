@@ -9,7 +9,9 @@ pub(crate) mod serve;
 pub(crate) mod test;
 
 use anyhow::Context as _;
+use hookgate_engine::TRACE_TARGET;
 use hookgate_runtime::{Runtime, RuntimeConfig};
+use hookgate_server::Traces;
 
 /// A multi-threaded tokio runtime for a subcommand.
 pub(crate) fn tokio_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -26,17 +28,47 @@ pub(crate) fn wasm_runtime() -> anyhow::Result<Runtime> {
 /// Logs to stderr, filtered by `HOOKGATE_LOG` (else `default`), as text or JSON lines: one
 /// line per event, whatever its message and fields hold (see [`OneLine`]), without colours.
 pub(crate) fn init_logging(default: &str, json: bool) {
+    init_logging_with_traces(default, json, None);
+}
+
+/// [`init_logging`], and the hook spans exported by `traces` when given.
+pub(crate) fn init_logging_with_traces(default: &str, json: bool, traces: Option<&Traces>) {
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    subscriber(default, json, traces).init();
+}
+
+/// The log lines and, given `traces`, its exporter: each layer with a filter of its own. The hook
+/// path's spans ([`TRACE_TARGET`]) go to the exporter alone (the log never shows them); without
+/// it nothing enables them, so none is created.
+fn subscriber(default: &str, json: bool, traces: Option<&Traces>) -> Box<dyn tracing::Subscriber + Send + Sync> {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    match traces {
+        Some(traces) => Box::new(tracing_subscriber::registry().with(traces.layer()).with(log_lines(default, json))),
+        None => Box::new(tracing_subscriber::registry().with(log_lines(default, json))),
+    }
+}
+
+/// The log's layer: stderr, filtered by `HOOKGATE_LOG` (else `default`), never a hook span.
+fn log_lines<S>(default: &str, json: bool) -> impl tracing_subscriber::Layer<S> + Send + Sync
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::filter::{FilterExt as _, FilterFn, LevelFilter};
     let filter = tracing_subscriber::EnvFilter::try_from_env("HOOKGATE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let builder =
-        tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false).with_writer(|| OneLine(std::io::stderr()));
-    if json {
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default))
+        // A hint for the exclusion too: `And` of a hint and none is none (every level), which
+        // would make every disabled event and `log` record reach the filters.
+        .and(FilterFn::new(|meta| meta.target() != TRACE_TARGET).with_max_level_hint(LevelFilter::TRACE));
+    let lines = tracing_subscriber::fmt::layer().with_ansi(false).with_writer(|| OneLine(std::io::stderr()));
+    let lines = if json {
         // One flat object a line: `timestamp`, `level`, `target`, `message` and the event's own
         // fields beside them (docs/operating/logs.md lists them); no span context.
-        builder.json().flatten_event(true).with_current_span(false).with_span_list(false).init();
+        lines.json().flatten_event(true).with_current_span(false).with_span_list(false).boxed()
     } else {
-        builder.init();
-    }
+        lines.boxed()
+    };
+    lines.with_filter(filter)
 }
 
 /// A log writer that keeps each event on one line: tracing-subscriber's `fmt` writes every
@@ -93,8 +125,24 @@ impl<W: std::io::Write> std::io::Write for OneLine<W> {
 
 #[cfg(test)]
 mod tests {
-    use super::OneLine;
+    use super::{OneLine, TRACE_TARGET, subscriber};
     use std::io::Write as _;
+
+    /// Without the trace exporter no hook span is created (the log's filter never enables
+    /// them, at any level), while log events still are.
+    #[test]
+    fn without_traces_hook_spans_are_disabled() {
+        for level in ["info", "trace"] {
+            tracing::subscriber::with_default(subscriber(level, false, None), || {
+                assert!(tracing::info_span!(target: TRACE_TARGET, "hook").is_disabled(), "{level}");
+                assert!(!tracing::info_span!("other").is_disabled(), "{level}");
+                assert!(tracing::event_enabled!(tracing::Level::INFO), "{level}");
+            });
+            // The log's level bounds what reaches any filter (and the `log` records taken in).
+            let hint = subscriber(level, false, None).max_level_hint();
+            assert_eq!(hint, Some(level.parse().unwrap()), "{level}");
+        }
+    }
 
     #[test]
     fn an_event_stays_on_one_line() {

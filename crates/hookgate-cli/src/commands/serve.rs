@@ -2,7 +2,7 @@
 //! [`hookgate_server::Server`] until SIGTERM or Ctrl-C; SIGHUP reopens the decision log.
 
 use anyhow::{Context as _, Result};
-use hookgate_server::{DecisionLog, Overrides, Server, ServerConfig};
+use hookgate_server::{DecisionLog, Overrides, Server, ServerConfig, Traces};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -79,8 +79,10 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         print!("{}", toml::to_string(&config).context("cannot print the configuration")?);
         return Ok(ExitCode::SUCCESS);
     }
-    super::init_logging(&config.log.level, config.log.format == "json");
-    super::tokio_runtime()?.block_on(async move {
+    let traces = start_traces(&config)?;
+    super::init_logging_with_traces(&config.log.level, config.log.format == "json", traces.as_ref());
+    let grace = config.shutdown_grace();
+    let served = super::tokio_runtime()?.block_on(async move {
         let server = Server::from_config(config).await?;
         println!("hookgate listening: hooks=http://{}", server.hooks_address());
         if let Some(address) = server.admin_address() {
@@ -92,7 +94,16 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         reopen_on_sighup(server.decision_log())?;
         server.run(shutdown_signal()).await;
         Ok(ExitCode::SUCCESS)
-    })
+    });
+    if let Some(traces) = traces {
+        traces.shutdown(grace);
+    }
+    served
+}
+
+/// The OTLP export of hook spans when `[tracing]` is configured (its thread started).
+fn start_traces(config: &ServerConfig) -> Result<Option<Traces>> {
+    config.tracing.as_ref().map(Traces::start).transpose().context("cannot start the trace export")
 }
 
 /// Reopens the decision log at each SIGHUP (logrotate's `postrotate`), for as long as the

@@ -22,3 +22,4 @@ mod reload;
 mod reload_command;
 mod templates;
 mod tenants;
+mod traces;

@@ -6,11 +6,14 @@
 HOOKGATE := target/release/hookgate
 GUEST_TARGET := target/wasm
 # The shipped components are committed prebuilt (policies/*/*.wasm), so `make run` compiles no
-# policy. They are built reproducibly: source paths remapped, in a target folder of their own,
-# so every checkout with the same Rust toolchain builds the same bytes; `make test` rebuilds them
-# and fails when a committed one differs (`make policies-check`).
-SHIPPED_TARGET := target/wasm-shipped
-SHIPPED_RUSTFLAGS := --remap-path-prefix=$(CURDIR)=/hookgate --remap-path-prefix=$(or $(CARGO_HOME),$(HOME)/.cargo)=/cargo
+# policy. They are built reproducibly: cargo hashes the absolute path of a path dependency outside
+# the plugins workspace (hookgate-sdk) into every symbol, which reorders the code, so the sources
+# are copied to one fixed folder (SHIPPED_SRC) and built there with that folder and cargo's home
+# remapped; every checkout with the same Rust toolchain then builds the same bytes. `make test`
+# rebuilds them and fails when a committed one differs (`make policies-check`).
+SHIPPED_SRC := /tmp/hookgate-shipped-src
+SHIPPED_TARGET := $(CURDIR)/target/wasm-shipped
+SHIPPED_RUSTFLAGS := --remap-path-prefix=$(SHIPPED_SRC)=/hookgate --remap-path-prefix=$(or $(CARGO_HOME),$(HOME)/.cargo)=/cargo
 # Shipped policy components: <tenant folder>/<file> built from plugins/rust/<crate>.
 POLICIES := \
 	policies/defaultApp/token_auth.wasm=plugins/rust/token-auth \
@@ -44,19 +47,32 @@ toolchain:
 host:
 	cargo build --release -p hookgate-cli
 
-# Rebuilds the committed components from plugins/rust/ (then commit them).
-policies: toolchain host
+# Copies what the shipped components are built from to SHIPPED_SRC (see above).
+.PHONY: shipped-src
+
+shipped-src:
+	rm -rf $(SHIPPED_SRC) && mkdir -p $(SHIPPED_SRC)/plugins $(SHIPPED_SRC)/crates
+	cp -r plugins/Cargo.toml plugins/Cargo.lock plugins/rust plugins/fixtures $(SHIPPED_SRC)/plugins/
+	cp -r crates/hookgate-sdk crates/hookgate-methods $(SHIPPED_SRC)/crates/
+	cp -r wit Cargo.toml $(SHIPPED_SRC)/
+
+# Builds each shipped component from SHIPPED_SRC into $(1)/<tenant folder>/<file>.
+define build-shipped
 	@for entry in $(POLICIES); do \
-		out=$${entry%%=*}; src=$${entry#*=}; \
-		RUSTFLAGS="$(SHIPPED_RUSTFLAGS)" $(HOOKGATE) build $$src -o $$out --target-dir $(SHIPPED_TARGET) || exit 1; \
+		out=$(1)/$${entry%%=*}; src=$${entry#*=}; mkdir -p $$(dirname $$out); \
+		(cd $(SHIPPED_SRC) && RUSTFLAGS="$(SHIPPED_RUSTFLAGS)" $(CURDIR)/$(HOOKGATE) build $$src -o $$out --target-dir $(SHIPPED_TARGET) >/dev/null) || exit 1; \
 	done
+endef
+
+# Rebuilds the committed components from plugins/rust/ (then commit them).
+policies: toolchain host shipped-src
+	$(call build-shipped,$(CURDIR))
 
 # Builds every shipped component from source and compares it with the committed one.
-policies-check: toolchain host
+policies-check: toolchain host shipped-src
+	$(call build-shipped,$(CURDIR)/target/policies-check)
 	@stale=; for entry in $(POLICIES); do \
-		out=$${entry%%=*}; src=$${entry#*=}; fresh=target/policies-check/$$out; mkdir -p $$(dirname $$fresh); \
-		RUSTFLAGS="$(SHIPPED_RUSTFLAGS)" $(HOOKGATE) build $$src -o $$fresh --target-dir $(SHIPPED_TARGET) >/dev/null || exit 1; \
-		cmp -s $$fresh $$out || stale="$$stale $$out"; \
+		out=$${entry%%=*}; cmp -s target/policies-check/$$out $$out || stale="$$stale $$out"; \
 	done; \
 	if [ -n "$$stale" ]; then \
 		echo "stale prebuilt policies (they differ from a build of their source with $$(rustc --version)):$$stale"; \

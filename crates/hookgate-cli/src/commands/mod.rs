@@ -71,6 +71,16 @@ where
     lines.with_filter(filter)
 }
 
+/// `text` as one line, escaped as [`OneLine`] escapes a log event: for text from a tenant folder
+/// or a server that a command prints (to a terminal, or to the journal under systemd).
+pub(crate) fn one_line(text: &str) -> String {
+    use std::io::Write as _;
+    let mut out = OneLine(Vec::with_capacity(text.len()));
+    // Writing into a Vec cannot fail; escaping keeps the bytes UTF-8.
+    let _ = out.write_all(text.trim_end().as_bytes());
+    String::from_utf8_lossy(&out.0).into_owned()
+}
+
 /// A log writer that keeps each event on one line: tracing-subscriber's `fmt` writes every
 /// formatted event with one `write_all`, ending in `\n`; every control character before that
 /// end (a `\n` or `\r` in a client's value, a policy's log line, a terminal escape) is written
@@ -149,6 +159,7 @@ mod tests {
         let mut out = OneLine(Vec::new());
         out.write_all(b"INFO refused: 'a\nINFO forged\r\x1b[31m\tb'\n").unwrap();
         assert_eq!(out.0, b"INFO refused: 'a\\nINFO forged\\r\\x1b[31m\tb'\n");
+        assert_eq!(super::one_line("a\nforged\u{2028}b\n"), "a\\nforged\\u{2028}b");
         let mut unicode = OneLine(Vec::new());
         unicode.write_all("INFO a\u{2028}b\u{2029}c\u{85}d é €\n".as_bytes()).unwrap();
         assert_eq!(String::from_utf8(unicode.0).unwrap(), "INFO a\\u{2028}b\\u{2029}c\\u{85}d é €\n");

@@ -6,14 +6,13 @@
 use anyhow::{Context as _, Result, bail};
 use hookgate_server::{Overrides, ServerConfig};
 use serde_json::Value;
-use std::io::{Read as _, Write as _};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, ToSocketAddrs as _};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 /// Largest answer read: the per-tenant report of a large tree.
-const MAX_ANSWER: u64 = 16 << 20;
+const MAX_ANSWER: usize = 16 << 20;
 
 /// Arguments of `reload`: the config file `serve` runs with, for its admin address and token.
 #[derive(clap::Args)]
@@ -40,19 +39,20 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
     let (status, body) = post_reload(address, token.as_deref(), Duration::from_secs(args.timeout_s))
         .with_context(|| format!("cannot reach hookgate's admin listener at {address}"))?;
     if status != 200 {
-        bail!("the admin listener at {address} answered {status}: {}", body.trim());
+        bail!("the admin listener at {address} answered {status}: {}", super::one_line(&body));
     }
     let report: Value = serde_json::from_str(&body).context("the reload answer is not JSON")?;
     let tenants = report["tenants"].as_array().context("the reload answer has no tenants list")?;
     let mut failed = 0;
     for tenant in tenants {
-        let name = tenant["tenant"].as_str().unwrap_or("?");
+        // Tenant names and reload errors come from tenant folders: printed escaped, one line each.
+        let name = super::one_line(tenant["tenant"].as_str().unwrap_or("?"));
         let generation = &tenant["generation"];
         match tenant["last_reload"]["outcome"].as_str() {
             Some("ok") => println!("{name}: ok, generation {generation}"),
             _ => {
                 failed += 1;
-                let error = tenant["last_reload"]["error"].as_str().unwrap_or("no outcome reported");
+                let error = super::one_line(tenant["last_reload"]["error"].as_str().unwrap_or("no outcome reported"));
                 println!("{name}: FAILED, still serving generation {generation}: {error}");
             }
         }
@@ -78,30 +78,26 @@ fn loopback_for(listen: &str) -> Result<SocketAddr> {
     Ok(address)
 }
 
-/// `POST /api/reload` over one HTTP/1.1 connection (closed by the server after the answer):
-/// the status and the body.
+/// `POST /api/reload` (JSON, so that it needs no token on loopback when none is configured):
+/// the status and the body, read up to [`MAX_ANSWER`] bytes, all within `timeout`.
 fn post_reload(address: SocketAddr, token: Option<&str>, timeout: Duration) -> Result<(u16, String)> {
-    let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(5))?;
-    stream.set_read_timeout(Some(timeout))?;
-    stream.set_write_timeout(Some(timeout))?;
-    let authorization = token.map(|token| format!("Authorization: Bearer {token}\r\n")).unwrap_or_default();
-    let request = format!(
-        "POST /api/reload HTTP/1.1\r\nHost: localhost:{}\r\n{authorization}Content-Type: application/json\r\n\
-         Content-Length: 0\r\nConnection: close\r\n\r\n",
-        address.port()
-    );
-    stream.write_all(request.as_bytes())?;
-    let mut answer = Vec::new();
-    stream.take(MAX_ANSWER).read_to_end(&mut answer).context("reading the answer")?;
-    let text = String::from_utf8(answer).context("the answer is not UTF-8")?;
-    let (head, body) = text.split_once("\r\n\r\n").context("the answer has no end of headers")?;
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .with_context(|| format!("not an HTTP answer: {:?}", head.lines().next().unwrap_or_default()))?;
-    if head.lines().any(|line| line.to_ascii_lowercase().starts_with("transfer-encoding:")) {
-        bail!("the answer is chunked, which this client does not read");
-    }
-    Ok((status, body.to_owned()))
+    super::tokio_runtime()?.block_on(async {
+        let client = reqwest::Client::builder().connect_timeout(Duration::from_secs(5)).timeout(timeout).build()?;
+        let mut request = client
+            .post(format!("http://{address}/api/reload"))
+            .header(reqwest::header::CONTENT_TYPE, "application/json");
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let mut response = request.send().await?;
+        let status = response.status().as_u16();
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.context("reading the answer")? {
+            if body.len() + chunk.len() > MAX_ANSWER {
+                bail!("the answer is longer than {MAX_ANSWER} bytes");
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok((status, String::from_utf8(body).context("the answer is not UTF-8")?))
+    })
 }

@@ -10,17 +10,19 @@
 //!
 //! Checks: a refusal (400) names the body's real fault; an accepted body is a JSON object
 //! whose `sessionId` is reported; the kind and catalogue name are the method's; each appKey
-//! reaches its tenant (or the pending/no-tenant fallback, where only events are echoed); a
-//! refusal body is a JSON error; an allowed answer keeps every received field, and an allowed
+//! reaches its tenant (or the pending/no-tenant fallback, where only events are echoed), which
+//! refuses exactly the bodies that do not fit their method (400, an event echoed); a refusal
+//! body is a JSON error; an allowed answer keeps every received field, and an allowed
 //! `connect` carries the received or the tenant's `restClientConfig` unless it is
 //! REST-API-initiated. It found two engine bugs, now fixed and kept as regression seeds in its
 //! corpus: a skimmed-only body that panicked the override path, and envelope faults (`appKey`
-//! twice, or not a string) misnamed "not valid JSON".
+//! twice, or not a string) misnamed "not valid JSON". The seed `connect-with-a-stream-field`
+//! is the input that showed this target did not yet know the method-fit refusal.
 
 #![no_main]
 
 use hookgate_config::{AuthConfig, BasicAuth, Secret, TenantBounds, TenantManifest, parse_tenant};
-use hookgate_engine::{BadHook, Body, Cause, Decision, HookRequest, Services, Tenant, TenantSet};
+use hookgate_engine::{BadHook, Body, Cause, Decision, HookRequest, Refusal, Services, Tenant, TenantSet};
 use hookgate_protocol::{Method, MethodKind};
 use hookgate_runtime::EvalLimits;
 use libfuzzer_sys::fuzz_target;
@@ -96,6 +98,22 @@ fn skims(body: &[u8]) -> bool {
     serde_json::from_slice::<IgnoredAny>(body).is_ok()
 }
 
+/// Whether `received` does not fit its method, the engine's checks restated (docs/security/hook-auth.md):
+/// a stream's fields (`mediaSessionId`, or `name` and `published`; `null` is absent) in `connect`
+/// or a `ConnectionStatusEvent`, a `ConnectionStatusEvent` without a `sessionId`, or a
+/// `publishStream`/`playStream` whose `status` ends a stream.
+fn misfit(received: &Map<String, Value>, catalogued: Option<&str>) -> bool {
+    let present = |key: &str| received.get(key).is_some_and(|value| !value.is_null());
+    let text = |key: &str| received.get(key).and_then(Value::as_str);
+    let stream = present("mediaSessionId") || (present("name") && present("published"));
+    match catalogued {
+        Some("connect") => stream,
+        Some("ConnectionStatusEvent") => stream || text("sessionId").unwrap_or_default().is_empty(),
+        Some("publishStream" | "playStream") => matches!(text("status"), Some("FAILED" | "UNPUBLISHED" | "STOPPED")),
+        _ => false,
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     let mut lines = data.splitn(3, |byte| *byte == b'\n');
     let Ok(path) = std::str::from_utf8(lines.next().unwrap_or_default()) else { return };
@@ -151,13 +169,26 @@ fuzz_target!(|data: &[u8]| {
             "basicApp" => b"Basic ",
             _ => b"",
         };
-        if decision.status == 200 {
-            assert!(authorization.unwrap_or_default().starts_with(expected_scheme), "{app_key} let a hook in");
-        } else {
-            // No credentials of the tenant's scheme: 401; credentials of it that do not match: 403.
-            let expected = if authorization.unwrap_or_default().starts_with(expected_scheme) { 403 } else { 401 };
-            assert!(!expected_scheme.is_empty(), "{app_key} answered {} without [auth]", decision.status);
-            assert_eq!(decision.status, expected, "{app_key} answered {}", decision.status);
+        let authorized = authorization.unwrap_or_default().starts_with(expected_scheme);
+        let misfit = misfit(&received, method.catalogued);
+        match decision.refusal {
+            Some(Refusal::Unauthenticated) => {
+                // No credentials of the tenant's scheme: 401; credentials of it that do not match: 403.
+                let expected = if authorized { 403 } else { 401 };
+                assert!(!expected_scheme.is_empty(), "{app_key} answered {} without [auth]", decision.status);
+                assert_eq!(decision.status, expected, "{app_key} answered {}", decision.status);
+            }
+            // Checked after authentication: an event is echoed, anything else answered 400.
+            Some(Refusal::Mismatch) => {
+                assert!(authorized && misfit, "{app_key} refused a body that fits {name}");
+                let expected = if method.kind == MethodKind::Event { 200 } else { 400 };
+                assert_eq!(decision.status, expected, "{app_key} answered a misfit {}", decision.status);
+            }
+            refusal => {
+                assert!(authorized, "{app_key} let a hook in");
+                assert!(!misfit, "{app_key} decided a body that does not fit {name}");
+                assert_eq!((refusal, decision.status), (None, 200), "{app_key} refused an empty chain's hook");
+            }
         }
     } else {
         let cause = if app_key == PENDING { Cause::NotLoaded } else { Cause::NoTenant };

@@ -139,10 +139,12 @@ fn answer_by_end(
         }
     };
     if let Some((cause, message)) = failure {
-        // The method is a client-chosen URL segment: logged escaped and cut, as the listener logs it.
-        let method = crate::bounded_text(hook.method.name, 64);
-        tracing::warn!(tenant = %tenant.name, method = ?method, policy = policy.as_deref().unwrap_or(""),
-            cause = cause.as_str(), "{message}");
+        if let Some(held_back) = tenant.failure_log.take() {
+            // The method is a client-chosen URL segment: logged escaped and cut, as the listener logs it.
+            let method = crate::bounded_text(hook.method.name, 64);
+            tracing::warn!(tenant = %tenant.name, method = ?method, policy = policy.as_deref().unwrap_or(""),
+                cause = cause.as_str(), held_back, "{message}");
+        }
         decision.fallback = Some(cause);
         decision.note = Some(message);
     }
@@ -247,7 +249,7 @@ async fn track_session(tenant: &Tenant, hook: &Hook<'_>, decision: &Decision, se
 }
 
 /// Lines a second about `send-data` messages dropped for another tenant's session.
-static FOREIGN_SEND_LOG: crate::LogBudget = crate::LogBudget::new(10);
+static FOREIGN_SEND_LOG: std::sync::LazyLock<crate::LogBudget> = std::sync::LazyLock::new(|| crate::LogBudget::new(10));
 
 /// Drops the `send-data` messages of `decision` whose session did not connect under `tenant`
 /// (or cannot be told now), counting them in [`Decision::dropped_send_data`].

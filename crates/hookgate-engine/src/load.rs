@@ -172,6 +172,7 @@ impl Tenant {
             limits,
             generation: 1,
             loaded_at: std::time::SystemTime::now(),
+            failure_log: crate::LogBudget::new(crate::tenant::FAILURE_LINES_PER_SECOND),
         }
     }
 }

@@ -68,7 +68,14 @@ pub struct Tenant {
     pub generation: u64,
     /// When this generation was built.
     pub loaded_at: std::time::SystemTime,
+    /// The warnings of this tenant's failed chains: [`FAILURE_LINES_PER_SECOND`], so a tenant
+    /// whose policy fails on every hook neither floods the log nor uses up another's lines.
+    pub failure_log: crate::LogBudget,
 }
+
+/// Warnings about failed chains logged a second, per tenant; the next line says how many were
+/// held back (every failure is still counted in the metrics and the decision log).
+pub(crate) const FAILURE_LINES_PER_SECOND: u32 = 10;
 
 /// A problem found while loading a policy tree.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,20 +1,41 @@
 //! The per-store host state: the `log` import and the memory limiter.
 
+use crate::LogBudget;
 use crate::bindings::hookgate::policy::host::{Host, Level};
 use crate::capabilities::Grants;
 use crate::policy::EvalLimits;
 use crate::schedule::Turns;
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use hookgate_protocol::Effect;
-use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Longest log line kept; longer lines are cut and marked.
 const MAX_LOG_LINE: usize = 4096;
 
-/// The log lines per second a policy may write over all its evaluations.
-pub(crate) fn log_rate(lines_per_s: u32) -> Arc<DefaultDirectRateLimiter> {
-    Arc::new(RateLimiter::direct(Quota::per_second(NonZeroU32::new(lines_per_s).unwrap_or(NonZeroU32::MIN))))
+/// A policy's log budget over all its evaluations: the lines a second it may write, and the
+/// warning that lines were dropped, written at most once a second with every line dropped since
+/// the last one (a policy over its budget on every hook must not write a warning per hook).
+pub(crate) struct PolicyLog {
+    lines: LogBudget,
+    dropped: AtomicU64,
+    warnings: LogBudget,
+}
+
+impl PolicyLog {
+    /// A budget of `lines_per_s` lines a second (at least one).
+    pub(crate) fn new(lines_per_s: u32) -> Arc<PolicyLog> {
+        Arc::new(PolicyLog {
+            lines: LogBudget::new(lines_per_s),
+            dropped: AtomicU64::new(0),
+            warnings: LogBudget::new(1),
+        })
+    }
+
+    /// Counts `dropped` lines: `Some(lines dropped since the last warning)` when one may be written now.
+    fn dropped(&self, dropped: u32) -> Option<u64> {
+        self.dropped.fetch_add(u64::from(dropped), Ordering::Relaxed);
+        self.warnings.allows().then(|| self.dropped.swap(0, Ordering::Relaxed))
+    }
 }
 
 /// Who is evaluating, for the log lines a policy writes.
@@ -32,7 +53,7 @@ pub(crate) struct HostState {
     pub(crate) memory_exceeded: bool,
     pub(crate) log_calls: u32,
     log_dropped: u32,
-    log_rate: Arc<DefaultDirectRateLimiter>,
+    log: Arc<PolicyLog>,
     pub(crate) grants: Grants,
     /// Updates made through `state` so far (the sequence number of the next one).
     pub(crate) state_ops: u32,
@@ -45,7 +66,7 @@ impl HostState {
     pub(crate) fn new(
         tags: LogTags,
         limits: EvalLimits,
-        log_rate: Arc<DefaultDirectRateLimiter>,
+        log: Arc<PolicyLog>,
         grants: Grants,
         clock: Arc<Turns>,
     ) -> Self {
@@ -55,7 +76,7 @@ impl HostState {
             memory_exceeded: false,
             log_calls: 0,
             log_dropped: 0,
-            log_rate,
+            log,
             grants,
             state_ops: 0,
             effects: Vec::new(),
@@ -68,11 +89,15 @@ impl HostState {
         self.log_calls > self.limits.log_calls
     }
 
-    /// Reports log lines that were dropped by the per-evaluation cap or the rate limit.
+    /// Reports the log lines dropped by the per-evaluation cap or the rate limit, within the
+    /// policy's warning budget.
     pub(crate) fn finish(&self) {
-        if self.log_dropped > 0 {
+        if self.log_dropped == 0 {
+            return;
+        }
+        if let Some(dropped) = self.log.dropped(self.log_dropped) {
             let LogTags { tenant, policy, method } = &self.tags;
-            tracing::warn!(target: "hookgate::policy", %tenant, %policy, %method, dropped = self.log_dropped,
+            tracing::warn!(target: "hookgate::policy", %tenant, %policy, %method, dropped,
                 "policy log lines over the per-evaluation cap or the per-second rate were dropped");
         }
     }
@@ -85,7 +110,7 @@ impl Host for HostState {
             let calls = self.limits.log_calls;
             return Err(wasmtime::format_err!("policy made more than {calls} log calls in one evaluation"));
         }
-        if self.log_calls > self.limits.log_lines || self.log_rate.check().is_err() {
+        if self.log_calls > self.limits.log_lines || !self.log.lines.allows() {
             self.log_dropped += 1;
             return Ok(());
         }
@@ -124,5 +149,22 @@ impl wasmtime::ResourceLimiter for HostState {
 
     fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         Ok(desired <= self.limits.table_elements as usize)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PolicyLog;
+
+    #[test]
+    fn dropped_lines_are_reported_once_a_second_and_none_is_lost_from_the_count() {
+        let log = PolicyLog::new(10);
+        // 1,000 evaluations dropping 3 lines each, in well under a second: one warning (two if
+        // the loop straddles a second), and the count kept for the next one holds the rest.
+        let reported: Vec<u64> = (0..1_000).filter_map(|_| log.dropped(3)).collect();
+        assert!((1..=2).contains(&reported.len()), "{} warnings", reported.len());
+        assert_eq!(reported[0], 3);
+        let pending = log.dropped.load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(reported.iter().sum::<u64>() + pending, 3_000);
     }
 }

@@ -9,11 +9,10 @@ use crate::bindings::CapablePolicyPre;
 use crate::bindings::hookgate::policy::types;
 use crate::capabilities::Grants;
 use crate::errors::Failure;
-use crate::host::{HostState, LogTags, log_rate};
+use crate::host::{HostState, LogTags, PolicyLog};
 use crate::reuse::{Instance, Reuse};
 use crate::runtime::Inner;
 use crate::schedule::{Streak, Turns};
-use governor::DefaultDirectRateLimiter;
 use hookgate_protocol::Capability;
 use hookgate_protocol::Effect;
 pub use hookgate_protocol::MethodKind;
@@ -34,7 +33,7 @@ pub struct Policy {
     runtime: Arc<Inner>,
     tenant: Arc<str>,
     name: Arc<str>,
-    log_rate: Arc<DefaultDirectRateLimiter>,
+    log: Arc<PolicyLog>,
     streak: Arc<Streak>,
     /// The instances kept between evaluations, in `reuse` mode; `None`: a fresh instance each.
     reuse: Option<Arc<Reuse>>,
@@ -136,7 +135,7 @@ impl Policy {
             runtime,
             tenant: Arc::from(""),
             name: Arc::from(""),
-            log_rate: log_rate(1_000),
+            log: PolicyLog::new(1_000),
             streak: Arc::default(),
             reuse: None,
         }
@@ -148,7 +147,7 @@ impl Policy {
     pub fn named(mut self, tenant: &str, name: &str, log_lines_per_s: u32) -> Policy {
         self.tenant = Arc::from(tenant);
         self.name = Arc::from(name);
-        self.log_rate = log_rate(log_lines_per_s);
+        self.log = PolicyLog::new(log_lines_per_s);
         self.streak = Arc::default();
         let reuse = self.reuse.is_some();
         self.reusing(reuse)
@@ -252,7 +251,7 @@ impl Policy {
         // kept instance is taken only once through the lane: an evaluation waiting there must
         // not hold one, or the others would find none and instantiate fresh (long) ones.
         let turns = Arc::new(Turns::new(Duration::from_millis(limits.timeout_ms), Arc::clone(&self.runtime.long_lane)));
-        let state = HostState::new(tags, limits, Arc::clone(&self.log_rate), grants, Arc::clone(&turns));
+        let state = HostState::new(tags, limits, Arc::clone(&self.log), grants, Arc::clone(&turns));
         if self.streak.long() {
             turns.enter_lane().await;
         }

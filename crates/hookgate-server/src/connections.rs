@@ -14,8 +14,8 @@
 //!   its answers, or trickles a body nobody waits for);
 //! - the body timeout of the hook handler.
 
-use crate::throttle::Throttle;
 use axum::Router;
+use hookgate_engine::LogBudget;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use prometheus_client::metrics::counter::Counter;
@@ -87,7 +87,7 @@ pub(crate) async fn serve(
     let graceful = GracefulShutdown::new();
     let open = Arc::new(Semaphore::new(limits.max_connections));
     let refusing = Arc::new(Semaphore::new(REFUSALS_AT_ONCE));
-    let refusals_logged = Throttle::per_second(1);
+    let refusals_logged = LogBudget::new(1);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let stream = tokio::select! {
@@ -104,11 +104,11 @@ pub(crate) async fn serve(
         };
         let Ok(slot) = Arc::clone(&open).try_acquire_owned() else {
             refused.inc();
-            if let Some(suppressed) = refusals_logged.admit() {
+            if let Some(held_back) = refusals_logged.take() {
                 tracing::warn!(
                     listener = limits.listener,
                     max_connections = limits.max_connections,
-                    suppressed,
+                    held_back,
                     "connection refused: at the connection limit"
                 );
             }

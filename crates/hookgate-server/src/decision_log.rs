@@ -175,7 +175,10 @@ impl Output {
     /// Flushes, then swaps in a file newly opened at the path; keeps the old one on failure.
     fn reopen(&mut self) -> std::io::Result<()> {
         self.out.flush()?;
-        let Some(path) = &self.path else { return Ok(()) };
+        let Some(path) = &self.path else {
+            tracing::info!("the decision log goes to standard output: nothing to reopen");
+            return Ok(());
+        };
         match append(path) {
             Ok(file) => {
                 self.out = BufWriter::new(file);

@@ -1,8 +1,9 @@
 //! The one error type of the HTTP layer: precise to WCS, quiet about internals.
 
-use crate::throttle::{Throttle, client_text};
+use crate::client_text::client_text;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use hookgate_engine::LogBudget;
 use std::sync::LazyLock;
 
 /// Refused requests logged per second, over the whole process; the next line logged says how
@@ -67,10 +68,10 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        static LOGGED: LazyLock<Throttle> = LazyLock::new(|| Throttle::per_second(REFUSALS_LOGGED_PER_SECOND));
+        static LOGGED: LazyLock<LogBudget> = LazyLock::new(|| LogBudget::new(REFUSALS_LOGGED_PER_SECOND));
         let status = self.status();
-        if let Some(suppressed) = LOGGED.admit() {
-            tracing::info!(status = status.as_u16(), suppressed, "refused request: {self}");
+        if let Some(held_back) = LOGGED.take() {
+            tracing::info!(status = status.as_u16(), held_back, "refused request: {self}");
         }
         let mut response =
             json_response(status, serde_json::json!({ "error": self.to_string() }).to_string().into_bytes());

@@ -9,13 +9,14 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use hookgate_engine::{Body as AnswerBody, Cause, HookRequest, LogBudget, Refusal, bounded_text};
 use std::future::Future as _;
+use std::sync::LazyLock;
 use std::task::Poll;
 use std::time::Instant;
 use tracing::{Instrument as _, Span};
 
 /// Lines a second about hooks that failed authentication; the rest are counted and reported
 /// with the next line written.
-static UNAUTHENTICATED_LOG: LogBudget = LogBudget::new(10);
+static UNAUTHENTICATED_LOG: LazyLock<LogBudget> = LazyLock::new(|| LogBudget::new(10));
 
 /// Longest method name (a client-chosen URL segment) a log line repeats.
 const LOGGED_METHOD_BYTES: usize = 64;

@@ -15,6 +15,7 @@
 //! [`Server::run`] serves until a shutdown signal.
 
 mod admin;
+mod client_text;
 mod config;
 mod connections;
 mod decision_log;
@@ -27,7 +28,6 @@ mod server;
 mod server_error;
 mod service_metrics;
 mod state;
-mod throttle;
 mod traces;
 
 pub use admin::AdminAccess;

@@ -113,10 +113,13 @@ fn reopen_on_sighup(log: Option<DecisionLog>) -> Result<()> {
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).context("cannot watch SIGHUP")?;
     tokio::spawn(async move {
         while hangups.recv().await.is_some() {
-            tracing::info!("SIGHUP: reopening the decision log");
+            // The decision log's writer says what it reopened; SIGHUP does nothing else.
             if let Some(log) = log.clone() {
+                tracing::info!("SIGHUP: reopening the decision log");
                 // Waits for room in a full queue: off the async workers.
                 let _ = tokio::task::spawn_blocking(move || log.reopen()).await;
+            } else {
+                tracing::info!("SIGHUP: no decision log is configured, nothing to reopen");
             }
         }
     });

@@ -475,17 +475,96 @@ fn refused_requests_and_policy_lines_cannot_flood_or_forge_the_log() {
     assert!(stderr.contains(&format!("refused request: unsupported content type '{shown}'")), "{stderr}");
     // Every refused request is either logged or counted in the next line logged.
     let refused: Vec<&str> = stderr.lines().filter(|line| line.contains("refused request")).collect();
-    let held_back: u64 = refused
-        .iter()
-        .map(|line| line.rsplit_once("suppressed=").unwrap().1.split(' ').next().unwrap().parse::<u64>().unwrap())
-        .sum();
-    assert_eq!(refused.len() as u64 + held_back, 1_001, "{stderr}");
+    let counted: u64 = refused.iter().map(|line| held_back(line)).sum();
+    assert_eq!(refused.len() as u64 + counted, 1_001, "{stderr}");
     assert!(refused.len() < 20, "{stderr}");
     assert!(stderr.contains("name=cam1\\n2026-12-06T00:00:00.000000Z ERROR hookgate: forged line\\r"), "{stderr}");
     for line in stderr.lines() {
         assert!(!line.starts_with("2026-12-06T00:00:00"), "a forged line: {line}");
         assert!(!line.contains('\r'), "a raw carriage return: {line:?}");
     }
+}
+
+/// The `held_back=N` count of a text log line.
+fn held_back(line: &str) -> u64 {
+    let count = line.rsplit_once("held_back=").unwrap_or_else(|| panic!("no held_back in {line}")).1;
+    count.split(' ').next().unwrap().parse().unwrap()
+}
+
+/// A tenant whose policy fails on every hook: its chain-failure warnings are budgeted per
+/// tenant (10 lines a second, the rest counted in the next line's `held_back`), so it neither
+/// floods the log nor uses up the lines of another tenant, whose first failure is logged at once.
+#[test]
+fn a_failing_tenant_neither_floods_the_log_nor_silences_another() {
+    let tree = Tree::new();
+    let manifest = r#"
+version = 1
+[policies.bad]
+module = "faulty.wasm"
+settings = { mode = "error" }
+[methods.publishStream]
+chain = ["bad"]
+on_error = "FAIL"
+"#;
+    for tenant in ["noisyApp", "quietApp"] {
+        tree.tenant(tenant, manifest, &[("faulty.wasm", "fixtures/faulty")]);
+    }
+    let server = Hookgate::start(&tree, "", &[], "info");
+    let url = format!("http://{}/rest/publishStream", server.hooks);
+    let post = move |client: reqwest::Client, app_key: &'static str| {
+        let url = url.clone();
+        async move {
+            let body = crate::common::with_app_key("publishStream.json", app_key);
+            let response =
+                client.post(&url).header("content-type", "application/json").body(body).send().await.unwrap();
+            assert_eq!(response.status().as_u16(), 403, "on_error = FAIL");
+        }
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let started = Instant::now();
+    runtime.block_on(async {
+        let client = reqwest::Client::new();
+        let senders: Vec<_> = (0..8)
+            .map(|_| {
+                let (client, post) = (client.clone(), post.clone());
+                tokio::spawn(async move {
+                    for _ in 0..125 {
+                        post(client.clone(), "noisyApp").await;
+                    }
+                })
+            })
+            .collect();
+        for sender in senders {
+            sender.await.unwrap();
+        }
+        // The other tenant fails once, right after the flood.
+        post(client.clone(), "quietApp").await;
+        // One more for the noisy tenant once its budget has refilled: its line carries the rest.
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
+        post(client, "noisyApp").await;
+    });
+    let elapsed = started.elapsed().as_secs_f64();
+    let failures = |tenant: &str, stderr: &str| -> Vec<String> {
+        let tag = format!("tenant={tenant} ");
+        stderr.lines().filter(|line| line.contains("asked to fail") && line.contains(&tag)).map(str::to_owned).collect()
+    };
+    // The failure line is written before the answer, but stderr is read through a file.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let stderr = loop {
+        let stderr = server.stderr();
+        let noisy = failures("noisyApp", &stderr);
+        if noisy.iter().map(|line| held_back(line)).sum::<u64>() + noisy.len() as u64 == 1_001 {
+            break stderr;
+        }
+        assert!(Instant::now() < deadline, "1,001 failures are not all logged or counted:\n{stderr}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let noisy = failures("noisyApp", &stderr);
+    assert!(noisy.len() as f64 <= 10.0 * (elapsed.ceil() + 1.0), "{} lines in {elapsed:.1} s", noisy.len());
+    assert!(noisy.iter().any(|line| held_back(line) > 0), "the budget held nothing back in {elapsed:.1} s");
+    let quiet = failures("quietApp", &stderr);
+    assert_eq!(quiet.len(), 1, "{stderr}");
+    assert_eq!(held_back(&quiet[0]), 0);
 }
 
 /// `[log] format = "json"`: one flat JSON object a line, with the field names
@@ -519,7 +598,7 @@ fn json_logs_are_one_flat_object_a_line_with_the_documented_fields() {
     }
     let refusal = lines.iter().find(|line| line["message"].as_str().unwrap().starts_with("refused request")).unwrap();
     assert_eq!(
-        (&refusal["level"], &refusal["status"], &refusal["suppressed"]),
+        (&refusal["level"], &refusal["status"], &refusal["held_back"]),
         (&"INFO".into(), &415.into(), &0.into())
     );
     let audit = lines.iter().find(|line| line["target"] == "hookgate::policy").unwrap();

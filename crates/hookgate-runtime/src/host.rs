@@ -7,7 +7,6 @@ use crate::policy::EvalLimits;
 use crate::schedule::Turns;
 use hookgate_protocol::Effect;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Longest log line kept; longer lines are cut and marked.
 const MAX_LOG_LINE: usize = 4096;
@@ -17,24 +16,19 @@ const MAX_LOG_LINE: usize = 4096;
 /// the last one (a policy over its budget on every hook must not write a warning per hook).
 pub(crate) struct PolicyLog {
     lines: LogBudget,
-    dropped: AtomicU64,
     warnings: LogBudget,
 }
 
 impl PolicyLog {
     /// A budget of `lines_per_s` lines a second (at least one).
     pub(crate) fn new(lines_per_s: u32) -> Arc<PolicyLog> {
-        Arc::new(PolicyLog {
-            lines: LogBudget::new(lines_per_s),
-            dropped: AtomicU64::new(0),
-            warnings: LogBudget::new(1),
-        })
+        Arc::new(PolicyLog { lines: LogBudget::new(lines_per_s), warnings: LogBudget::new(1) })
     }
 
     /// Counts `dropped` lines: `Some(lines dropped since the last warning)` when one may be written now.
     fn dropped(&self, dropped: u32) -> Option<u64> {
-        self.dropped.fetch_add(u64::from(dropped), Ordering::Relaxed);
-        self.warnings.allows().then(|| self.dropped.swap(0, Ordering::Relaxed))
+        let dropped = u64::from(dropped);
+        self.warnings.take_for(dropped).map(|earlier| earlier + dropped)
     }
 }
 
@@ -164,7 +158,7 @@ mod tests {
         let reported: Vec<u64> = (0..1_000).filter_map(|_| log.dropped(3)).collect();
         assert!((1..=2).contains(&reported.len()), "{} warnings", reported.len());
         assert_eq!(reported[0], 3);
-        let pending = log.dropped.load(std::sync::atomic::Ordering::Relaxed);
+        let pending = log.warnings.held.load(std::sync::atomic::Ordering::Relaxed);
         assert_eq!(reported.iter().sum::<u64>() + pending, 3_000);
     }
 }

@@ -12,7 +12,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// 1/`per_second` of a second (governor's GCRA), so a line held back is reported soon after.
 pub struct LogBudget {
     lines: DefaultDirectRateLimiter,
-    held: AtomicU64,
+    /// Events held back since the last line let through.
+    pub(crate) held: AtomicU64,
 }
 
 impl LogBudget {
@@ -24,10 +25,16 @@ impl LogBudget {
 
     /// `Some(lines held back since the last line let through)` if a line may be written now.
     pub fn take(&self) -> Option<u64> {
+        self.take_for(1)
+    }
+
+    /// [`LogBudget::take`] for a line that stands for `count` events (lines a policy dropped in
+    /// one evaluation): held back, it adds `count` to the held-back count.
+    pub fn take_for(&self, count: u64) -> Option<u64> {
         if self.lines.check().is_ok() {
             Some(self.held.swap(0, Ordering::Relaxed))
         } else {
-            self.held.fetch_add(1, Ordering::Relaxed);
+            self.held.fetch_add(count, Ordering::Relaxed);
             None
         }
     }

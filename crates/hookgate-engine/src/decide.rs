@@ -141,7 +141,7 @@ fn answer_by_end(
     if let Some((cause, message)) = failure {
         if let Some(held_back) = tenant.failure_log.take() {
             // The method is a client-chosen URL segment: logged escaped and cut, as the listener logs it.
-            let method = crate::bounded_text(hook.method.name, 64);
+            let method = crate::bounded_text(hook.method.name, crate::MAX_LOGGED_METHOD);
             tracing::warn!(tenant = %tenant.name, method = ?method, policy = policy.as_deref().unwrap_or(""),
                 cause = cause.as_str(), held_back, "{message}");
         }

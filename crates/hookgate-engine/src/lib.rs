@@ -21,7 +21,7 @@ pub use answer::{Answer, Body, Said, answer};
 pub use decide::Services;
 pub use decision::{Carried, Cause, Decision, Outcome, PolicyRun, Refusal, RunOutcome};
 pub use hook::{BadHook, Hook, HookRequest};
-pub use hookgate_runtime::{Effect, LogBudget, MAX_POLICY_TEXT, bounded_text};
+pub use hookgate_runtime::{Effect, LogBudget, MAX_LOGGED_METHOD, MAX_POLICY_TEXT, bounded_text};
 
 /// The `tracing` target of the hook path's spans (`decide`, `policy`, `answer`, `session`, and
 /// the server's `hook` and `effects`): only the trace exporter's layer enables it, so without

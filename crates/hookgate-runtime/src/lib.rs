@@ -46,6 +46,8 @@ pub use errors::{Failure, LoadError};
 pub use hookgate_protocol::Effect;
 pub use hookgate_state::StateBackend;
 pub use log_budget::LogBudget;
-pub use policy::{EvalLimits, HookInput, MAX_POLICY_TEXT, MethodKind, Policy, Verdict, bounded_text};
+pub use policy::{
+    EvalLimits, HookInput, MAX_LOGGED_METHOD, MAX_POLICY_TEXT, MethodKind, Policy, Verdict, bounded_text,
+};
 pub use reuse::{REUSE_EVALUATIONS, ReuseStats};
 pub use runtime::{DiskCacheStats, Runtime, RuntimeConfig};

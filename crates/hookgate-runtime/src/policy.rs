@@ -94,6 +94,10 @@ pub struct HookInput<'a> {
 /// the decision log.
 pub const MAX_POLICY_TEXT: usize = 1024;
 
+/// Longest method name (a client-chosen URL segment) a log line repeats, in bytes; the rest is
+/// cut with a marker ([`bounded_text`]). The log writer escapes what is kept.
+pub const MAX_LOGGED_METHOD: usize = 64;
+
 /// `text` if it is at most `max` bytes; else its first `max` bytes or fewer (at a character
 /// boundary) followed by `… (truncated, N bytes)`, N the length of the whole text.
 pub fn bounded_text(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
@@ -245,8 +249,8 @@ impl Policy {
             .acquire()
             .await
             .map_err(|_| Failure::Instantiate("runtime is shutting down".into()))?;
-        let tags =
-            LogTags { tenant: Arc::clone(&self.tenant), policy: Arc::clone(&self.name), method: Arc::from(method) };
+        let method = Arc::from(bounded_text(method, MAX_LOGGED_METHOD));
+        let tags = LogTags { tenant: Arc::clone(&self.tenant), policy: Arc::clone(&self.name), method };
         // The deadline counts running time; long evaluations take turns on the long lane. A
         // kept instance is taken only once through the lane: an evaluation waiting there must
         // not hold one, or the others would find none and instantiate fresh (long) ones.

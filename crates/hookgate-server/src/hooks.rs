@@ -7,7 +7,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::Response;
-use hookgate_engine::{Body as AnswerBody, Cause, HookRequest, LogBudget, Refusal, bounded_text};
+use hookgate_engine::{Body as AnswerBody, Cause, HookRequest, LogBudget, MAX_LOGGED_METHOD, Refusal, bounded_text};
 use std::future::Future as _;
 use std::sync::LazyLock;
 use std::task::Poll;
@@ -17,9 +17,6 @@ use tracing::{Instrument as _, Span};
 /// Lines a second about hooks that failed authentication; the rest are counted and reported
 /// with the next line written.
 static UNAUTHENTICATED_LOG: LazyLock<LogBudget> = LazyLock::new(|| LogBudget::new(10));
-
-/// Longest method name (a client-chosen URL segment) a log line repeats.
-const LOGGED_METHOD_BYTES: usize = 64;
 
 /// Time a client gets to send the whole body once its headers are in.
 const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -81,7 +78,7 @@ async fn decide_hook(
         state.metrics.decision_log_dropped.inc();
     }
     // Values a client chose (the method, what the note repeats) are logged escaped (`?`) and cut.
-    let logged_method = bounded_text(method, LOGGED_METHOD_BYTES);
+    let logged_method = bounded_text(method, MAX_LOGGED_METHOD);
     if decision.refusal == Some(Refusal::Unauthenticated) {
         if let Some(held_back) = UNAUTHENTICATED_LOG.take() {
             tracing::warn!(
